@@ -1,0 +1,403 @@
+// Package optimizely is a client for Optimizely's Authentication API: it
+// exchanges a Personal Access Token for temporary AWS credentials that can
+// read the account's Experimentation Events Export, and the S3 location the
+// export lives at. Provider plugs that into the AWS SDK as a
+// CredentialsProvider that re-reads a rotated token once when Optimizely
+// rejects the current one.
+package optimizely
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"math/rand/v2"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+	"unicode"
+	"unicode/utf8"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+
+	"github.com/e3sync/e3sync/pkg/pat"
+)
+
+// Defaults for the zero values of Client's fields.
+const (
+	DefaultBaseURL     = "https://api.optimizely.com"
+	DefaultMaxAttempts = 5
+	DefaultBaseDelay   = 250 * time.Millisecond
+	DefaultMaxDelay    = 20 * time.Second
+	DefaultTimeout     = 30 * time.Second
+)
+
+// CredentialSource is the Source of every aws.Credentials this package returns.
+const CredentialSource = "optimizely"
+
+// ErrTokenRejected means Optimizely answered 401 or 403: the Personal Access
+// Token is wrong, revoked or expired. Retrying with the same token is useless.
+var ErrTokenRejected = errors.New("optimizely rejected the personal access token: " +
+	"regenerate the Personal Access Token in Optimizely and update the secret that holds it")
+
+// APIError is a response the API answered with an unexpected status.
+// Message is the trimmed response body, at most 200 bytes.
+type APIError struct {
+	StatusCode int
+	Message    string
+}
+
+func (e *APIError) Error() string {
+	s := "optimizely API answered HTTP " + strconv.Itoa(e.StatusCode)
+	if t := http.StatusText(e.StatusCode); t != "" {
+		s += " " + t
+	}
+	if e.Message != "" {
+		s += ": " + e.Message
+	}
+	return s
+}
+
+// Grant is what one call to the Authentication API yields: credentials and
+// the location they can read.
+type Grant struct {
+	Credentials aws.Credentials
+	Location    Location
+}
+
+// String describes g without any credential value.
+func (g Grant) String() string {
+	return fmt.Sprintf("grant for %s expiring %s", g.Location, g.Credentials.Expires.Format(time.RFC3339))
+}
+
+// LogValue logs g without any credential value.
+func (g Grant) LogValue() slog.Value {
+	return slog.GroupValue(
+		slog.String("location", g.Location.String()),
+		slog.Time("expires", g.Credentials.Expires),
+	)
+}
+
+// Client calls the Authentication API. The zero value is ready to use; it is
+// safe for concurrent use once its fields are set.
+type Client struct {
+	// BaseURL defaults to DefaultBaseURL.
+	BaseURL string
+	// HTTPClient defaults to an http.Client with DefaultTimeout.
+	HTTPClient *http.Client
+	// MaxAttempts bounds the requests made by one Credentials call
+	// (default DefaultMaxAttempts).
+	MaxAttempts int
+	// BaseDelay and MaxDelay shape the exponential backoff with full jitter
+	// between attempts; MaxDelay also caps Retry-After.
+	BaseDelay, MaxDelay time.Duration
+	// Logger receives one Warn line per retry (default: discard).
+	Logger *slog.Logger
+	// Sleep waits d or until ctx is done (default: a timer). Tests inject
+	// a recorder.
+	Sleep func(ctx context.Context, d time.Duration) error
+	// Now is the clock used to check expirations and Retry-After dates
+	// (default time.Now).
+	Now func() time.Time
+}
+
+// Credentials exchanges token for export credentials valid for d (zero means
+// DefaultDuration; otherwise 15m..1h in whole minutes).
+//
+// Errors: 401 and 403 wrap ErrTokenRejected and are not retried. 429, 5xx,
+// transport errors and timeouts, and malformed or incomplete responses are
+// retried up to MaxAttempts times with backoff; the final error says how many
+// attempts were made and the last status. Other statuses return an *APIError
+// at once. ctx cancellation stops at once. No error or log line contains the
+// token or a credential value.
+func (c *Client) Credentials(ctx context.Context, token pat.Token, d time.Duration) (Grant, error) {
+	if token.IsZero() {
+		return Grant{}, fmt.Errorf("optimizely credentials: %w", pat.ErrEmpty)
+	}
+	if d == 0 {
+		d = DefaultDuration
+	}
+	if err := validDuration(d); err != nil {
+		return Grant{}, fmt.Errorf("optimizely credentials: %w", err)
+	}
+	endpoint, err := c.endpoint(d)
+	if err != nil {
+		return Grant{}, err
+	}
+	maxAttempts := c.MaxAttempts
+	if maxAttempts <= 0 {
+		maxAttempts = DefaultMaxAttempts
+	}
+	for attempt := 1; ; attempt++ {
+		g, res := c.attempt(ctx, endpoint, token)
+		if res.err == nil {
+			return g, nil
+		}
+		if ctxErr := ctx.Err(); ctxErr != nil {
+			return Grant{}, fmt.Errorf("optimizely credentials: stopped after %d attempts: %w", attempt, ctxErr)
+		}
+		if !res.retry {
+			return Grant{}, fmt.Errorf("optimizely credentials: %w", res.err)
+		}
+		if attempt >= maxAttempts {
+			return Grant{}, fmt.Errorf("optimizely credentials: gave up after %d attempts (last status %s): %w",
+				attempt, res.statusText(), res.err)
+		}
+		delay := c.delay(attempt, res.retryAfter)
+		c.logger().WarnContext(ctx, "optimizely credentials request failed; retrying",
+			"attempt", attempt, "max_attempts", maxAttempts, "status", res.statusText(),
+			"delay", delay, "error", res.err.Error())
+		if err := c.sleep(ctx, delay); err != nil {
+			return Grant{}, fmt.Errorf("optimizely credentials: stopped after %d attempts: %w", attempt, err)
+		}
+	}
+}
+
+// result is the outcome of one attempt.
+type result struct {
+	status     int // 0 when no response arrived
+	err        error
+	retry      bool
+	retryAfter time.Duration // < 0 when absent
+}
+
+func (r result) statusText() string {
+	if r.status == 0 {
+		return "none (no response)"
+	}
+	return strconv.Itoa(r.status) + " " + http.StatusText(r.status)
+}
+
+// maxBody bounds how much of a response is read.
+const maxBody = 1 << 20
+
+func (c *Client) attempt(ctx context.Context, endpoint string, token pat.Token) (Grant, result) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, endpoint, nil)
+	if err != nil {
+		return Grant{}, result{err: fmt.Errorf("build request: %w", err)}
+	}
+	req.Header.Set("Authorization", "Bearer "+token.Reveal())
+	req.Header.Set("Accept", "application/json")
+	req.Header.Set("User-Agent", "e3sync")
+
+	resp, err := c.httpClient().Do(req)
+	if err != nil {
+		// *url.Error repeats the URL; keep only the cause.
+		var uerr *url.Error
+		if errors.As(err, &uerr) {
+			err = uerr.Err
+		}
+		return Grant{}, result{err: fmt.Errorf("request failed: %w", err), retry: true, retryAfter: -1}
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(io.LimitReader(resp.Body, maxBody))
+	res := result{status: resp.StatusCode, retryAfter: -1}
+	if err != nil {
+		var uerr *url.Error
+		if errors.As(err, &uerr) {
+			err = uerr.Err
+		}
+		res.err, res.retry = fmt.Errorf("read response: %w", err), true
+		return Grant{}, res
+	}
+
+	switch code := resp.StatusCode; {
+	case code == http.StatusOK:
+		g, err := c.parse(body)
+		if err != nil {
+			res.err, res.retry = err, true
+			return Grant{}, res
+		}
+		return g, res
+	case code == http.StatusUnauthorized || code == http.StatusForbidden:
+		res.err = fmt.Errorf("%w: %w", ErrTokenRejected, newAPIError(code, body, token))
+	case code == http.StatusTooManyRequests || code >= 500:
+		res.err, res.retry = newAPIError(code, body, token), true
+		res.retryAfter = c.parseRetryAfter(resp.Header.Get("Retry-After"))
+	default:
+		res.err = newAPIError(code, body, token)
+	}
+	return Grant{}, res
+}
+
+// newAPIError keeps at most 200 bytes of printable body, with the token
+// removed should the server echo it.
+func newAPIError(code int, body []byte, token pat.Token) *APIError {
+	msg := strings.ReplaceAll(string(body), token.Reveal(), "[REDACTED]")
+	msg = strings.Map(func(r rune) rune {
+		if unicode.IsControl(r) || r == utf8.RuneError {
+			return ' '
+		}
+		return r
+	}, msg)
+	msg = strings.Join(strings.Fields(msg), " ")
+	if len(msg) > 200 {
+		msg = strings.ToValidUTF8(msg[:200], "")
+	}
+	return &APIError{StatusCode: code, Message: msg}
+}
+
+// response is the API's JSON. Fields are pointers or json.Number so a
+// missing field can be told from an empty one.
+type response struct {
+	Credentials *struct {
+		AccessKeyID     string      `json:"accessKeyId"`
+		SecretAccessKey string      `json:"secretAccessKey"`
+		SessionToken    string      `json:"sessionToken"`
+		Expiration      json.Number `json:"expiration"`
+	} `json:"credentials"`
+	S3Path string `json:"s3Path"`
+}
+
+// parse validates a 200 body. Its errors name fields, never values: JSON
+// errors are not wrapped because their text can quote the input.
+func (c *Client) parse(body []byte) (Grant, error) {
+	var r response
+	if err := json.Unmarshal(body, &r); err != nil {
+		var serr *json.SyntaxError
+		if errors.As(err, &serr) {
+			return Grant{}, fmt.Errorf("malformed JSON response (%d bytes, syntax error at offset %d)", len(body), serr.Offset)
+		}
+		var terr *json.UnmarshalTypeError
+		if errors.As(err, &terr) && terr.Field != "" {
+			return Grant{}, fmt.Errorf("malformed JSON response: field %s has the wrong type", terr.Field)
+		}
+		return Grant{}, fmt.Errorf("malformed JSON response (%d bytes)", len(body))
+	}
+	if r.Credentials == nil {
+		return Grant{}, errors.New("incomplete response: missing field credentials")
+	}
+	cr := r.Credentials
+	for _, f := range []struct{ name, v string }{
+		{"credentials.accessKeyId", cr.AccessKeyID},
+		{"credentials.secretAccessKey", cr.SecretAccessKey},
+		{"credentials.sessionToken", cr.SessionToken},
+		{"credentials.expiration", cr.Expiration.String()},
+		{"s3Path", r.S3Path},
+	} {
+		if strings.TrimSpace(f.v) == "" {
+			return Grant{}, fmt.Errorf("incomplete response: missing or empty field %s", f.name)
+		}
+	}
+	ms, err := cr.Expiration.Int64()
+	if err != nil {
+		return Grant{}, errors.New("bad response: credentials.expiration is not whole Unix milliseconds")
+	}
+	expires := time.UnixMilli(ms)
+	if now := c.now(); !expires.After(now) {
+		return Grant{}, fmt.Errorf("bad response: credentials.expiration %s is not in the future (now %s)",
+			expires.UTC().Format(time.RFC3339), now.UTC().Format(time.RFC3339))
+	}
+	loc, err := ParseS3Path(r.S3Path)
+	if err != nil {
+		return Grant{}, fmt.Errorf("bad response: field s3Path: %w", err)
+	}
+	return Grant{
+		Credentials: aws.Credentials{
+			AccessKeyID:     cr.AccessKeyID,
+			SecretAccessKey: cr.SecretAccessKey,
+			SessionToken:    cr.SessionToken,
+			Source:          CredentialSource,
+			CanExpire:       true,
+			Expires:         expires,
+		},
+		Location: loc,
+	}, nil
+}
+
+func (c *Client) endpoint(d time.Duration) (string, error) {
+	base := c.BaseURL
+	if base == "" {
+		base = DefaultBaseURL
+	}
+	u, err := url.Parse(strings.TrimRight(base, "/") + "/v2/export/credentials")
+	if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
+		return "", fmt.Errorf("optimizely credentials: invalid base URL (want http(s)://host)")
+	}
+	u.RawQuery = url.Values{"duration": {FormatDuration(d)}}.Encode()
+	return u.String(), nil
+}
+
+// parseRetryAfter reads seconds or an HTTP date; it returns -1 when v is
+// absent or unreadable.
+func (c *Client) parseRetryAfter(v string) time.Duration {
+	v = strings.TrimSpace(v)
+	if v == "" {
+		return -1
+	}
+	if n, err := strconv.ParseInt(v, 10, 64); err == nil {
+		if n < 0 {
+			return -1
+		}
+		if n > int64(24*time.Hour/time.Second) {
+			n = int64(24 * time.Hour / time.Second)
+		}
+		return time.Duration(n) * time.Second
+	}
+	if t, err := http.ParseTime(v); err == nil {
+		return max(t.Sub(c.now()), 0)
+	}
+	return -1
+}
+
+// delay is the wait after attempt n (1-based): Retry-After when the server
+// sent one, otherwise full jitter over BaseDelay*2^(n-1); both capped at
+// MaxDelay.
+func (c *Client) delay(n int, retryAfter time.Duration) time.Duration {
+	base, maxDelay := c.BaseDelay, c.MaxDelay
+	if base <= 0 {
+		base = DefaultBaseDelay
+	}
+	if maxDelay <= 0 {
+		maxDelay = DefaultMaxDelay
+	}
+	if retryAfter >= 0 {
+		return min(retryAfter, maxDelay)
+	}
+	ceiling := maxDelay
+	if n-1 < 32 {
+		if b := base << (n - 1); b > 0 && b < maxDelay {
+			ceiling = b
+		}
+	}
+	return rand.N(ceiling + 1)
+}
+
+func (c *Client) sleep(ctx context.Context, d time.Duration) error {
+	if c.Sleep != nil {
+		return c.Sleep(ctx, d)
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+func (c *Client) httpClient() *http.Client {
+	if c.HTTPClient != nil {
+		return c.HTTPClient
+	}
+	return &http.Client{Timeout: DefaultTimeout}
+}
+
+func (c *Client) logger() *slog.Logger {
+	if c.Logger != nil {
+		return c.Logger
+	}
+	return slog.New(slog.DiscardHandler)
+}
+
+func (c *Client) now() time.Time {
+	if c.Now != nil {
+		return c.Now()
+	}
+	return time.Now()
+}
