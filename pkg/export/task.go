@@ -1,0 +1,108 @@
+package export
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+)
+
+// Task is one unit of copy work: one sub-partition of one date of one export
+// type. It is plain data, safe to log and to send through a queue: it never
+// carries credentials or tokens. Keys are relative to the account root on the
+// source side and to the destination root on the other: the destination
+// mirrors the source byte for byte.
+type Task struct {
+	RunID string `json:"run_id,omitempty"`
+	Type  Type   `json:"type"`
+	Date  string `json:"date"`
+	// Partition is the sub-partition folder, e.g. "experiment=123" or
+	// "event=add to cart". Empty means the files directly in the date folder
+	// (other than _SUCCESS); such a task is also planned for a date that has
+	// no sub-partitions, so that its _SUCCESS is mirrored.
+	Partition string `json:"partition"`
+	// SourceComplete records that the source date had _SUCCESS when the task
+	// was planned; the copier then checks whether the whole date is copied.
+	SourceComplete bool `json:"source_complete"`
+}
+
+// ErrInvalidTask is wrapped by every Task.Validate error.
+var ErrInvalidTask = errors.New("invalid task")
+
+// MaxTaskBytes bounds an encoded task: a message larger than this is rejected
+// before it is parsed.
+const MaxTaskBytes = 16 << 10
+
+// Prefix is the key prefix the task covers, relative to the account root (and
+// to the destination root): "type=events/date=2020-09-14/event=purchase/".
+// For a date-level task it is the date prefix.
+func (t Task) Prefix() string {
+	if t.Partition == "" {
+		return DatePrefix(t.Type, t.Date)
+	}
+	return DatePrefix(t.Type, t.Date) + t.Partition + "/"
+}
+
+// String names the task for logs and errors.
+func (t Task) String() string {
+	if t.Partition == "" {
+		return string(t.Type) + "/" + t.Date
+	}
+	return string(t.Type) + "/" + t.Date + "/" + t.Partition
+}
+
+// Validate reports what is wrong with t, if anything. A valid task's Prefix
+// stays inside the account root: no "..", no "/", no control characters.
+func (t Task) Validate() error {
+	var problems []string
+	if _, err := ParseType(string(t.Type)); err != nil {
+		problems = append(problems, err.Error())
+	}
+	if _, err := ParseDate(t.Date); err != nil {
+		problems = append(problems, err.Error())
+	}
+	if err := validPartition(t.Partition); err != nil {
+		problems = append(problems, err.Error())
+	}
+	if len(problems) > 0 {
+		return fmt.Errorf("%w %s: %s", ErrInvalidTask, t, strings.Join(problems, "; "))
+	}
+	return nil
+}
+
+func validPartition(p string) error {
+	switch {
+	case p == "":
+		return nil
+	case p == "." || p == "..":
+		return fmt.Errorf("partition %q is not a folder name", p)
+	case strings.Contains(p, "/"):
+		return fmt.Errorf("partition %q contains '/'", p)
+	case len(p) > 512:
+		return fmt.Errorf("partition is %d bytes long (at most 512)", len(p))
+	}
+	for _, r := range p {
+		if r < 0x20 || r == 0x7f {
+			return fmt.Errorf("partition %q contains a control character", p)
+		}
+	}
+	return nil
+}
+
+// DecodeTask parses and validates one JSON-encoded task. Unknown fields are
+// rejected, so a message from an incompatible producer fails loudly.
+func DecodeTask(data []byte) (Task, error) {
+	if len(data) > MaxTaskBytes {
+		return Task{}, fmt.Errorf("%w: message is %d bytes (at most %d)", ErrInvalidTask, len(data), MaxTaskBytes)
+	}
+	dec := json.NewDecoder(strings.NewReader(string(data)))
+	dec.DisallowUnknownFields()
+	var t Task
+	if err := dec.Decode(&t); err != nil {
+		return Task{}, fmt.Errorf("%w: %v", ErrInvalidTask, err)
+	}
+	if dec.More() {
+		return Task{}, fmt.Errorf("%w: trailing data after the task", ErrInvalidTask)
+	}
+	return t, t.Validate()
+}

@@ -1,0 +1,147 @@
+// Package job runs the whole sync on one machine: plan the dates, copy every
+// task with a worker pool, write each date's _SUCCESS once all its tasks are
+// done, and summarise. The e3sync CLI uses it; the Lambdas split the same
+// steps between fetchcreds (plan) and copier (copy, finalize).
+package job
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"sort"
+	"sync"
+	"time"
+
+	"github.com/e3sync/e3sync/pkg/export"
+	"github.com/e3sync/e3sync/pkg/plan"
+	"github.com/e3sync/e3sync/pkg/transfer"
+)
+
+// DefaultTaskConcurrency is how many tasks run at once; the engine bounds
+// the objects in flight across them.
+const DefaultTaskConcurrency = 8
+
+// Progress receives events as the job runs; every method may be called from
+// several goroutines at once.
+type Progress interface {
+	Planned(p plan.Plan)
+	TaskDone(t export.Task, r transfer.Result, err error)
+}
+
+// Job is one sync (or dry run) between a source and a destination.
+type Job struct {
+	Source          transfer.Source
+	Dest            transfer.Destination
+	Engine          *transfer.Engine
+	TaskConcurrency int
+	DryRun          bool
+	Logger          *slog.Logger
+	Progress        Progress // optional
+}
+
+// Summary is what a run did; its JSON form is the CLI's --json output.
+type Summary struct {
+	RunID          string      `json:"run_id"`
+	DryRun         bool        `json:"dry_run"`
+	Dates          []plan.Date `json:"dates"`
+	Tasks          int         `json:"tasks"`
+	ObjectsCopied  int         `json:"objects_copied"`
+	ObjectsSkipped int         `json:"objects_skipped"`
+	ObjectsFailed  int         `json:"objects_failed"`
+	BytesCopied    int64       `json:"bytes_copied"`
+	DatesCompleted int         `json:"dates_completed"`
+	CompletedDates []string    `json:"completed_dates"`
+	Errors         []string    `json:"errors"`
+	Seconds        float64     `json:"seconds"`
+}
+
+// Failed reports whether anything went wrong.
+func (s Summary) Failed() bool { return len(s.Errors) > 0 }
+
+// Run plans and copies. Errors of single tasks are collected in the summary;
+// the returned error is for failures that stop the whole run (planning).
+func (j *Job) Run(ctx context.Context, o plan.Options) (Summary, error) {
+	start := time.Now()
+	log := j.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	s := Summary{RunID: o.RunID, DryRun: j.DryRun, Errors: []string{}, CompletedDates: []string{}, Dates: []plan.Date{}}
+	p, err := plan.Make(ctx, j.Source, j.Dest, o)
+	if err != nil {
+		return s, fmt.Errorf("plan: %w", err)
+	}
+	s.Dates = append(s.Dates, p.Dates...)
+	s.Tasks = len(p.Tasks)
+	log.InfoContext(ctx, "planned", "run_id", o.RunID, "dates", len(p.Dates), "tasks", len(p.Tasks))
+	if j.Progress != nil {
+		j.Progress.Planned(p)
+	}
+
+	type dateKey struct {
+		t    export.Type
+		date string
+	}
+	remaining := map[dateKey]int{}
+	failed := map[dateKey]bool{}
+	for _, t := range p.Tasks {
+		remaining[dateKey{t.Type, t.Date}]++
+	}
+
+	conc := j.TaskConcurrency
+	if conc <= 0 {
+		conc = DefaultTaskConcurrency
+	}
+	var (
+		mu  sync.Mutex
+		wg  sync.WaitGroup
+		sem = make(chan struct{}, conc)
+	)
+	finalize := func(k dateKey) {
+		c, err := j.Engine.Finalize(ctx, k.t, k.date)
+		mu.Lock()
+		defer mu.Unlock()
+		switch {
+		case err != nil:
+			s.Errors = append(s.Errors, err.Error())
+		case c == transfer.Completed:
+			s.DatesCompleted++
+			s.CompletedDates = append(s.CompletedDates, string(k.t)+"/"+k.date)
+			log.InfoContext(ctx, "date complete", "type", k.t, "date", k.date, "dry_run", j.DryRun)
+		}
+	}
+	for _, t := range p.Tasks {
+		sem <- struct{}{}
+		wg.Add(1)
+		go func(t export.Task) {
+			defer wg.Done()
+			defer func() { <-sem }()
+			r, err := j.Engine.Copy(ctx, t)
+			if j.Progress != nil {
+				j.Progress.TaskDone(t, r, err)
+			}
+			k := dateKey{t.Type, t.Date}
+			mu.Lock()
+			s.ObjectsCopied += r.Copied
+			s.ObjectsSkipped += r.Skipped
+			s.ObjectsFailed += r.Failed
+			s.BytesCopied += r.Bytes
+			if err != nil {
+				s.Errors = append(s.Errors, err.Error())
+				failed[k] = true
+				log.ErrorContext(ctx, "task failed", "task", t.String(), "error", err.Error())
+			}
+			remaining[k]--
+			last := remaining[k] == 0 && !failed[k] && t.SourceComplete && !j.DryRun
+			mu.Unlock()
+			if last {
+				finalize(k)
+			}
+		}(t)
+	}
+	wg.Wait()
+	sort.Strings(s.CompletedDates)
+	sort.Strings(s.Errors)
+	s.Seconds = time.Since(start).Seconds()
+	return s, nil
+}

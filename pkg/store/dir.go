@@ -1,0 +1,177 @@
+package store
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+)
+
+// tmpSuffix marks files being written; List never shows them.
+const tmpSuffix = ".e3sync-partial"
+
+// Dir is a local directory: keys map to paths below Root, "/" to the OS
+// separator. Writes go to a hidden temporary file in the same folder, are
+// synced, then renamed into place, so a reader never sees a partial file.
+// Dir keeps no user metadata: Head returns size only.
+type Dir struct {
+	root string
+}
+
+// NewDir returns the store rooted at dir, which is created if missing.
+func NewDir(dir string) (*Dir, error) {
+	abs, err := filepath.Abs(dir)
+	if err != nil {
+		return nil, fmt.Errorf("destination directory %q: %w", dir, err)
+	}
+	if err := os.MkdirAll(abs, 0o755); err != nil {
+		return nil, fmt.Errorf("destination directory: %w", err)
+	}
+	return &Dir{root: abs}, nil
+}
+
+// String is the store's root directory.
+func (d *Dir) String() string { return d.root + string(filepath.Separator) }
+
+// path maps a key (or a folder prefix ending in "/") to a path inside root.
+func (d *Dir) path(key string) (string, error) {
+	if err := checkKey(key); err != nil {
+		return "", err
+	}
+	p := filepath.Join(d.root, filepath.FromSlash(key))
+	if !strings.HasPrefix(p, d.root+string(filepath.Separator)) {
+		return "", fmt.Errorf("key %q leaves the directory %s", key, d.root)
+	}
+	return p, nil
+}
+
+// List lists the folder prefix ("" or ending in "/").
+func (d *Dir) List(ctx context.Context, prefix string, delim bool) (Listing, error) {
+	base := d.root
+	if prefix != "" {
+		if !strings.HasSuffix(prefix, "/") {
+			return Listing{}, fmt.Errorf("list %s: prefix %q is not a folder", d, prefix)
+		}
+		p, err := d.path(prefix)
+		if err != nil {
+			return Listing{}, fmt.Errorf("list %s: %w", d, err)
+		}
+		base = p
+	}
+	var out Listing
+	err := filepath.WalkDir(base, func(p string, e fs.DirEntry, err error) error {
+		if err != nil {
+			if errors.Is(err, fs.ErrNotExist) {
+				return nil
+			}
+			return err
+		}
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		if p == base {
+			return nil
+		}
+		rel, err := filepath.Rel(d.root, p)
+		if err != nil {
+			return err
+		}
+		key := filepath.ToSlash(rel)
+		if e.IsDir() {
+			if delim {
+				out.Prefixes = append(out.Prefixes, key+"/")
+				return fs.SkipDir
+			}
+			return nil
+		}
+		if strings.HasSuffix(e.Name(), tmpSuffix) || !e.Type().IsRegular() {
+			return nil
+		}
+		info, err := e.Info()
+		if err != nil {
+			return err
+		}
+		out.Objects = append(out.Objects, Object{Key: key, Size: info.Size()})
+		return nil
+	})
+	if err != nil {
+		return Listing{}, fmt.Errorf("list %s%s: %w", d, prefix, err)
+	}
+	sort.Slice(out.Objects, func(i, j int) bool { return out.Objects[i].Key < out.Objects[j].Key })
+	return out, nil
+}
+
+// Open opens the file at key.
+func (d *Dir) Open(ctx context.Context, key string) (io.ReadCloser, error) {
+	p, err := d.path(key)
+	if err != nil {
+		return nil, fmt.Errorf("open %s: %w", d, err)
+	}
+	f, err := os.Open(p)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, fmt.Errorf("open %s%s: %w", d, key, ErrNotFound)
+	}
+	return f, err
+}
+
+// Head returns the size of the file at key.
+func (d *Dir) Head(ctx context.Context, key string) (Info, error) {
+	p, err := d.path(key)
+	if err != nil {
+		return Info{}, fmt.Errorf("head %s: %w", d, err)
+	}
+	fi, err := os.Stat(p)
+	if errors.Is(err, fs.ErrNotExist) {
+		return Info{}, fmt.Errorf("head %s%s: %w", d, key, ErrNotFound)
+	}
+	if err != nil {
+		return Info{}, err
+	}
+	return Info{Size: fi.Size()}, nil
+}
+
+// Write stores exactly size bytes from r at key through a temporary file and
+// a rename. meta is not kept.
+func (d *Dir) Write(ctx context.Context, key string, size int64, r io.Reader, meta map[string]string) (err error) {
+	p, err := d.path(key)
+	if err != nil {
+		return fmt.Errorf("write %s: %w", d, err)
+	}
+	if strings.HasSuffix(key, "/") {
+		return os.MkdirAll(p, 0o755)
+	}
+	if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+		return fmt.Errorf("write %s%s: %w", d, key, err)
+	}
+	f, err := os.CreateTemp(filepath.Dir(p), "."+filepath.Base(p)+".*"+tmpSuffix)
+	if err != nil {
+		return fmt.Errorf("write %s%s: %w", d, key, err)
+	}
+	defer func() {
+		if err != nil {
+			f.Close()
+			os.Remove(f.Name())
+		}
+	}()
+	if _, err = io.Copy(f, &exactReader{r: r, want: size}); err != nil {
+		return fmt.Errorf("write %s%s: %w", d, key, err)
+	}
+	if err = f.Sync(); err != nil {
+		return fmt.Errorf("write %s%s: %w", d, key, err)
+	}
+	if err = f.Close(); err != nil {
+		return fmt.Errorf("write %s%s: %w", d, key, err)
+	}
+	if err = os.Chmod(f.Name(), 0o644); err != nil {
+		return fmt.Errorf("write %s%s: %w", d, key, err)
+	}
+	if err = os.Rename(f.Name(), p); err != nil {
+		return fmt.Errorf("write %s%s: %w", d, key, err)
+	}
+	return nil
+}

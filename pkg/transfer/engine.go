@@ -1,0 +1,356 @@
+// Package transfer is the copy engine: for one task (one sub-partition of one
+// date) it lists the source and the destination, copies what is missing or
+// changed by streaming bytes from GET to upload with bounded memory, verifies
+// every object, and, once a whole date is present, writes its _SUCCESS last.
+package transfer
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/e3sync/e3sync/pkg/export"
+	"github.com/e3sync/e3sync/pkg/store"
+)
+
+// MetaSourceETag is the user metadata key (x-amz-meta-e3sync-source-etag)
+// recording the ETag the source object had when it was copied.
+const MetaSourceETag = "e3sync-source-etag"
+
+// Source is where objects are read: the export, under the account root.
+type Source interface {
+	List(ctx context.Context, prefix string, delim bool) (store.Listing, error)
+	Open(ctx context.Context, key string) (io.ReadCloser, error)
+}
+
+// Destination is where objects are written; see package store for the error
+// contract (Write is atomic).
+type Destination interface {
+	Source
+	Head(ctx context.Context, key string) (store.Info, error)
+	Write(ctx context.Context, key string, size int64, r io.Reader, meta map[string]string) error
+}
+
+// Defaults for Options.
+const (
+	DefaultConcurrency      = 8
+	DefaultLargeConcurrency = 2
+	DefaultLargeObject      = store.DefaultPartSize
+	DefaultAttempts         = 3
+)
+
+// Options tune an Engine.
+type Options struct {
+	// Concurrency bounds the objects in flight across all tasks of the engine.
+	Concurrency int
+	// LargeConcurrency bounds objects of at least LargeObject bytes in flight
+	// (each holds several part buffers).
+	LargeConcurrency int
+	LargeObject      int64
+	// Attempts is how many times one object is tried before its task fails;
+	// each attempt re-reads the source from the start.
+	Attempts int
+	// DryRun decides but copies nothing.
+	DryRun bool
+	// Progress, if set, is called with byte counts as they are copied.
+	Progress func(n int64)
+	Logger   *slog.Logger
+}
+
+// Engine copies tasks from a Source to a Destination. It is safe for
+// concurrent use; its limits hold across concurrent Copy calls.
+type Engine struct {
+	src   Source
+	dst   Destination
+	opts  Options
+	slots chan struct{}
+	large chan struct{}
+}
+
+// New returns an engine.
+func New(src Source, dst Destination, opts Options) *Engine {
+	if opts.Concurrency <= 0 {
+		opts.Concurrency = DefaultConcurrency
+	}
+	if opts.LargeConcurrency <= 0 {
+		opts.LargeConcurrency = DefaultLargeConcurrency
+	}
+	if opts.LargeObject <= 0 {
+		opts.LargeObject = DefaultLargeObject
+	}
+	if opts.Attempts <= 0 {
+		opts.Attempts = DefaultAttempts
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.DiscardHandler)
+	}
+	return &Engine{
+		src: src, dst: dst, opts: opts,
+		slots: make(chan struct{}, opts.Concurrency),
+		large: make(chan struct{}, opts.LargeConcurrency),
+	}
+}
+
+// Result counts what one Copy did (or, in a dry run, would do).
+type Result struct {
+	Copied  int   `json:"objects_copied"`
+	Skipped int   `json:"objects_skipped"`
+	Failed  int   `json:"objects_failed"`
+	Bytes   int64 `json:"bytes_copied"`
+}
+
+// Add adds r2's counts to r.
+func (r *Result) Add(r2 Result) {
+	r.Copied += r2.Copied
+	r.Skipped += r2.Skipped
+	r.Failed += r2.Failed
+	r.Bytes += r2.Bytes
+}
+
+// Copy brings the destination up to date with the source for one task. It
+// returns an error if any object could not be copied (joined, one per
+// object); the other objects are still copied.
+func (e *Engine) Copy(ctx context.Context, t export.Task) (Result, error) {
+	if err := t.Validate(); err != nil {
+		return Result{}, err
+	}
+	log := e.opts.Logger.With("task", t.String())
+	delim := t.Partition == "" // a date-level task takes only the date folder's own files
+	srcL, err := e.src.List(ctx, t.Prefix(), delim)
+	if err != nil {
+		return Result{}, fmt.Errorf("task %s: source: %w", t, err)
+	}
+	dstL, err := e.dst.List(ctx, t.Prefix(), delim)
+	if err != nil {
+		return Result{}, fmt.Errorf("task %s: destination: %w", t, err)
+	}
+	m, err := readManifest(ctx, e.dst, t)
+	if err != nil {
+		return Result{}, fmt.Errorf("task %s: %w", t, err)
+	}
+	have := make(map[string]store.Object, len(dstL.Objects))
+	for _, o := range dstL.Objects {
+		have[o.Key] = o
+	}
+
+	var (
+		res     Result
+		mu      sync.Mutex // guards res, errs, next
+		errs    []error
+		next    = manifest{Version: 1, Objects: map[string]manifestEntry{}}
+		changed atomic.Bool
+		wg      sync.WaitGroup
+	)
+	record := func(o store.Object) {
+		next.Objects[o.Key] = manifestEntry{Size: o.Size, SourceETag: o.ETag}
+	}
+	for _, o := range srcL.Objects {
+		if o.Key == export.SuccessKey(t.Type, t.Date) || strings.HasSuffix(o.Key, "/") {
+			continue // _SUCCESS is written by Finalize; folder markers carry no data
+		}
+		var dst *store.Object
+		if d, ok := have[o.Key]; ok {
+			dst = &d
+		}
+		entry, ok := m.Objects[o.Key]
+		if ok && entry.Size != o.Size {
+			ok = false
+		}
+		action, reason := Decide(o, dst, entry.SourceETag, ok)
+		if action == Skip {
+			res.Skipped++
+			record(o)
+			continue
+		}
+		select {
+		case e.slots <- struct{}{}:
+		case <-ctx.Done():
+			mu.Lock()
+			errs = append(errs, fmt.Errorf("%s: %w", o.Key, ctx.Err()))
+			res.Failed++
+			mu.Unlock()
+			continue
+		}
+		wg.Add(1)
+		go func(o store.Object, action Action, reason string) {
+			defer wg.Done()
+			defer func() { <-e.slots }()
+			if action == Check {
+				info, err := e.dst.Head(ctx, o.Key)
+				if err == nil {
+					action, reason = DecideChecked(o, info.Metadata)
+				} else {
+					action, reason = Copy, "metadata unreadable"
+				}
+				if action == Skip {
+					mu.Lock()
+					res.Skipped++
+					record(o)
+					mu.Unlock()
+					changed.Store(true)
+					return
+				}
+			}
+			log.DebugContext(ctx, "copy", "key", o.Key, "size", o.Size, "reason", reason, "dry_run", e.opts.DryRun)
+			if e.opts.DryRun {
+				mu.Lock()
+				res.Copied++
+				res.Bytes += o.Size
+				mu.Unlock()
+				return
+			}
+			err := e.copyObject(ctx, o)
+			mu.Lock()
+			defer mu.Unlock()
+			if err != nil {
+				res.Failed++
+				errs = append(errs, err)
+				return
+			}
+			res.Copied++
+			res.Bytes += o.Size
+			record(o)
+			changed.Store(true)
+		}(o, action, reason)
+	}
+	wg.Wait()
+
+	if !e.opts.DryRun && (changed.Load() || len(next.Objects) != len(m.Objects)) {
+		if err := writeManifest(ctx, e.dst, t, next); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	if len(errs) > 0 {
+		return res, fmt.Errorf("task %s: %d of %d objects failed: %w", t, res.Failed, len(srcL.Objects), errors.Join(errs...))
+	}
+	return res, nil
+}
+
+// copyObject streams one object, retrying the whole object on failure. Each
+// attempt is atomic at the destination (store contract), so a failed attempt
+// leaves nothing behind.
+func (e *Engine) copyObject(ctx context.Context, o store.Object) error {
+	if o.Size >= e.opts.LargeObject {
+		select {
+		case e.large <- struct{}{}:
+			defer func() { <-e.large }()
+		case <-ctx.Done():
+			return fmt.Errorf("copy %s: %w", o.Key, ctx.Err())
+		}
+	}
+	var err error
+	for attempt := 1; attempt <= e.opts.Attempts; attempt++ {
+		if attempt > 1 {
+			e.opts.Logger.WarnContext(ctx, "retrying object", "key", o.Key, "attempt", attempt, "error", err.Error())
+			select {
+			case <-time.After(time.Duration(attempt-1) * 500 * time.Millisecond):
+			case <-ctx.Done():
+				return fmt.Errorf("copy %s: %w", o.Key, ctx.Err())
+			}
+		}
+		if err = e.copyOnce(ctx, o); err == nil || ctx.Err() != nil {
+			break
+		}
+	}
+	if err != nil {
+		return fmt.Errorf("copy %s: %w", o.Key, err)
+	}
+	return nil
+}
+
+func (e *Engine) copyOnce(ctx context.Context, o store.Object) error {
+	rc, err := e.src.Open(ctx, o.Key)
+	if err != nil {
+		return err
+	}
+	defer rc.Close()
+	var body io.Reader = rc
+	if e.opts.Progress != nil {
+		body = &progressReader{r: rc, fn: e.opts.Progress}
+	}
+	return e.dst.Write(ctx, o.Key, o.Size, body, map[string]string{MetaSourceETag: o.ETag})
+}
+
+type progressReader struct {
+	r  io.Reader
+	fn func(int64)
+}
+
+func (p *progressReader) Read(b []byte) (int, error) {
+	n, err := p.r.Read(b)
+	if n > 0 {
+		p.fn(int64(n))
+	}
+	return n, err
+}
+
+// Completion is what Finalize found.
+type Completion int
+
+// The outcomes of Finalize.
+const (
+	Incomplete      Completion = iota // the source has no _SUCCESS, or objects are missing
+	AlreadyComplete                   // the destination already had _SUCCESS
+	Completed                         // Finalize wrote the destination _SUCCESS
+)
+
+func (c Completion) String() string {
+	return [...]string{"incomplete", "already complete", "completed"}[c]
+}
+
+// Finalize writes the destination _SUCCESS for a date when the source has
+// one and every source object of the date is present in the destination with
+// the same size. The marker is always the last object written for a date.
+func (e *Engine) Finalize(ctx context.Context, t export.Type, date string) (Completion, error) {
+	prefix := export.DatePrefix(t, date)
+	success := export.SuccessKey(t, date)
+	srcL, err := e.src.List(ctx, prefix, false)
+	if err != nil {
+		return Incomplete, fmt.Errorf("finalize %s/%s: source: %w", t, date, err)
+	}
+	if !hasKey(srcL, success) {
+		return Incomplete, nil
+	}
+	dstL, err := e.dst.List(ctx, prefix, false)
+	if err != nil {
+		return Incomplete, fmt.Errorf("finalize %s/%s: destination: %w", t, date, err)
+	}
+	if hasKey(dstL, success) {
+		return AlreadyComplete, nil
+	}
+	have := make(map[string]int64, len(dstL.Objects))
+	for _, o := range dstL.Objects {
+		have[o.Key] = o.Size
+	}
+	for _, o := range srcL.Objects {
+		if o.Key == success || strings.HasSuffix(o.Key, "/") {
+			continue
+		}
+		if size, ok := have[o.Key]; !ok || size != o.Size {
+			e.opts.Logger.DebugContext(ctx, "date not complete yet", "type", t, "date", date, "missing", o.Key)
+			return Incomplete, nil
+		}
+	}
+	if e.opts.DryRun {
+		return Completed, nil
+	}
+	if err := e.dst.Write(ctx, success, 0, strings.NewReader(""), nil); err != nil {
+		return Incomplete, fmt.Errorf("finalize %s/%s: %w", t, date, err)
+	}
+	return Completed, nil
+}
+
+func hasKey(l store.Listing, key string) bool {
+	for _, o := range l.Objects {
+		if o.Key == key {
+			return true
+		}
+	}
+	return false
+}
