@@ -140,6 +140,9 @@ func (c *Client) Credentials(ctx context.Context, token pat.Token, d time.Durati
 		if ctxErr := ctx.Err(); ctxErr != nil {
 			return Grant{}, fmt.Errorf("optimizely credentials: stopped after %d attempts: %w", attempt, ctxErr)
 		}
+		if errors.Is(res.err, ErrTokenRejected) {
+			return Grant{}, res.err // already says who rejected what
+		}
 		if !res.retry {
 			return Grant{}, fmt.Errorf("optimizely credentials: %w", res.err)
 		}
