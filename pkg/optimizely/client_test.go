@@ -162,7 +162,7 @@ func TestClientCredentials(t *testing.T) {
 			replies: []reply{{status: 429, header: map[string]string{"Retry-After": "1"}}, ok},
 			wantN:   2, wantSleeps: []time.Duration{time.Second}},
 		{name: "429 Retry-After capped at MaxDelay",
-			replies: []reply{{status: 429, header: map[string]string{"Retry-After": "3600"}}, ok},
+			replies:  []reply{{status: 429, header: map[string]string{"Retry-After": "3600"}}, ok},
 			maxDelay: 2 * time.Second, wantN: 2, wantSleeps: []time.Duration{2 * time.Second}},
 		{name: "503 Retry-After HTTP date in the past then success",
 			replies: []reply{{status: 503, header: map[string]string{"Retry-After": "Mon, 02 Jan 2006 15:04:05 GMT"}}, ok},
