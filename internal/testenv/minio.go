@@ -1,0 +1,259 @@
+package testenv
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"net/http"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
+	"github.com/minio/madmin-go/v3"
+	miniocreds "github.com/minio/minio-go/v7/pkg/credentials"
+)
+
+// Region is the region every client of the test servers uses.
+const Region = "us-east-1"
+
+// MinIO is a running MinIO server on 127.0.0.1, with its data in a temporary
+// directory that Stop removes.
+type MinIO struct {
+	proc     *process
+	dir      string
+	endpoint string
+	host     string // 127.0.0.1:port
+	user     string
+	password string
+}
+
+// MinIOBinary returns the MinIO server binary to run: $E3SYNC_MINIO, else
+// $E3SYNC_CACHE/bin/minio (default $HOME/.cache/e3sync/bin/minio), else minio
+// on PATH. The error wraps ErrNotInstalled when there is none.
+func MinIOBinary() (string, error) {
+	var cached string
+	if d := cacheDir(); d != "" {
+		cached = filepath.Join(d, "bin", "minio")
+	}
+	return lookBinary("minio", os.Getenv("E3SYNC_MINIO"), cached)
+}
+
+// MinIOForTest starts a MinIO server for t and stops it when t ends, after
+// logging the tail of the server's output if t failed. Without a MinIO binary
+// the test is skipped, or fails when CI=true.
+func MinIOForTest(t testing.TB) *MinIO {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	m, err := StartMinIO(ctx)
+	if err != nil {
+		skipOrFail(t, err)
+	}
+	t.Cleanup(func() {
+		if t.Failed() {
+			t.Logf("minio log %s (tail):\n%s", m.proc.logPath, m.proc.logTail(4000))
+		}
+		m.Stop()
+	})
+	return m
+}
+
+// StartMinIO starts a MinIO server with random root credentials on free
+// loopback ports and waits until it is live. ctx bounds the start only; the
+// server runs until Stop.
+func StartMinIO(ctx context.Context) (*MinIO, error) {
+	bin, err := MinIOBinary()
+	if err != nil {
+		return nil, err
+	}
+	// A free port can be taken between FreePort and the server's bind: retry.
+	var lastErr error
+	for range 3 {
+		m, err := startMinIO(ctx, bin)
+		if err == nil {
+			return m, nil
+		}
+		lastErr = err
+		if ctx.Err() != nil || !strings.Contains(err.Error(), "already in use") {
+			break
+		}
+	}
+	return nil, lastErr
+}
+
+func startMinIO(ctx context.Context, bin string) (*MinIO, error) {
+	dir, err := os.MkdirTemp("", "e3sync-minio-")
+	if err != nil {
+		return nil, fmt.Errorf("start minio: %w", err)
+	}
+	apiPort, err := FreePort()
+	if err != nil {
+		os.RemoveAll(dir)
+		return nil, err
+	}
+	consolePort, err := FreePort()
+	if err != nil {
+		os.RemoveAll(dir)
+		return nil, err
+	}
+	m := &MinIO{
+		dir:      dir,
+		host:     "127.0.0.1:" + strconv.Itoa(apiPort),
+		user:     "root" + randomHex(8),
+		password: randomHex(20),
+	}
+	m.endpoint = "http://" + m.host
+	dataDir := filepath.Join(dir, "data")
+	if err := os.Mkdir(dataDir, 0o700); err != nil {
+		os.RemoveAll(dir)
+		return nil, fmt.Errorf("start minio: %w", err)
+	}
+	args := []string{
+		"server", dataDir,
+		"--address", m.host,
+		"--console-address", "127.0.0.1:" + strconv.Itoa(consolePort),
+		"--quiet",
+	}
+	env := []string{
+		"MINIO_ROOT_USER=" + m.user,
+		"MINIO_ROOT_PASSWORD=" + m.password,
+		"MINIO_UPDATE=off",
+		"MINIO_BROWSER=off",
+	}
+	// MINIO_* settings from the caller's environment would change the server
+	// under test; leave them out.
+	m.proc, err = startProcess("minio", bin, args, env, []string{"MINIO_"}, filepath.Join(dir, "minio.log"))
+	if err != nil {
+		os.RemoveAll(dir)
+		return nil, err
+	}
+	err = m.proc.waitReady(ctx, m.endpoint+"/minio/health/live", 20*time.Second, func(r *http.Response) bool {
+		return r.StatusCode == http.StatusOK
+	})
+	if err != nil {
+		m.Stop()
+		return nil, err
+	}
+	return m, nil
+}
+
+// Stop stops the server (SIGTERM, then SIGKILL after 5s), waits for it and
+// removes its data. It is safe to call more than once.
+func (m *MinIO) Stop() {
+	m.proc.stop()
+	os.RemoveAll(m.dir)
+}
+
+// Endpoint is the server's S3 (and STS) endpoint, http://127.0.0.1:port.
+func (m *MinIO) Endpoint() string { return m.endpoint }
+
+// LogPath is the file holding the server's output, until Stop.
+func (m *MinIO) LogPath() string { return m.proc.logPath }
+
+// Root returns the root user's credentials.
+func (m *MinIO) Root() aws.Credentials {
+	return aws.Credentials{AccessKeyID: m.user, SecretAccessKey: m.password, Source: "testenv MinIO root"}
+}
+
+// RootProvider returns the root user's credentials as a provider.
+func (m *MinIO) RootProvider() aws.CredentialsProvider { return StaticCredentials(m.Root()) }
+
+// S3Client returns an S3 client for this server using creds: region
+// us-east-1, path-style addressing, nothing read from the environment or
+// ~/.aws.
+func (m *MinIO) S3Client(creds aws.CredentialsProvider) *s3.Client {
+	return NewS3Client(m.endpoint, creds)
+}
+
+// NewS3Client returns an S3 client for the S3 endpoint (for example an expiry
+// proxy in front of MinIO) using creds: region us-east-1, path-style
+// addressing, nothing read from the environment or ~/.aws.
+func NewS3Client(endpoint string, creds aws.CredentialsProvider) *s3.Client {
+	return s3.New(s3.Options{
+		Region:       Region,
+		BaseEndpoint: aws.String(endpoint),
+		UsePathStyle: true,
+		Credentials:  creds,
+	})
+}
+
+// StaticCredentials returns a provider that always returns c.
+func StaticCredentials(c aws.Credentials) aws.CredentialsProvider {
+	return aws.CredentialsProviderFunc(func(context.Context) (aws.Credentials, error) { return c, nil })
+}
+
+// CreateBucket creates bucket name as the root user.
+func (m *MinIO) CreateBucket(ctx context.Context, name string) error {
+	_, err := m.S3Client(m.RootProvider()).CreateBucket(ctx, &s3.CreateBucketInput{Bucket: aws.String(name)})
+	if err != nil {
+		return fmt.Errorf("create bucket %q: %w", name, err)
+	}
+	return nil
+}
+
+// AddUser creates a user with the given keys, a canned policy named after the
+// user holding policyJSON, and attaches that policy to the user.
+func (m *MinIO) AddUser(ctx context.Context, accessKey, secretKey, policyJSON string) error {
+	adm, err := m.admin()
+	if err != nil {
+		return err
+	}
+	if err := adm.AddUser(ctx, accessKey, secretKey); err != nil {
+		return fmt.Errorf("add user %q: %w", accessKey, err)
+	}
+	if err := adm.AddCannedPolicy(ctx, accessKey, []byte(policyJSON)); err != nil {
+		return fmt.Errorf("add policy for user %q: %w", accessKey, err)
+	}
+	if _, err := adm.AttachPolicy(ctx, madmin.PolicyAssociationReq{Policies: []string{accessKey}, User: accessKey}); err != nil {
+		return fmt.Errorf("attach policy to user %q: %w", accessKey, err)
+	}
+	return nil
+}
+
+// Admin returns a madmin client for this server, as the root user.
+func (m *MinIO) admin() (*madmin.AdminClient, error) {
+	u, err := url.Parse(m.endpoint)
+	if err != nil {
+		return nil, err
+	}
+	adm, err := madmin.NewWithOptions(u.Host, &madmin.Options{
+		Creds:  miniocreds.NewStaticV4(m.user, m.password, ""),
+		Secure: false,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("minio admin client: %w", err)
+	}
+	return adm, nil
+}
+
+// ReadOnlyPolicy returns an IAM policy that may list bucket and get its
+// objects: the exporter user's policy (STS sessions narrow it further).
+func ReadOnlyPolicy(bucket string) string {
+	return fmt.Sprintf(`{"Version":"2012-10-17","Statement":[`+
+		`{"Effect":"Allow","Action":["s3:ListBucket","s3:GetBucketLocation"],"Resource":["arn:aws:s3:::%[1]s"]},`+
+		`{"Effect":"Allow","Action":["s3:GetObject"],"Resource":["arn:aws:s3:::%[1]s/*"]}]}`, bucket)
+}
+
+// ReadWritePolicy returns an IAM policy that may list, read, write and delete
+// in bucket, including multipart uploads: the customer user's policy.
+func ReadWritePolicy(bucket string) string {
+	return fmt.Sprintf(`{"Version":"2012-10-17","Statement":[`+
+		`{"Effect":"Allow","Action":["s3:ListBucket","s3:GetBucketLocation","s3:ListBucketMultipartUploads"],"Resource":["arn:aws:s3:::%[1]s"]},`+
+		`{"Effect":"Allow","Action":["s3:GetObject","s3:PutObject","s3:DeleteObject","s3:AbortMultipartUpload","s3:ListMultipartUploadParts"],"Resource":["arn:aws:s3:::%[1]s/*"]}]}`, bucket)
+}
+
+func randomHex(n int) string {
+	b := make([]byte, n)
+	if _, err := rand.Read(b); err != nil {
+		panic(errors.Join(errors.New("testenv: random"), err))
+	}
+	return hex.EncodeToString(b)
+}

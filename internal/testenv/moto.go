@@ -1,0 +1,98 @@
+package testenv
+
+import (
+	"context"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+)
+
+// Moto is a running moto_server on 127.0.0.1 (Secrets Manager, SQS,
+// CloudWatch). Any credentials are accepted; use region us-east-1.
+type Moto struct {
+	proc     *process
+	dir      string
+	endpoint string
+}
+
+// MotoForTest starts a moto_server for t and stops it when t ends. Without
+// moto_server on PATH the test is skipped, or fails when CI=true.
+func MotoForTest(t testing.TB) *Moto {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	m, err := StartMoto(ctx)
+	if err != nil {
+		skipOrFail(t, err)
+	}
+	t.Cleanup(func() {
+		if t.Failed() {
+			t.Logf("moto_server log %s (tail):\n%s", m.proc.logPath, m.proc.logTail(4000))
+		}
+		m.Stop()
+	})
+	return m
+}
+
+// StartMoto starts moto_server on a free loopback port and waits until it
+// answers. ctx bounds the start only; the server runs until Stop.
+func StartMoto(ctx context.Context) (*Moto, error) {
+	bin, err := lookBinary("moto_server")
+	if err != nil {
+		return nil, err
+	}
+	var lastErr error
+	for range 3 {
+		m, err := startMoto(ctx, bin)
+		if err == nil {
+			return m, nil
+		}
+		lastErr = err
+		if ctx.Err() != nil || !strings.Contains(err.Error(), "already in use") {
+			break
+		}
+	}
+	return nil, lastErr
+}
+
+func startMoto(ctx context.Context, bin string) (*Moto, error) {
+	dir, err := os.MkdirTemp("", "e3sync-moto-")
+	if err != nil {
+		return nil, err
+	}
+	port, err := FreePort()
+	if err != nil {
+		os.RemoveAll(dir)
+		return nil, err
+	}
+	m := &Moto{dir: dir, endpoint: "http://127.0.0.1:" + strconv.Itoa(port)}
+	// moto_server is Python: its start (imports) takes a few seconds.
+	m.proc, err = startProcess("moto_server", bin, []string{"-H", "127.0.0.1", "-p", strconv.Itoa(port)},
+		[]string{"PYTHONUNBUFFERED=1"}, nil, filepath.Join(dir, "moto.log"))
+	if err != nil {
+		os.RemoveAll(dir)
+		return nil, err
+	}
+	err = m.proc.waitReady(ctx, m.endpoint+"/moto-api/", 45*time.Second, func(r *http.Response) bool {
+		return r.StatusCode < 500
+	})
+	if err != nil {
+		m.Stop()
+		return nil, err
+	}
+	return m, nil
+}
+
+// Stop stops the server (SIGTERM, then SIGKILL after 5s) and waits for it.
+// It is safe to call more than once.
+func (m *Moto) Stop() {
+	m.proc.stop()
+	os.RemoveAll(m.dir)
+}
+
+// Endpoint is the server's endpoint for every service, http://127.0.0.1:port.
+func (m *Moto) Endpoint() string { return m.endpoint }
