@@ -35,6 +35,7 @@ type Destination interface {
 	Source
 	Head(ctx context.Context, key string) (store.Info, error)
 	Write(ctx context.Context, key string, size int64, r io.Reader, meta map[string]string) error
+	String() string
 }
 
 // Defaults for Options.

@@ -1,0 +1,236 @@
+// Command e3sync keeps a bucket or directory in sync with an Optimizely
+// Experimentation Events Export, on one machine: the same library the
+// Lambdas use, with no AWS deployment.
+package main
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+	"time"
+
+	awsconfig "github.com/aws/aws-sdk-go-v2/config"
+	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
+
+	"github.com/e3sync/e3sync/pkg/clients"
+	"github.com/e3sync/e3sync/pkg/job"
+	"github.com/e3sync/e3sync/pkg/optimizely"
+	"github.com/e3sync/e3sync/pkg/pat"
+	"github.com/e3sync/e3sync/pkg/plan"
+	"github.com/e3sync/e3sync/pkg/store"
+	"github.com/e3sync/e3sync/pkg/transfer"
+)
+
+// Exit codes.
+const (
+	exitOK       = 0
+	exitFailed   = 1 // the run finished but some objects or tasks failed
+	exitUsage    = 2 // bad flags or settings
+	exitRejected = 3 // Optimizely rejected the Personal Access Token
+)
+
+// version is set at build time with -ldflags "-X main.version=...".
+var version = "dev"
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	code := run(ctx, os.Args[1:], os.Getenv, os.Stdout, os.Stderr)
+	stop()
+	os.Exit(code)
+}
+
+// run executes one command and returns the process exit code.
+func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) int {
+	if len(args) == 0 {
+		usage(stderr)
+		return exitUsage
+	}
+	var err error
+	switch cmd, rest := args[0], args[1:]; cmd {
+	case "plan", "sync":
+		err = runSync(ctx, cmd, rest, getenv, stdout, stderr)
+	case "demo":
+		err = runDemo(ctx, rest, stdout, stderr)
+	case "version", "--version":
+		fmt.Fprintln(stdout, "e3sync", version)
+	case "help", "-h", "--help":
+		usage(stdout)
+	default:
+		fmt.Fprintf(stderr, "e3sync: unknown command %q\n\n", cmd)
+		usage(stderr)
+		return exitUsage
+	}
+	return exitCode(err, stderr)
+}
+
+// errRunFailed means the run completed with failures already reported in
+// its summary.
+var errRunFailed = errors.New("some objects could not be copied")
+
+func exitCode(err error, stderr io.Writer) int {
+	switch {
+	case err == nil:
+		return exitOK
+	case errors.Is(err, flag.ErrHelp):
+		return exitOK
+	case errors.Is(err, errUsage):
+		fmt.Fprintln(stderr, "e3sync:", strings.TrimPrefix(err.Error(), "usage: "))
+		return exitUsage
+	case errors.Is(err, optimizely.ErrTokenRejected):
+		fmt.Fprintln(stderr, "e3sync:", err)
+		return exitRejected
+	case errors.Is(err, errRunFailed):
+		return exitFailed
+	default:
+		fmt.Fprintln(stderr, "e3sync:", err)
+		return exitFailed
+	}
+}
+
+func runSync(ctx context.Context, cmd string, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	c, err := parseConfig(cmd, args, getenv, stderr)
+	if err != nil {
+		return err
+	}
+	log := newLogger(stderr, c.quiet, c.verbose)
+	tokens, err := tokenSource(ctx, c, getenv)
+	if err != nil {
+		return err
+	}
+	src, err := clients.NewSource(ctx, clients.SourceConfig{
+		Tokens: tokens, APIBaseURL: c.apiBaseURL, Endpoint: c.sourceEndpoint, Duration: c.duration, Logger: log,
+	})
+	if err != nil {
+		return err
+	}
+	dst, err := destination(ctx, c)
+	if err != nil {
+		return err
+	}
+	return runJob(ctx, src.Store, dst, jobSettings{
+		dryRun: cmd == "plan", json: c.json, quiet: c.quiet, concurrency: c.concurrency,
+		taskConcurrency: c.taskConcurrency, log: log,
+		options: plan.Options{Types: c.types, From: c.from, To: c.to, Lookback: c.lookback, Partitions: c.partitions},
+	}, stdout, stderr)
+}
+
+// jobSettings are what runJob needs beyond the two stores; the demo uses it
+// too.
+type jobSettings struct {
+	options         plan.Options
+	dryRun          bool
+	json, quiet     bool
+	concurrency     int
+	taskConcurrency int
+	log             *slog.Logger
+}
+
+func runJob(ctx context.Context, src transfer.Source, dst transfer.Destination, s jobSettings, stdout, stderr io.Writer) error {
+	bar := newProgress(stderr, s.quiet || s.json)
+	eng := transfer.New(src, dst, transfer.Options{
+		Concurrency: s.concurrency, DryRun: s.dryRun, Logger: s.log, Progress: bar.bytes,
+	})
+	s.options.Now = time.Now().UTC()
+	s.options.RunID = newRunID(s.options.Now)
+	j := &job.Job{Source: src, Dest: dst, Engine: eng, TaskConcurrency: s.taskConcurrency, DryRun: s.dryRun, Logger: s.log, Progress: bar}
+	sum, err := j.Run(ctx, s.options)
+	bar.finish()
+	if err != nil {
+		return err
+	}
+	if s.json {
+		enc := json.NewEncoder(stdout)
+		enc.SetIndent("", "  ")
+		if err := enc.Encode(sum); err != nil {
+			return err
+		}
+	} else if !s.quiet {
+		printSummary(stdout, sum, dst)
+	}
+	if sum.Failed() {
+		if !s.json {
+			for _, e := range sum.Errors {
+				fmt.Fprintln(stderr, "error:", e)
+			}
+		}
+		return errRunFailed
+	}
+	return nil
+}
+
+func tokenSource(ctx context.Context, c config, getenv func(string) string) (pat.Source, error) {
+	if c.tokenSecret == "" {
+		return pat.FromEnv(getenv, envToken), nil
+	}
+	cfg, err := awsconfig.LoadDefaultConfig(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("AWS configuration for Secrets Manager: %w", err)
+	}
+	return &pat.SecretsManager{Client: secretsmanager.NewFromConfig(cfg), SecretID: c.tokenSecret}, nil
+}
+
+func destination(ctx context.Context, c config) (transfer.Destination, error) {
+	if c.dest.Dir != "" {
+		return store.NewDir(c.dest.Dir)
+	}
+	cfg, err := awsconfig.LoadDefaultConfig(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("AWS configuration for the destination: %w", err)
+	}
+	return clients.NewDestinationS3(cfg, c.dest, c.customDestEP, store.S3Options{PartSize: c.partSize, KMSKeyID: c.kmsKeyID}), nil
+}
+
+func newLogger(w io.Writer, quiet, verbose bool) *slog.Logger {
+	level := slog.LevelInfo
+	switch {
+	case quiet:
+		level = slog.LevelError
+	case verbose:
+		level = slog.LevelDebug
+	}
+	return slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: level}))
+}
+
+func newRunID(now time.Time) string {
+	var b [4]byte
+	rand.Read(b[:])
+	return fmt.Sprintf("%s-%x", now.Format("20060102T150405Z"), b)
+}
+
+func printSummary(w io.Writer, s job.Summary, dst fmt.Stringer) {
+	verb := "copied"
+	if s.DryRun {
+		verb = "to copy"
+	}
+	fmt.Fprintf(w, "run %s: %d dates, %d tasks\n", s.RunID, len(s.Dates), s.Tasks)
+	for _, d := range s.Dates {
+		fmt.Fprintf(w, "  %-9s %s  %3d sub-partitions  source complete: %-5v  (%s)\n", d.Type, d.Date, d.Partitions, d.SourceComplete, d.Reason)
+	}
+	fmt.Fprintf(w, "objects %s: %d (%s), skipped: %d, failed: %d\n", verb, s.ObjectsCopied, humanBytes(s.BytesCopied), s.ObjectsSkipped, s.ObjectsFailed)
+	if !s.DryRun {
+		fmt.Fprintf(w, "dates completed: %d %s\n", s.DatesCompleted, strings.Join(s.CompletedDates, " "))
+	}
+	fmt.Fprintf(w, "destination: %s  (%.1fs)\n", dst, s.Seconds)
+}
+
+func humanBytes(n int64) string {
+	const unit = 1024
+	if n < unit {
+		return fmt.Sprintf("%d B", n)
+	}
+	div, exp := int64(unit), 0
+	for m := n / unit; m >= unit; m /= unit {
+		div *= unit
+		exp++
+	}
+	return fmt.Sprintf("%.1f %ciB", float64(n)/float64(div), "KMGTPE"[exp])
+}

@@ -1,0 +1,121 @@
+// Package clients builds the AWS clients and object stores e3sync uses, from
+// already-validated settings. The CLI and both Lambdas wire through it, so
+// the source is always read the same way: Optimizely's bucket, with
+// temporary credentials from the Authentication API, refreshed before they
+// expire.
+package clients
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/aws/ratelimit"
+	"github.com/aws/aws-sdk-go-v2/aws/retry"
+	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
+
+	"github.com/e3sync/e3sync/pkg/optimizely"
+	"github.com/e3sync/e3sync/pkg/pat"
+	"github.com/e3sync/e3sync/pkg/store"
+)
+
+// ExportRegion is the region of Optimizely's export bucket.
+const ExportRegion = "us-east-1"
+
+// MaxIdleConnsPerHost is raised well above net/http's default of 2 (and the
+// SDK's 10) so that many objects in flight reuse connections.
+const MaxIdleConnsPerHost = 128
+
+// HTTPClient returns the HTTP client for S3 traffic.
+func HTTPClient() *awshttp.BuildableClient {
+	return awshttp.NewBuildableClient().WithTransportOptions(func(t *http.Transport) {
+		t.MaxIdleConns = 2 * MaxIdleConnsPerHost
+		t.MaxIdleConnsPerHost = MaxIdleConnsPerHost
+	})
+}
+
+// Retryer is the SDK's standard retryer without the client-side retry token
+// bucket, which runs dry under many concurrent requests and then turns one
+// throttled request into a failed copy.
+func Retryer() aws.Retryer {
+	return retry.NewStandard(func(o *retry.StandardOptions) {
+		o.RateLimiter = ratelimit.None
+		o.MaxAttempts = 5
+	})
+}
+
+// SourceConfig says how to reach the export.
+type SourceConfig struct {
+	Tokens     pat.Source
+	APIBaseURL string        // Optimizely API; "" for the real one
+	Endpoint   string        // S3 endpoint override for the export bucket (emulators); "" for AWS
+	Duration   time.Duration // credential lifetime to ask for; 0 for 1h
+	Logger     *slog.Logger
+}
+
+// Source is the export, ready to read.
+type Source struct {
+	Store    *store.S3
+	Provider *optimizely.Provider
+	Location optimizely.Location
+}
+
+// NewSource exchanges the token for credentials once (to learn the account's
+// location) and returns the store over the account prefix. Credentials are
+// refreshed by the returned client before they expire.
+func NewSource(ctx context.Context, c SourceConfig) (*Source, error) {
+	if c.Duration == 0 {
+		c.Duration = optimizely.DefaultDuration
+	}
+	if c.Logger == nil {
+		c.Logger = slog.New(slog.DiscardHandler)
+	}
+	p := &optimizely.Provider{
+		Client:   &optimizely.Client{BaseURL: c.APIBaseURL, Logger: c.Logger},
+		Tokens:   c.Tokens,
+		Duration: c.Duration,
+		Logger:   c.Logger,
+	}
+	creds := optimizely.NewCredentialsCache(p)
+	if _, err := creds.Retrieve(ctx); err != nil {
+		return nil, fmt.Errorf("export credentials: %w", err)
+	}
+	loc, err := p.Location(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("export location: %w", err)
+	}
+	client := s3.New(s3.Options{
+		Region:      ExportRegion,
+		Credentials: creds,
+		HTTPClient:  HTTPClient(),
+		Retryer:     Retryer(),
+	}, func(o *s3.Options) {
+		if c.Endpoint != "" {
+			o.BaseEndpoint = aws.String(c.Endpoint)
+			o.UsePathStyle = true
+		}
+	})
+	return &Source{
+		Store:    store.NewS3(client, loc.Bucket, loc.Prefix, store.S3Options{}),
+		Provider: p,
+		Location: loc,
+	}, nil
+}
+
+// NewDestinationS3 returns the destination bucket store, signed with the
+// identity in cfg (the default AWS credential chain: the customer's own, not
+// Optimizely's). A custom endpoint (AWS_ENDPOINT_URL_S3 or
+// AWS_ENDPOINT_URL) implies path-style addressing, as S3-compatible servers
+// expect.
+func NewDestinationS3(cfg aws.Config, t store.Target, customEndpoint bool, opts store.S3Options) *store.S3 {
+	client := s3.NewFromConfig(cfg, func(o *s3.Options) {
+		o.HTTPClient = HTTPClient()
+		o.Retryer = Retryer()
+		o.UsePathStyle = o.UsePathStyle || customEndpoint
+	})
+	return store.NewS3(client, t.Bucket, t.Prefix, opts)
+}
