@@ -1,0 +1,242 @@
+package emulator
+
+import (
+	"encoding/json"
+	"fmt"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// CredentialsPath is the path of Optimizely's export credentials endpoint.
+const CredentialsPath = "/v2/export/credentials"
+
+// AuthAPIOptions configure an AuthAPI.
+type AuthAPIOptions struct {
+	Tokens []string // valid bearer tokens (Personal Access Tokens)
+	Minter Minter   // makes the credentials
+	Bucket string   // e.g. "optimizely-events-data"
+	Prefix string   // account prefix, e.g. "v1/account_id=12345/"
+
+	// AdvertisedLifetime, when > 0, sets the response's expiration to now +
+	// AdvertisedLifetime, whatever the minted credentials' real lifetime
+	// (MinIO's is at least 15 minutes). Pair it with an expiry proxy fed by
+	// AuthAPI.Expiry to make the credentials really stop working then.
+	AdvertisedLifetime time.Duration
+
+	// TrailingSlash makes s3Path end with "/", as Optimizely's sometimes does.
+	TrailingSlash bool
+
+	Now func() time.Time // clock; nil means time.Now
+}
+
+// AuthAPI is a fake Optimizely Authentication API serving
+// GET /v2/export/credentials?duration=... in Optimizely's exact JSON shape.
+// It is safe for concurrent use.
+type AuthAPI struct {
+	opts AuthAPIOptions
+
+	mu     sync.Mutex
+	tokens map[string]bool      // token -> valid (false once revoked)
+	expiry map[string]time.Time // issued access key id -> advertised expiration
+
+	requests atomic.Int64
+	issued   atomic.Int64
+}
+
+// NewAuthAPI returns an AuthAPI accepting opts.Tokens.
+func NewAuthAPI(opts AuthAPIOptions) *AuthAPI {
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	a := &AuthAPI{opts: opts, tokens: map[string]bool{}, expiry: map[string]time.Time{}}
+	for _, t := range opts.Tokens {
+		a.tokens[t] = true
+	}
+	return a
+}
+
+// AddToken makes token valid, e.g. a rotated Personal Access Token.
+func (a *AuthAPI) AddToken(token string) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	a.tokens[token] = true
+}
+
+// Revoke makes token invalid from now on. Credentials already issued for it
+// keep working until they expire, as with Optimizely.
+func (a *AuthAPI) Revoke(token string) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	a.tokens[token] = false
+}
+
+// Expiry returns the expiration advertised for the credentials with
+// accessKeyID, and whether this API issued them. Its signature fits
+// testenv.NewExpiryProxy.
+func (a *AuthAPI) Expiry(accessKeyID string) (time.Time, bool) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	t, ok := a.expiry[accessKeyID]
+	return t, ok
+}
+
+// Requests is the number of requests served, whatever their outcome.
+func (a *AuthAPI) Requests() int64 { return a.requests.Load() }
+
+// Issued is the number of credentials issued.
+func (a *AuthAPI) Issued() int64 { return a.issued.Load() }
+
+// Start serves the API on 127.0.0.1 and returns its base URL (without the
+// path) and a function that stops it.
+func (a *AuthAPI) Start() (url string, stop func()) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		panic(fmt.Sprintf("emulator: auth API listen: %v", err))
+	}
+	s := &httptest.Server{Listener: l, Config: &http.Server{Handler: a}}
+	s.Start()
+	return s.URL, s.Close
+}
+
+// credentialsResponse is the success body, field for field.
+type credentialsResponse struct {
+	Credentials struct {
+		AccessKeyID     string `json:"accessKeyId"`
+		SecretAccessKey string `json:"secretAccessKey"`
+		SessionToken    string `json:"sessionToken"`
+		Expiration      int64  `json:"expiration"` // unix milliseconds
+	} `json:"credentials"`
+	S3Path string `json:"s3Path"`
+}
+
+// ServeHTTP implements http.Handler.
+func (a *AuthAPI) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	a.requests.Add(1)
+	if r.URL.Path != CredentialsPath {
+		writeAuthError(w, http.StatusNotFound, "NOT_FOUND", "Not found")
+		return
+	}
+	if r.Method != http.MethodGet {
+		w.Header().Set("Allow", http.MethodGet)
+		writeAuthError(w, http.StatusMethodNotAllowed, "METHOD_NOT_ALLOWED", "Method not allowed")
+		return
+	}
+	token, ok := authBearerToken(r)
+	if !ok {
+		writeAuthError(w, http.StatusUnauthorized, "UNAUTHORIZED", "Authentication credentials were not provided.")
+		return
+	}
+	a.mu.Lock()
+	valid := a.tokens[token]
+	a.mu.Unlock()
+	if !valid {
+		writeAuthError(w, http.StatusUnauthorized, "UNAUTHORIZED", "Invalid or revoked token.")
+		return
+	}
+	d, err := parseExportDuration(r.URL.Query().Get("duration"))
+	if err != nil {
+		writeAuthError(w, http.StatusBadRequest, "BAD_REQUEST", err.Error())
+		return
+	}
+
+	prefix := a.opts.Prefix
+	if prefix != "" && !strings.HasSuffix(prefix, "/") {
+		prefix += "/"
+	}
+	creds, err := a.opts.Minter.Mint(r.Context(), a.opts.Bucket, prefix, d)
+	if err != nil {
+		writeAuthError(w, http.StatusInternalServerError, "INTERNAL_SERVER_ERROR", "Could not issue credentials: "+err.Error())
+		return
+	}
+	now := a.opts.Now()
+	exp := creds.Expiration
+	switch {
+	case a.opts.AdvertisedLifetime > 0:
+		exp = now.Add(a.opts.AdvertisedLifetime)
+	case exp.IsZero():
+		exp = now.Add(d)
+	}
+	a.mu.Lock()
+	a.expiry[creds.AccessKeyID] = exp
+	a.mu.Unlock()
+	a.issued.Add(1)
+
+	var resp credentialsResponse
+	resp.Credentials.AccessKeyID = creds.AccessKeyID
+	resp.Credentials.SecretAccessKey = creds.SecretAccessKey
+	resp.Credentials.SessionToken = creds.SessionToken
+	resp.Credentials.Expiration = exp.UnixMilli()
+	resp.S3Path = "s3://" + a.opts.Bucket + "/" + strings.TrimSuffix(prefix, "/")
+	if a.opts.TrailingSlash {
+		resp.S3Path += "/"
+	}
+	writeAuthJSON(w, http.StatusOK, resp)
+}
+
+// authBearerToken returns the token of an "Authorization: Bearer <token>" header.
+func authBearerToken(r *http.Request) (string, bool) {
+	scheme, token, ok := strings.Cut(r.Header.Get("Authorization"), " ")
+	token = strings.TrimSpace(token)
+	if !ok || !strings.EqualFold(scheme, "Bearer") || token == "" {
+		return "", false
+	}
+	return token, true
+}
+
+// parseExportDuration parses the duration parameter as Optimizely does: a whole
+// number of hours or minutes (h, H, m, M) from 15m to 1h; "" means 1h.
+func parseExportDuration(s string) (time.Duration, error) {
+	if s == "" {
+		return time.Hour, nil
+	}
+	bad := fmt.Errorf("invalid duration %q: use a value from 15m to 1h, e.g. 15m, 45M or 1h", s)
+	if len(s) < 2 {
+		return 0, bad
+	}
+	var unit time.Duration
+	switch s[len(s)-1] {
+	case 'h', 'H':
+		unit = time.Hour
+	case 'm', 'M':
+		unit = time.Minute
+	default:
+		return 0, bad
+	}
+	digits := s[:len(s)-1]
+	if strings.TrimLeft(digits, "0123456789") != "" || len(digits) > 4 {
+		return 0, bad
+	}
+	n, err := strconv.Atoi(digits)
+	if err != nil {
+		return 0, bad
+	}
+	d := time.Duration(n) * unit
+	if d < 15*time.Minute || d > time.Hour {
+		return 0, bad
+	}
+	return d, nil
+}
+
+func writeAuthError(w http.ResponseWriter, status int, code, message string) {
+	writeAuthJSON(w, status, struct {
+		Code    string `json:"code"`
+		Message string `json:"message"`
+	}{code, message})
+}
+
+func writeAuthJSON(w http.ResponseWriter, status int, v any) {
+	b, err := json.Marshal(v)
+	if err != nil {
+		http.Error(w, err.Error(), http.StatusInternalServerError)
+		return
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	_, _ = w.Write(append(b, '\n'))
+}
