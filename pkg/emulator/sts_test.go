@@ -75,8 +75,15 @@ func stsTestCode(err error) string {
 	return ""
 }
 
-func TestMinIOSTSMintScopesToPrefix(t *testing.T) {
+// TestMinIOSTSMint shares one MinIO server between its subtests.
+func TestMinIOSTSMint(t *testing.T) {
 	m := stsTestMinIO(t)
+	t.Run("ScopesToPrefix", func(t *testing.T) { testMinIOSTSMintScopesToPrefix(t, m) })
+	t.Run("AddsTrailingSlash", func(t *testing.T) { testMinIOSTSMintAddsTrailingSlash(t, m) })
+	t.Run("WrongSecret", func(t *testing.T) { testMinIOSTSMintWrongSecret(t, m) })
+}
+
+func testMinIOSTSMintScopesToPrefix(t *testing.T, m *testenv.MinIO) {
 	ctx := t.Context()
 	minter := &MinIOSTS{Endpoint: m.Endpoint(), AccessKey: stsTestExporter, SecretKey: stsTestSecret}
 	before := time.Now()
@@ -159,8 +166,7 @@ func TestMinIOSTSMintScopesToPrefix(t *testing.T) {
 
 // A prefix without its trailing slash must not reach accounts whose id
 // starts with the same digits.
-func TestMinIOSTSMintAddsTrailingSlash(t *testing.T) {
-	m := stsTestMinIO(t)
+func testMinIOSTSMintAddsTrailingSlash(t *testing.T, m *testenv.MinIO) {
 	ctx := t.Context()
 	minter := &MinIOSTS{Endpoint: m.Endpoint(), AccessKey: stsTestExporter, SecretKey: stsTestSecret}
 	creds, err := minter.Mint(ctx, stsTestBucket, "v1/account_id=1234", time.Hour)
@@ -176,8 +182,7 @@ func TestMinIOSTSMintAddsTrailingSlash(t *testing.T) {
 	}
 }
 
-func TestMinIOSTSMintWrongSecret(t *testing.T) {
-	m := stsTestMinIO(t)
+func testMinIOSTSMintWrongSecret(t *testing.T, m *testenv.MinIO) {
 	minter := &MinIOSTS{Endpoint: m.Endpoint(), AccessKey: stsTestExporter, SecretKey: "wrong"}
 	if _, err := minter.Mint(t.Context(), stsTestBucket, stsTestPrefix, time.Hour); err == nil {
 		t.Error("Mint() with a wrong secret = nil error, want an error")
