@@ -30,12 +30,23 @@ const ExportRegion = "us-east-1"
 // SDK's 10) so that many objects in flight reuse connections.
 const MaxIdleConnsPerHost = 128
 
-// HTTPClient returns the HTTP client for S3 traffic.
-func HTTPClient() *awshttp.BuildableClient {
-	return awshttp.NewBuildableClient().WithTransportOptions(func(t *http.Transport) {
+// HTTPClient returns c tuned for S3 traffic: a new client when c is nil,
+// and the SDK's buildable client (which carries AWS_CA_BUNDLE and proxy
+// settings) with more idle connections per host. Any other client is used as
+// it is.
+func HTTPClient(c aws.HTTPClient) aws.HTTPClient {
+	tune := func(t *http.Transport) {
 		t.MaxIdleConns = 2 * MaxIdleConnsPerHost
 		t.MaxIdleConnsPerHost = MaxIdleConnsPerHost
-	})
+	}
+	switch b := c.(type) {
+	case nil:
+		return awshttp.NewBuildableClient().WithTransportOptions(tune)
+	case *awshttp.BuildableClient:
+		return b.WithTransportOptions(tune)
+	default:
+		return c
+	}
 }
 
 // Retryer is the SDK's standard retryer without the client-side retry token
@@ -91,7 +102,7 @@ func NewSource(ctx context.Context, c SourceConfig) (*Source, error) {
 	client := s3.New(s3.Options{
 		Region:      ExportRegion,
 		Credentials: creds,
-		HTTPClient:  HTTPClient(),
+		HTTPClient:  HTTPClient(nil),
 		Retryer:     Retryer(),
 	}, func(o *s3.Options) {
 		if c.Endpoint != "" {
@@ -113,7 +124,7 @@ func NewSource(ctx context.Context, c SourceConfig) (*Source, error) {
 // expect.
 func NewDestinationS3(cfg aws.Config, t store.Target, customEndpoint bool, opts store.S3Options) *store.S3 {
 	client := s3.NewFromConfig(cfg, func(o *s3.Options) {
-		o.HTTPClient = HTTPClient()
+		o.HTTPClient = HTTPClient(o.HTTPClient)
 		o.Retryer = Retryer()
 		o.UsePathStyle = o.UsePathStyle || customEndpoint
 	})

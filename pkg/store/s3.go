@@ -146,6 +146,7 @@ func (s *S3) Write(ctx context.Context, key string, size int64, r io.Reader, met
 		return s.put(ctx, key, size, body, meta)
 	}
 	in := s.putInput(key, meta)
+	in.Body = body
 	if _, err := s.uploader.Upload(ctx, in); err != nil {
 		return fmt.Errorf("upload %s%s: %w", s, key, err)
 	}
