@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"strings"
 )
 
@@ -101,7 +102,7 @@ func DecodeTask(data []byte) (Task, error) {
 	if err := dec.Decode(&t); err != nil {
 		return Task{}, fmt.Errorf("%w: %v", ErrInvalidTask, err)
 	}
-	if dec.More() {
+	if _, err := dec.Token(); err != io.EOF {
 		return Task{}, fmt.Errorf("%w: trailing data after the task", ErrInvalidTask)
 	}
 	return t, t.Validate()
