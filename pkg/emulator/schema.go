@@ -53,7 +53,7 @@ type Event struct {
 	Revenue          *int64             `parquet:"revenue,optional,int(64)"`
 	Value            *float64           `parquet:"value,optional"`
 	Quantity         *int64             `parquet:"quantity,optional,int(64)"`
-	Tags             map[string]*string `parquet:"tags,optional" parquet-value:",optional"`
+	Tags             map[string]string  `parquet:"tags,optional" parquet-value:",optional"`
 	Revision         *string            `parquet:"revision,optional"`
 	ClientEngine     *string            `parquet:"client_engine,optional"`
 	ClientVersion    *string            `parquet:"client_version,optional"`
