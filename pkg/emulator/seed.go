@@ -3,6 +3,7 @@ package emulator
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"hash/fnv"
 	"io"
@@ -11,8 +12,10 @@ import (
 	"math/rand"
 	"os"
 	"path/filepath"
+	"runtime"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -207,6 +210,7 @@ func seedDate(spec SeedSpec, account string, day time.Time) ([]seedFile, error) 
 	dayNumber := day.Unix() / 86400
 	large := spec.LargeObjectBytes > 0 && dayNumber%int64(spec.Dates) == 0
 	var files []seedFile
+	var gens []func() ([]byte, error)
 	for _, typ := range []string{"decisions", "events"} {
 		jobUUID := seedUUID(newRand(spec.Seed, date, typ)) // Spark: one uuid per write job
 		var subs []string
@@ -224,25 +228,47 @@ func seedDate(spec SeedSpec, account string, day time.Time) ([]seedFile, error) 
 			for part := range parts[i] {
 				key := fmt.Sprintf("type=%s/date=%s/%s/part-%05d-%s.c000.snappy.parquet", typ, date, sub, part, jobUUID)
 				g := &rowGen{r: newRand(spec.Seed, key), account: account, day: day}
-				var body []byte
-				var err error
+				var gen func() ([]byte, error)
 				switch {
 				case typ == "decisions":
-					body, err = writeParquet(DecisionSchema(), g.rowCount(), 0, func(rows []parquet.Row, s *parquet.Schema) []parquet.Row {
-						d := g.decision(seedExperiments[i])
-						return append(rows, decisionRowSchema.Deconstruct(nil, &d))
-					})
+					gen = func() ([]byte, error) {
+						return writeParquet(DecisionSchema(), g.rowCount(), func(rows []parquet.Row) []parquet.Row {
+							d := g.decision(seedExperiments[i])
+							return append(rows, decisionRowSchema.Deconstruct(nil, &d))
+						})
+					}
 				case large && seedEvents[i].partition == largeEventPartition && part == 0:
-					body, err = writeParquet(EventSchema(), -1, spec.LargeObjectBytes, g.eventRowFunc(seedEvents[i]))
+					gen = func() ([]byte, error) {
+						return writeLargeParquet(EventSchema(), spec.LargeObjectBytes, g.r, g.eventRowFunc(seedEvents[i]))
+					}
 				default:
-					body, err = writeParquet(EventSchema(), g.rowCount(), 0, g.eventRowFunc(seedEvents[i]))
+					gen = func() ([]byte, error) {
+						return writeParquet(EventSchema(), g.rowCount(), g.eventRowFunc(seedEvents[i]))
+					}
 				}
-				if err != nil {
-					return nil, fmt.Errorf("generate %s: %w", key, err)
-				}
-				files = append(files, seedFile{key: key, body: body})
+				files = append(files, seedFile{key: key})
+				gens = append(gens, gen)
 			}
 		}
+	}
+	// Files are independent: generate them in parallel.
+	errs := make([]error, len(files))
+	sem := make(chan struct{}, runtime.GOMAXPROCS(0))
+	var wg sync.WaitGroup
+	for i, gen := range gens {
+		wg.Add(1)
+		sem <- struct{}{}
+		go func() {
+			defer func() { <-sem; wg.Done() }()
+			files[i].body, errs[i] = gen()
+			if errs[i] != nil {
+				errs[i] = fmt.Errorf("generate %s: %w", files[i].key, errs[i])
+			}
+		}()
+	}
+	wg.Wait()
+	if err := errors.Join(errs...); err != nil {
+		return nil, err
 	}
 	return files, nil
 }
@@ -270,29 +296,52 @@ func seedUUID(r *rand.Rand) string {
 // rowsPerGroup bounds the row groups of large files.
 const rowsPerGroup = 20_000
 
-// writeParquet writes a Snappy Parquet file with schema s: n rows from next,
-// or, when n < 0, row groups of rowsPerGroup rows until the file has at least
-// minBytes.
-func writeParquet(s *parquet.Schema, n int, minBytes int64, next func([]parquet.Row, *parquet.Schema) []parquet.Row) ([]byte, error) {
+// writeParquet writes a Snappy Parquet file with schema s and n rows from
+// next.
+func writeParquet(s *parquet.Schema, n int, next func([]parquet.Row) []parquet.Row) ([]byte, error) {
 	var buf bytes.Buffer
 	w := parquet.NewWriter(&buf, s, parquet.Compression(&parquet.Snappy))
-	rows := make([]parquet.Row, 0, min(max(n, 0), rowsPerGroup))
-	for written := 0; n < 0 || written < n; {
-		rows = rows[:0]
-		for len(rows) < rowsPerGroup && (n < 0 || written+len(rows) < n) {
-			rows = next(rows, s)
-		}
+	rows := make([]parquet.Row, 0, n)
+	for len(rows) < n {
+		rows = next(rows)
+	}
+	if _, err := w.WriteRows(rows); err != nil {
+		return nil, err
+	}
+	if err := w.Close(); err != nil {
+		return nil, err
+	}
+	return buf.Bytes(), nil
+}
+
+// writeLargeParquet writes a Snappy Parquet file with schema s of at least
+// minBytes, in row groups of up to rowsPerGroup rows. Drawing rows is the
+// slow part, so it draws one group of rows from next and repeats them with
+// a fresh uuid (column 0) from r in every later group.
+func writeLargeParquet(s *parquet.Schema, minBytes int64, r *rand.Rand, next func([]parquet.Row) []parquet.Row) ([]byte, error) {
+	var buf bytes.Buffer
+	w := parquet.NewWriter(&buf, s, parquet.Compression(&parquet.Snappy))
+	baseRows := int(min(max(minBytes/250, 2001), rowsPerGroup))
+	base := make([]parquet.Row, 0, baseRows)
+	for len(base) < baseRows {
+		base = next(base)
+	}
+	group := make([]parquet.Row, len(base))
+	for written, rows := 0, base; int64(buf.Len()) < minBytes; {
 		if _, err := w.WriteRows(rows); err != nil {
 			return nil, err
 		}
+		if err := w.Flush(); err != nil {
+			return nil, err
+		}
 		written += len(rows)
-		if n < 0 {
-			if err := w.Flush(); err != nil {
-				return nil, err
-			}
-			if int64(buf.Len()) >= minBytes {
-				break
-			}
+		// Size the next group to end just past minBytes.
+		perRow := max(int64(buf.Len())/int64(written), 1)
+		n := min(int64(len(base)), (minBytes-int64(buf.Len()))/perRow*101/100+64)
+		rows = group[:max(n, 1)]
+		for i := range rows {
+			rows[i] = append(rows[i][:0], base[i]...)
+			rows[i][0] = parquet.ValueOf(seedUUID(r)).Level(0, 1, 0)
 		}
 	}
 	if err := w.Close(); err != nil {
@@ -375,8 +424,8 @@ func (g *rowGen) decision(e seedExperiment) Decision {
 }
 
 // eventRowFunc returns a row source for writeParquet that draws events of e.
-func (g *rowGen) eventRowFunc(e seedEvent) func([]parquet.Row, *parquet.Schema) []parquet.Row {
-	return func(rows []parquet.Row, s *parquet.Schema) []parquet.Row {
+func (g *rowGen) eventRowFunc(e seedEvent) func([]parquet.Row) []parquet.Row {
+	return func(rows []parquet.Row) []parquet.Row {
 		ev := g.event(e)
 		tags := ev.Tags
 		ev.Tags = nil

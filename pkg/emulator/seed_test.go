@@ -88,7 +88,7 @@ func TestSeedLayout(t *testing.T) {
 	_, c := startMemory(t)
 	ctx := context.Background()
 	const prefix = "v1/account_id=123/"
-	spec := SeedSpec{Now: seedNow, Dates: 4, LargeObjectBytes: 2 << 20, Seed: 7}
+	spec := SeedSpec{Now: seedNow, Dates: 4, LargeObjectBytes: 1 << 20, Seed: 7}
 	rep, err := Seed(ctx, c, testBucket, prefix, spec)
 	if err != nil {
 		t.Fatalf("Seed() error = %v", err)
@@ -237,7 +237,7 @@ func checkRows[T any](t *testing.T, key string, data []byte, got, want *parquet.
 }
 
 func TestSeedDeterministic(t *testing.T) {
-	spec := SeedSpec{Now: seedNow, Dates: 2, LargeObjectBytes: 1 << 20, Seed: 3}
+	spec := SeedSpec{Now: seedNow, Dates: 2, LargeObjectBytes: 512 << 10, Seed: 3}
 	a, b := &recordingPutter{}, &recordingPutter{}
 	ctx := context.Background()
 	if _, err := Seed(ctx, a, "b", "p/", spec); err != nil {
@@ -256,7 +256,7 @@ func TestSeedDeterministic(t *testing.T) {
 	}
 
 	other := &recordingPutter{}
-	spec.Seed = 4
+	spec.Seed, spec.Dates = 4, 1
 	if _, err := Seed(ctx, other, "b", "p/", spec); err != nil {
 		t.Fatal(err)
 	}
@@ -271,7 +271,7 @@ func TestSeedLaterNowAddsDate(t *testing.T) {
 	_, c := startMemory(t)
 	ctx := context.Background()
 	const prefix = "v1/account_id=9/"
-	spec := SeedSpec{Now: seedNow, Dates: 3, LargeObjectBytes: 1 << 20, Seed: 11}
+	spec := SeedSpec{Now: seedNow, Dates: 3, LargeObjectBytes: 512 << 10, Seed: 11}
 	if _, err := Seed(ctx, c, testBucket, prefix, spec); err != nil {
 		t.Fatal(err)
 	}
