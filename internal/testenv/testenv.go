@@ -106,6 +106,7 @@ func startProcess(name, bin string, args, env, dropEnvPrefixes []string, logPath
 		}
 	}
 	cmd.Env = append(cmd.Env, env...)
+	dieWithParent(cmd)
 	cmd.Stdout = logFile
 	cmd.Stderr = logFile
 	if err := cmd.Start(); err != nil {
