@@ -1,0 +1,37 @@
+# e3sync — the front door. `make demo` runs the whole job against an embedded
+# emulated Optimizely; `make test` installs what the tests need (cached) and
+# runs them all.
+SHELL := /bin/bash
+GO ?= go
+E3SYNC_CACHE ?= $(HOME)/.cache/e3sync
+export E3SYNC_CACHE
+VERSION ?= $(shell git describe --always --dirty 2>/dev/null || echo dev)
+LDFLAGS := -s -w -X main.version=$(VERSION)
+DEMO_DIR ?= ./e3sync-demo
+
+.PHONY: all build demo test test-tools lint bench clean
+
+all: build
+
+build:
+	$(GO) build -trimpath -ldflags '$(LDFLAGS)' -o bin/e3sync ./cmd/e3sync
+
+demo:
+	$(GO) run ./cmd/e3sync demo --dest $(DEMO_DIR)
+
+test-tools:
+	@scripts/test-tools.sh >/dev/null
+
+test: test-tools lint
+	$(GO) test -count=1 -timeout 30m ./...
+
+lint:
+	@unformatted=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
+	if [ -n "$$unformatted" ]; then echo "gofmt needed:"; echo "$$unformatted"; exit 1; fi
+	$(GO) vet ./...
+
+bench:
+	$(GO) test -run '^$$' -bench . -benchmem ./...
+
+clean:
+	rm -rf bin $(DEMO_DIR)
