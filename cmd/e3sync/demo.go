@@ -32,7 +32,6 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	fs := flag.NewFlagSet("e3sync demo", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	dest := fs.String("dest", "./e3sync-demo", "local directory to sync into")
-	quiet := fs.Bool("quiet", false, "print only the summaries")
 	if err := fs.Parse(args); err != nil {
 		return fmt.Errorf("%w: %v", errUsage, err)
 	}
@@ -82,7 +81,6 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	}
 	settings := jobSettings{
 		options:     plan.Options{Types: export.AllTypes, Lookback: plan.DefaultLookback},
-		quiet:       *quiet,
 		concurrency: 8, taskConcurrency: 8, log: log,
 	}
 	step := func(title string) error {
