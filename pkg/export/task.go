@@ -25,6 +25,8 @@ type Task struct {
 	// SourceComplete records that the source date had _SUCCESS when the task
 	// was planned; the copier then checks whether the whole date is copied.
 	SourceComplete bool `json:"source_complete"`
+	// Force copies every object again, even those already up to date.
+	Force bool `json:"force,omitempty"`
 }
 
 // ErrInvalidTask is wrapped by every Task.Validate error.

@@ -8,6 +8,7 @@ import (
 	"io"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/feature/s3/manager"
@@ -148,6 +149,7 @@ func (s *S3) Write(ctx context.Context, key string, size int64, r io.Reader, met
 	in := s.putInput(key, meta)
 	in.Body = body
 	if _, err := s.uploader.Upload(ctx, in); err != nil {
+		s.abort(ctx, key, err)
 		return fmt.Errorf("upload %s%s: %w", s, key, err)
 	}
 	if body.n != size {
@@ -155,6 +157,25 @@ func (s *S3) Write(ctx context.Context, key string, size int64, r io.Reader, met
 		return fmt.Errorf("upload %s%s: %w: sent %d of %d bytes", s, key, ErrSizeMismatch, body.n, size)
 	}
 	return nil
+}
+
+// abortTimeout bounds the clean-up of a failed multipart upload.
+const abortTimeout = 30 * time.Second
+
+// abort makes sure a failed multipart upload is aborted. The uploader aborts
+// with the caller's context, which fails when that context was cancelled
+// (a deadline, an interrupt): abort again on a context that is not.
+func (s *S3) abort(ctx context.Context, key string, err error) {
+	var mf manager.MultiUploadFailure
+	if !errors.As(err, &mf) || mf.UploadID() == "" {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), abortTimeout)
+	defer cancel()
+	// A NoSuchUpload answer means the uploader's own abort went through.
+	s.client.AbortMultipartUpload(ctx, &s3.AbortMultipartUploadInput{
+		Bucket: aws.String(s.bucket), Key: aws.String(s.prefix + key), UploadId: aws.String(mf.UploadID()),
+	})
 }
 
 func (s *S3) put(ctx context.Context, key string, size int64, body io.Reader, meta map[string]string) error {

@@ -104,6 +104,9 @@ type Result struct {
 	Skipped int   `json:"objects_skipped"`
 	Failed  int   `json:"objects_failed"`
 	Bytes   int64 `json:"bytes_copied"`
+	// Deferred counts objects not started because the stop time passed;
+	// the task must run again to copy them.
+	Deferred int `json:"objects_deferred"`
 }
 
 // Add adds r2's counts to r.
@@ -112,12 +115,21 @@ func (r *Result) Add(r2 Result) {
 	r.Skipped += r2.Skipped
 	r.Failed += r2.Failed
 	r.Bytes += r2.Bytes
+	r.Deferred += r2.Deferred
 }
 
 // Copy brings the destination up to date with the source for one task. It
 // returns an error if any object could not be copied (joined, one per
 // object); the other objects are still copied.
 func (e *Engine) Copy(ctx context.Context, t export.Task) (Result, error) {
+	return e.CopyUntil(ctx, t, time.Time{})
+}
+
+// CopyUntil is Copy that starts no object after stopAt (zero: no limit).
+// Objects in flight at stopAt run on, bounded by ctx; objects not started
+// are counted in Result.Deferred. A deferred task is not an error: running
+// it again continues where it stopped.
+func (e *Engine) CopyUntil(ctx context.Context, t export.Task, stopAt time.Time) (Result, error) {
 	if err := t.Validate(); err != nil {
 		return Result{}, err
 	}
@@ -148,8 +160,22 @@ func (e *Engine) Copy(ctx context.Context, t export.Task) (Result, error) {
 		changed atomic.Bool
 		wg      sync.WaitGroup
 	)
-	record := func(o store.Object) {
+	record := func(o store.Object) { // with mu held
 		next.Objects[o.Key] = manifestEntry{Size: o.Size, SourceETag: o.ETag}
+	}
+	// deferred reports whether the stop time has passed, and if so counts o
+	// as deferred, keeping its old manifest entry.
+	deferred := func(o store.Object) bool {
+		if stopAt.IsZero() || time.Now().Before(stopAt) {
+			return false
+		}
+		mu.Lock()
+		defer mu.Unlock()
+		res.Deferred++
+		if old, ok := m.Objects[o.Key]; ok {
+			next.Objects[o.Key] = old
+		}
+		return true
 	}
 	for _, o := range srcL.Objects {
 		if o.Key == export.SuccessKey(t.Type, t.Date) || strings.HasSuffix(o.Key, "/") {
@@ -164,9 +190,17 @@ func (e *Engine) Copy(ctx context.Context, t export.Task) (Result, error) {
 			ok = false
 		}
 		action, reason := Decide(o, dst, entry.SourceETag, ok)
+		if t.Force {
+			action, reason = Copy, "forced"
+		}
 		if action == Skip {
+			mu.Lock()
 			res.Skipped++
 			record(o)
+			mu.Unlock()
+			continue
+		}
+		if deferred(o) {
 			continue
 		}
 		select {
@@ -176,6 +210,10 @@ func (e *Engine) Copy(ctx context.Context, t export.Task) (Result, error) {
 			errs = append(errs, fmt.Errorf("%s: %w", o.Key, ctx.Err()))
 			res.Failed++
 			mu.Unlock()
+			continue
+		}
+		if deferred(o) {
+			<-e.slots
 			continue
 		}
 		wg.Add(1)

@@ -1,0 +1,119 @@
+// Package settings parses the Lambdas' configuration from their environment,
+// in one place, reporting every missing or invalid setting in one error. The
+// environment is passed in as a getenv function: nothing below functions/ and
+// cmd/ reads os.Getenv.
+package settings
+
+import (
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/e3sync/e3sync/pkg/export"
+	"github.com/e3sync/e3sync/pkg/optimizely"
+	"github.com/e3sync/e3sync/pkg/store"
+)
+
+// The environment variables, as template.yaml sets them.
+const (
+	EnvPATSecret       = "PAT_SECRET_ARN"       // required: Secrets Manager secret holding the PAT
+	EnvDestBucket      = "DEST_BUCKET"          // required
+	EnvDestPrefix      = "DEST_PREFIX"          // optional, "" or ending in "/"
+	EnvDestKMSKey      = "DEST_KMS_KEY_ID"      // optional SSE-KMS key for written objects
+	EnvTypes           = "EXPORT_TYPES"         // default "decisions,events"
+	EnvLookback        = "LOOKBACK_DAYS"        // default 3
+	EnvMaxBackfillDays = "MAX_BACKFILL_DAYS"    // default 400
+	EnvTaskQueue       = "TASK_QUEUE_URL"       // required by fetchcreds; the copier uses it for continuations
+	EnvDuration        = "CREDENTIALS_DURATION" // default "1h"
+	EnvConcurrency     = "COPY_CONCURRENCY"     // default 8: objects in flight per copier
+	EnvPartSizeMiB     = "PART_SIZE_MIB"        // default 8
+	EnvMetricsNS       = "METRICS_NAMESPACE"    // default "e3sync"
+	EnvStackName       = "STACK_NAME"           // metric dimension; default "e3sync"
+	EnvSecretTTL       = "PAT_CACHE_SECONDS"    // default 300
+	EnvAPIURL          = "OPTIMIZELY_API_URL"   // optional: Optimizely API base URL (tests, emulators)
+	EnvSourceEndpoint  = "SOURCE_S3_ENDPOINT"   // optional: export bucket endpoint (tests, emulators)
+)
+
+// Settings are both functions' configuration.
+type Settings struct {
+	PATSecret       string
+	Dest            store.Target
+	KMSKeyID        string
+	Types           []export.Type
+	Lookback        int
+	MaxBackfillDays int
+	TaskQueueURL    string
+	Duration        time.Duration
+	Concurrency     int
+	PartSize        int64
+	MetricsNS       string
+	StackName       string
+	SecretTTL       time.Duration
+	APIURL          string
+	SourceEndpoint  string
+}
+
+// Parse reads the settings; needQueue makes TASK_QUEUE_URL required.
+func Parse(getenv func(string) string, needQueue bool) (Settings, error) {
+	var (
+		s        Settings
+		problems []string
+	)
+	bad := func(name, format string, args ...any) {
+		problems = append(problems, name+": "+fmt.Sprintf(format, args...))
+	}
+	get := func(name, def string) string {
+		if v := strings.TrimSpace(getenv(name)); v != "" {
+			return v
+		}
+		return def
+	}
+	integer := func(name string, def, min, max int) int {
+		v := get(name, strconv.Itoa(def))
+		n, err := strconv.Atoi(v)
+		if err != nil || n < min || n > max {
+			bad(name, "%q is not a whole number from %d to %d", v, min, max)
+		}
+		return n
+	}
+
+	if s.PATSecret = get(EnvPATSecret, ""); s.PATSecret == "" {
+		bad(EnvPATSecret, "required")
+	}
+	if b := get(EnvDestBucket, ""); b == "" {
+		bad(EnvDestBucket, "required")
+	} else if t, err := store.ParseTarget("s3://" + b + "/" + get(EnvDestPrefix, "")); err != nil {
+		bad(EnvDestBucket+"/"+EnvDestPrefix, "%v", err)
+	} else {
+		s.Dest = t
+	}
+	s.KMSKeyID = get(EnvDestKMSKey, "")
+	if ts, err := export.ParseTypes(get(EnvTypes, "decisions,events")); err != nil {
+		bad(EnvTypes, "%v", err)
+	} else {
+		s.Types = ts
+	}
+	s.Lookback = integer(EnvLookback, 3, 0, 365)
+	s.MaxBackfillDays = integer(EnvMaxBackfillDays, 400, 1, 3660)
+	s.TaskQueueURL = get(EnvTaskQueue, "")
+	if needQueue && s.TaskQueueURL == "" {
+		bad(EnvTaskQueue, "required")
+	}
+	if d, err := optimizely.ParseDuration(get(EnvDuration, "1h")); err != nil {
+		bad(EnvDuration, "%v", err)
+	} else {
+		s.Duration = d
+	}
+	s.Concurrency = integer(EnvConcurrency, 8, 1, 256)
+	s.PartSize = int64(integer(EnvPartSizeMiB, 8, 5, 512)) << 20
+	s.MetricsNS = get(EnvMetricsNS, "e3sync")
+	s.StackName = get(EnvStackName, "e3sync")
+	s.SecretTTL = time.Duration(integer(EnvSecretTTL, 300, 0, 86400)) * time.Second
+	s.APIURL = get(EnvAPIURL, "")
+	s.SourceEndpoint = get(EnvSourceEndpoint, "")
+	if len(problems) > 0 {
+		return Settings{}, fmt.Errorf("configuration: %s", strings.Join(problems, "; "))
+	}
+	return s, nil
+}
