@@ -1,0 +1,794 @@
+package e3sync_test
+
+// Tests of template.yaml (the SAM deployment) and the Makefile targets SAM builds it with.
+// The template is parsed with yaml.v3; CloudFormation short tags (!Ref, !Sub, !GetAtt, !If...)
+// are decoded into their long form ({"Ref": x}, {"Fn::Sub": x}, ...), so assertions compare
+// plain maps and slices.
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"maps"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"reflect"
+	"regexp"
+	"slices"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"gopkg.in/yaml.v3"
+
+	"github.com/e3sync/e3sync/pkg/metrics"
+	"github.com/e3sync/e3sync/pkg/settings"
+)
+
+const templatePath = "template.yaml"
+
+// cfnTemplate is template.yaml decoded into generic values.
+type cfnTemplate map[string]any
+
+func loadTemplate(t *testing.T) cfnTemplate {
+	t.Helper()
+	data, err := os.ReadFile(templatePath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var doc yaml.Node
+	if err := yaml.Unmarshal(data, &doc); err != nil {
+		t.Fatalf("parse %s: %v", templatePath, err)
+	}
+	v, err := decodeCFN(&doc)
+	if err != nil {
+		t.Fatalf("decode %s: %v", templatePath, err)
+	}
+	m, ok := v.(map[string]any)
+	if !ok {
+		t.Fatalf("%s: top level is %T, want a mapping", templatePath, v)
+	}
+	return m
+}
+
+// decodeCFN turns a YAML node into maps, slices and scalars, rewriting
+// CloudFormation short tags into their long form.
+func decodeCFN(n *yaml.Node) (any, error) {
+	var v any
+	switch n.Kind {
+	case yaml.DocumentNode:
+		if len(n.Content) == 0 {
+			return nil, nil
+		}
+		return decodeCFN(n.Content[0])
+	case yaml.AliasNode:
+		return decodeCFN(n.Alias)
+	case yaml.MappingNode:
+		m := make(map[string]any, len(n.Content)/2)
+		for i := 0; i+1 < len(n.Content); i += 2 {
+			val, err := decodeCFN(n.Content[i+1])
+			if err != nil {
+				return nil, err
+			}
+			m[n.Content[i].Value] = val
+		}
+		v = m
+	case yaml.SequenceNode:
+		s := make([]any, 0, len(n.Content))
+		for _, c := range n.Content {
+			val, err := decodeCFN(c)
+			if err != nil {
+				return nil, err
+			}
+			s = append(s, val)
+		}
+		v = s
+	case yaml.ScalarNode:
+		plain := *n
+		if isShortTag(n.Tag) {
+			plain.Tag = "" // resolve the scalar as if untagged
+		}
+		if err := plain.Decode(&v); err != nil {
+			return nil, fmt.Errorf("line %d: %w", n.Line, err)
+		}
+	default:
+		return nil, fmt.Errorf("line %d: unexpected YAML node kind %v", n.Line, n.Kind)
+	}
+	if !isShortTag(n.Tag) {
+		return v, nil
+	}
+	name := strings.TrimPrefix(n.Tag, "!")
+	key := "Fn::" + name
+	switch name {
+	case "Ref", "Condition":
+		key = name
+	case "GetAtt":
+		if s, ok := v.(string); ok { // !GetAtt Resource.Attribute
+			res, attr, found := strings.Cut(s, ".")
+			if !found {
+				return nil, fmt.Errorf("line %d: !GetAtt %q has no attribute", n.Line, s)
+			}
+			v = []any{res, attr}
+		}
+	}
+	return map[string]any{key: v}, nil
+}
+
+func isShortTag(tag string) bool {
+	return strings.HasPrefix(tag, "!") && !strings.HasPrefix(tag, "!!")
+}
+
+func ref(name string) map[string]any { return map[string]any{"Ref": name} }
+func sub(s string) map[string]any    { return map[string]any{"Fn::Sub": s} }
+func getAtt(res, attr string) map[string]any {
+	return map[string]any{"Fn::GetAtt": []any{res, attr}}
+}
+
+func (tpl cfnTemplate) section(name string) map[string]any {
+	m, _ := tpl[name].(map[string]any)
+	return m
+}
+
+// resource returns a resource's Properties, failing the test when the
+// resource is missing or has another type.
+func (tpl cfnTemplate) resource(t *testing.T, id, typ string) map[string]any {
+	t.Helper()
+	r, ok := tpl.section("Resources")[id].(map[string]any)
+	if !ok {
+		t.Fatalf("resource %s is missing", id)
+	}
+	if r["Type"] != typ {
+		t.Fatalf("resource %s has Type %v, want %s", id, r["Type"], typ)
+	}
+	props, _ := r["Properties"].(map[string]any)
+	return props
+}
+
+// resourceIDs returns the logical ids of all resources of a type, sorted.
+func (tpl cfnTemplate) resourceIDs(typ string) []string {
+	var ids []string
+	for id, r := range tpl.section("Resources") {
+		if m, ok := r.(map[string]any); ok && m["Type"] == typ {
+			ids = append(ids, id)
+		}
+	}
+	slices.Sort(ids)
+	return ids
+}
+
+// lookup follows a path of map keys.
+func lookup(v any, path ...string) any {
+	for _, k := range path {
+		m, ok := v.(map[string]any)
+		if !ok {
+			return nil
+		}
+		v = m[k]
+	}
+	return v
+}
+
+func toInt(v any) (int, bool) {
+	switch x := v.(type) {
+	case int:
+		return x, true
+	case float64:
+		return int(x), x == float64(int(x))
+	case string:
+		n, err := strconv.Atoi(x)
+		return n, err == nil
+	}
+	return 0, false
+}
+
+func list(v any) []any {
+	if s, ok := v.([]any); ok {
+		return s
+	}
+	if v == nil {
+		return nil
+	}
+	return []any{v}
+}
+
+// --- alarms ---
+
+func TestAlarms(t *testing.T) {
+	tpl := loadTemplate(t)
+	stack := []any{map[string]any{"Name": metrics.DimStack, "Value": ref("AWS::StackName")}}
+	typed := func(typ string) []any {
+		return append(slices.Clone(stack), map[string]any{"Name": metrics.DimType, "Value": typ})
+	}
+	tests := []struct {
+		id, namespace, metric string
+		dims                  []any // nil: not checked
+		missing               string
+	}{
+		{"FetchCredsErrorsAlarm", "AWS/Lambda", "Errors", []any{map[string]any{"Name": "FunctionName", "Value": ref("FetchCredsFunction")}}, "notBreaching"},
+		{"CopierErrorsAlarm", "AWS/Lambda", "Errors", []any{map[string]any{"Name": "FunctionName", "Value": ref("CopierFunction")}}, "notBreaching"},
+		{"CopyFailuresAlarm", "e3sync", metrics.ObjectsFailed, stack, "notBreaching"},
+		{"DeadLetterAlarm", "AWS/SQS", "ApproximateNumberOfMessagesVisible", []any{map[string]any{"Name": "QueueName", "Value": getAtt("TaskDeadLetterQueue", "QueueName")}}, "notBreaching"},
+		{"TokenRejectedAlarm", "e3sync", metrics.TokenRejected, stack, "notBreaching"},
+		// No report at all means the planner has not run: stale.
+		{"StaleDecisionsAlarm", "e3sync", metrics.NewestSyncedDateAgeHours, typed("decisions"), "breaching"},
+		{"StaleEventsAlarm", "e3sync", metrics.NewestSyncedDateAgeHours, typed("events"), "breaching"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.id, func(t *testing.T) {
+			a := tpl.resource(t, tt.id, "AWS::CloudWatch::Alarm")
+			if got := a["Namespace"]; got != tt.namespace {
+				t.Errorf("Namespace = %v, want %s", got, tt.namespace)
+			}
+			if got := a["MetricName"]; got != tt.metric {
+				t.Errorf("MetricName = %v, want %s", got, tt.metric)
+			}
+			if tt.dims != nil && !reflect.DeepEqual(a["Dimensions"], tt.dims) {
+				t.Errorf("Dimensions = %v, want %v", a["Dimensions"], tt.dims)
+			}
+			if !slices.ContainsFunc(list(a["AlarmActions"]), func(v any) bool { return reflect.DeepEqual(v, ref("AlarmTopic")) }) {
+				t.Errorf("AlarmActions = %v, want it to contain Ref AlarmTopic", a["AlarmActions"])
+			}
+			desc := a["AlarmDescription"]
+			if s, ok := lookup(desc, "Fn::Sub").(string); ok {
+				desc = s
+			}
+			if s, ok := desc.(string); !ok || len(strings.TrimSpace(s)) < 40 {
+				t.Errorf("AlarmDescription = %v, want a sentence on what happened and what to do first", a["AlarmDescription"])
+			}
+			if got := a["TreatMissingData"]; got != tt.missing {
+				t.Errorf("TreatMissingData = %v, want %s", got, tt.missing)
+			}
+		})
+	}
+}
+
+// The custom-metric alarms must watch what the functions emit: the namespace
+// and StackName dimension the template hands them.
+func TestAlarmsWatchTheFunctionsMetrics(t *testing.T) {
+	tpl := loadTemplate(t)
+	env := globalEnv(tpl)
+	if !reflect.DeepEqual(env[settings.EnvStackName], ref("AWS::StackName")) {
+		t.Errorf("%s = %v, want Ref AWS::StackName (the alarms' StackName dimension)", settings.EnvStackName, env[settings.EnvStackName])
+	}
+	ns, ok := env[settings.EnvMetricsNS].(string)
+	if !ok || ns == "" {
+		t.Fatalf("%s = %v, want a literal namespace", settings.EnvMetricsNS, env[settings.EnvMetricsNS])
+	}
+	for _, id := range tpl.resourceIDs("AWS::CloudWatch::Alarm") {
+		a := tpl.resource(t, id, "AWS::CloudWatch::Alarm")
+		n, _ := a["Namespace"].(string)
+		if strings.HasPrefix(n, "AWS/") {
+			continue
+		}
+		if n != ns {
+			t.Errorf("%s: Namespace = %q, want %s's %q", id, n, settings.EnvMetricsNS, ns)
+		}
+	}
+}
+
+// NewestSyncedDateAgeHours arrives once per planner run (daily): with missing
+// data breaching, the alarm must look back over more than a day or it fires
+// between runs.
+func TestStalenessAlarmsSpanADailyRun(t *testing.T) {
+	tpl := loadTemplate(t)
+	for _, id := range []string{"StaleDecisionsAlarm", "StaleEventsAlarm"} {
+		a := tpl.resource(t, id, "AWS::CloudWatch::Alarm")
+		period, _ := toInt(a["Period"])
+		n, _ := toInt(a["EvaluationPeriods"])
+		m := n
+		if v, ok := toInt(a["DatapointsToAlarm"]); ok {
+			m = v
+		}
+		if period != 3600 {
+			t.Errorf("%s: Period = %d, want 3600", id, period)
+		}
+		if window := time.Duration(period*m) * time.Second; window <= 24*time.Hour {
+			t.Errorf("%s: alarms after %v of breaching or missing data, want more than a day", id, window)
+		}
+		if got := a["Threshold"]; !reflect.DeepEqual(got, ref("StalenessThresholdHours")) {
+			t.Errorf("%s: Threshold = %v, want Ref StalenessThresholdHours", id, got)
+		}
+		if got := a["Statistic"]; got != "Maximum" {
+			t.Errorf("%s: Statistic = %v, want Maximum", id, got)
+		}
+	}
+}
+
+func TestAlarmEmailSubscriptionIsConditional(t *testing.T) {
+	tpl := loadTemplate(t)
+	tpl.resource(t, "AlarmTopic", "AWS::SNS::Topic")
+	ids := tpl.resourceIDs("AWS::SNS::Subscription")
+	if len(ids) != 1 {
+		t.Fatalf("SNS subscriptions = %v, want one", ids)
+	}
+	r := tpl.section("Resources")[ids[0]].(map[string]any)
+	if r["Condition"] != "HasAlarmEmail" {
+		t.Errorf("%s: Condition = %v, want HasAlarmEmail", ids[0], r["Condition"])
+	}
+	s := tpl.resource(t, ids[0], "AWS::SNS::Subscription")
+	if s["Protocol"] != "email" || !reflect.DeepEqual(s["Endpoint"], ref("AlarmEmail")) || !reflect.DeepEqual(s["TopicArn"], ref("AlarmTopic")) {
+		t.Errorf("%s = %v, want email to Ref AlarmEmail on Ref AlarmTopic", ids[0], s)
+	}
+}
+
+// --- queue and event source ---
+
+func TestCopierSQSEventSource(t *testing.T) {
+	tpl := loadTemplate(t)
+	fn := tpl.resource(t, "CopierFunction", "AWS::Serverless::Function")
+	var found int
+	for name, e := range lookup(fn, "Events").(map[string]any) {
+		if lookup(e, "Type") != "SQS" {
+			continue
+		}
+		found++
+		p, _ := lookup(e, "Properties").(map[string]any)
+		if !reflect.DeepEqual(p["Queue"], getAtt("TaskQueue", "Arn")) {
+			t.Errorf("event %s: Queue = %v, want GetAtt TaskQueue.Arn", name, p["Queue"])
+		}
+		if n, _ := toInt(p["BatchSize"]); n != 1 {
+			t.Errorf("event %s: BatchSize = %v, want 1", name, p["BatchSize"])
+		}
+		if !slices.Contains(list(p["FunctionResponseTypes"]), any("ReportBatchItemFailures")) {
+			t.Errorf("event %s: FunctionResponseTypes = %v, want ReportBatchItemFailures", name, p["FunctionResponseTypes"])
+		}
+		if got := lookup(p, "ScalingConfig", "MaximumConcurrency"); !reflect.DeepEqual(got, ref("CopierMaxConcurrency")) {
+			t.Errorf("event %s: ScalingConfig.MaximumConcurrency = %v, want Ref CopierMaxConcurrency", name, got)
+		}
+	}
+	if found != 1 {
+		t.Fatalf("CopierFunction has %d SQS events, want 1", found)
+	}
+	param := tpl.section("Parameters")["CopierMaxConcurrency"]
+	if min, ok := toInt(lookup(param, "MinValue")); !ok || min < 2 {
+		t.Errorf("CopierMaxConcurrency MinValue = %v, want >= 2 (the SQS event source minimum)", lookup(param, "MinValue"))
+	}
+}
+
+func TestTaskQueue(t *testing.T) {
+	tpl := loadTemplate(t)
+	q := tpl.resource(t, "TaskQueue", "AWS::SQS::Queue")
+	dlq := tpl.resource(t, "TaskDeadLetterQueue", "AWS::SQS::Queue")
+	if got := lookup(q, "RedrivePolicy", "deadLetterTargetArn"); !reflect.DeepEqual(got, getAtt("TaskDeadLetterQueue", "Arn")) {
+		t.Errorf("RedrivePolicy.deadLetterTargetArn = %v, want GetAtt TaskDeadLetterQueue.Arn", got)
+	}
+	if n, ok := toInt(lookup(q, "RedrivePolicy", "maxReceiveCount")); !ok || n < 1 {
+		t.Errorf("RedrivePolicy.maxReceiveCount = %v, want a positive count", lookup(q, "RedrivePolicy", "maxReceiveCount"))
+	}
+	timeout, ok := toInt(tpl.resource(t, "CopierFunction", "AWS::Serverless::Function")["Timeout"])
+	if !ok {
+		t.Fatal("CopierFunction has no literal Timeout")
+	}
+	if vt, _ := toInt(q["VisibilityTimeout"]); vt < 6*timeout {
+		t.Errorf("VisibilityTimeout = %d, want >= 6 x CopierFunction Timeout = %d", vt, 6*timeout)
+	}
+	qr, _ := toInt(q["MessageRetentionPeriod"])
+	dr, _ := toInt(dlq["MessageRetentionPeriod"])
+	if dr <= qr {
+		t.Errorf("dead-letter retention %d s <= task queue retention %d s: moved messages keep their enqueue time and would expire early", dr, qr)
+	}
+	for id, p := range map[string]map[string]any{"TaskQueue": q, "TaskDeadLetterQueue": dlq} {
+		if p["SqsManagedSseEnabled"] != true && p["KmsMasterKeyId"] == nil {
+			t.Errorf("%s is not encrypted at rest", id)
+		}
+	}
+}
+
+// --- IAM ---
+
+// statement is one policy statement and where it came from.
+type statement struct {
+	where string
+	cond  string // condition name when it sits in a Fn::If branch
+	stmt  map[string]any
+}
+
+func (s statement) actions() []string {
+	var out []string
+	for _, a := range list(s.stmt["Action"]) {
+		if str, ok := a.(string); ok {
+			out = append(out, str)
+		}
+	}
+	return out
+}
+
+// policyStatements collects the inline statements of every SAM function's
+// Policies and of every IAM role and policy resource.
+func policyStatements(t *testing.T, tpl cfnTemplate) []statement {
+	t.Helper()
+	var out []statement
+	var addStatements func(where, cond string, v any)
+	addStatements = func(where, cond string, v any) {
+		for _, s := range list(v) {
+			m, ok := s.(map[string]any)
+			if !ok {
+				t.Errorf("%s: statement %v is not a mapping", where, s)
+				continue
+			}
+			if branches, ok := m["Fn::If"].([]any); ok && len(branches) == 3 {
+				c, _ := branches[0].(string)
+				for _, b := range branches[1:] {
+					if !reflect.DeepEqual(b, ref("AWS::NoValue")) {
+						addStatements(where, c, b)
+					}
+				}
+				continue
+			}
+			out = append(out, statement{where, cond, m})
+		}
+	}
+	addDocument := func(where string, doc any) {
+		if branches, ok := lookup(doc, "Fn::If").([]any); ok && len(branches) == 3 {
+			c, _ := branches[0].(string)
+			for _, b := range branches[1:] {
+				addStatements(where, c, lookup(b, "Statement"))
+			}
+			return
+		}
+		addStatements(where, "", lookup(doc, "Statement"))
+	}
+	for _, id := range tpl.resourceIDs("AWS::Serverless::Function") {
+		for _, p := range list(tpl.resource(t, id, "AWS::Serverless::Function")["Policies"]) {
+			if _, managed := p.(string); managed {
+				t.Errorf("%s: managed policy %q; want inline least-privilege statements", id, p)
+				continue
+			}
+			if m, ok := p.(map[string]any); ok && m["Statement"] == nil && m["Fn::If"] == nil {
+				t.Errorf("%s: policy template %v; want inline statements", id, p)
+				continue
+			}
+			addDocument(id, p)
+		}
+	}
+	for _, typ := range []string{"AWS::IAM::Role", "AWS::IAM::Policy", "AWS::IAM::ManagedPolicy"} {
+		for _, id := range tpl.resourceIDs(typ) {
+			props := tpl.resource(t, id, typ)
+			addDocument(id, props["PolicyDocument"])
+			for _, p := range list(props["Policies"]) {
+				addDocument(id, lookup(p, "PolicyDocument"))
+			}
+		}
+	}
+	return out
+}
+
+func hasActionWithPrefix(s statement, prefixes ...string) bool {
+	for _, a := range s.actions() {
+		for _, p := range prefixes {
+			if a == "*" || strings.HasPrefix(a, p) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+func TestNoWildcardResourceForS3OrSecrets(t *testing.T) {
+	tpl := loadTemplate(t)
+	stmts := policyStatements(t, tpl)
+	if len(stmts) == 0 {
+		t.Fatal("no policy statements found")
+	}
+	for _, s := range stmts {
+		if !hasActionWithPrefix(s, "s3:", "secretsmanager:") {
+			continue
+		}
+		for _, r := range list(s.stmt["Resource"]) {
+			if str, ok := r.(string); ok && strings.Contains(str, "*") {
+				t.Errorf("%s: %v on Resource %q: want a specific resource", s.where, s.actions(), str)
+			}
+		}
+		if s.stmt["NotResource"] != nil {
+			t.Errorf("%s: %v with NotResource: want Resource", s.where, s.actions())
+		}
+	}
+}
+
+func TestGetSecretValueOnlyOnThePATSecret(t *testing.T) {
+	tpl := loadTemplate(t)
+	granted := map[string]bool{}
+	for _, s := range policyStatements(t, tpl) {
+		if !hasActionWithPrefix(s, "secretsmanager:") {
+			continue
+		}
+		if got := s.actions(); !reflect.DeepEqual(got, []string{"secretsmanager:GetSecretValue"}) {
+			t.Errorf("%s: Secrets Manager actions %v, want only secretsmanager:GetSecretValue", s.where, got)
+		}
+		if !reflect.DeepEqual(s.stmt["Resource"], ref("PatSecretArn")) {
+			t.Errorf("%s: GetSecretValue on %v, want exactly Ref PatSecretArn", s.where, s.stmt["Resource"])
+		}
+		granted[s.where] = true
+	}
+	for _, fn := range []string{"FetchCredsFunction", "CopierFunction"} {
+		if !granted[fn] {
+			t.Errorf("%s cannot read the PAT secret", fn)
+		}
+	}
+}
+
+func TestS3LimitedToDestinationPrefix(t *testing.T) {
+	tpl := loadTemplate(t)
+	bucketARN := sub("arn:${AWS::Partition}:s3:::${DestinationBucket}")
+	objectsARN := sub("arn:${AWS::Partition}:s3:::${DestinationBucket}/${DestinationPrefix}*")
+	want := map[string][]string{
+		"FetchCredsFunction": {"s3:GetObject", "s3:ListBucket"},
+		"CopierFunction":     {"s3:AbortMultipartUpload", "s3:GetObject", "s3:ListBucket", "s3:ListMultipartUploadParts", "s3:PutObject"},
+	}
+	got := map[string][]string{}
+	for _, s := range policyStatements(t, tpl) {
+		if !hasActionWithPrefix(s, "s3:") {
+			continue
+		}
+		acts := s.actions()
+		got[s.where] = append(got[s.where], acts...)
+		if slices.Contains(acts, "s3:ListBucket") {
+			if len(acts) != 1 {
+				t.Errorf("%s: s3:ListBucket shares a statement with %v: its bucket resource and prefix condition need their own", s.where, acts)
+			}
+			if !reflect.DeepEqual(s.stmt["Resource"], bucketARN) {
+				t.Errorf("%s: s3:ListBucket on %v, want %v", s.where, s.stmt["Resource"], bucketARN)
+			}
+			if c := lookup(s.stmt, "Condition", "StringLike", "s3:prefix"); !reflect.DeepEqual(c, sub("${DestinationPrefix}*")) {
+				t.Errorf("%s: s3:ListBucket condition StringLike s3:prefix = %v, want ${DestinationPrefix}*", s.where, c)
+			}
+			continue
+		}
+		if !reflect.DeepEqual(s.stmt["Resource"], objectsARN) {
+			t.Errorf("%s: %v on %v, want only %v", s.where, acts, s.stmt["Resource"], objectsARN)
+		}
+	}
+	for fn, w := range want {
+		g := slices.Clone(got[fn])
+		slices.Sort(g)
+		if !slices.Equal(g, w) {
+			t.Errorf("%s: S3 actions %v, want %v", fn, g, w)
+		}
+	}
+}
+
+func TestKMSOnlyWithAKey(t *testing.T) {
+	tpl := loadTemplate(t)
+	want := map[string][]string{
+		"FetchCredsFunction": {"kms:Decrypt"},
+		"CopierFunction":     {"kms:Decrypt", "kms:GenerateDataKey"},
+	}
+	got := map[string][]string{}
+	for _, s := range policyStatements(t, tpl) {
+		if !hasActionWithPrefix(s, "kms:") {
+			continue
+		}
+		if s.cond != "HasKmsKey" {
+			t.Errorf("%s: %v granted without condition HasKmsKey", s.where, s.actions())
+		}
+		if !reflect.DeepEqual(s.stmt["Resource"], ref("DestinationKmsKeyArn")) {
+			t.Errorf("%s: %v on %v, want Ref DestinationKmsKeyArn", s.where, s.actions(), s.stmt["Resource"])
+		}
+		got[s.where] = append(got[s.where], s.actions()...)
+	}
+	for fn, w := range want {
+		g := slices.Clone(got[fn])
+		slices.Sort(g)
+		if !slices.Equal(g, w) {
+			t.Errorf("%s: KMS actions %v, want %v", fn, g, w)
+		}
+	}
+}
+
+func TestFunctionsSendOnlyToTheTaskQueue(t *testing.T) {
+	tpl := loadTemplate(t)
+	senders := map[string]bool{}
+	for _, s := range policyStatements(t, tpl) {
+		if !slices.Contains(s.actions(), "sqs:SendMessage") {
+			continue
+		}
+		if !reflect.DeepEqual(s.stmt["Resource"], getAtt("TaskQueue", "Arn")) {
+			t.Errorf("%s: sqs:SendMessage on %v, want GetAtt TaskQueue.Arn", s.where, s.stmt["Resource"])
+		}
+		senders[s.where] = true
+	}
+	for _, fn := range []string{"FetchCredsFunction", "CopierFunction"} {
+		if !senders[fn] {
+			t.Errorf("%s cannot send to the task queue", fn)
+		}
+	}
+}
+
+// --- functions, build and environment ---
+
+func TestGlobals(t *testing.T) {
+	tpl := loadTemplate(t)
+	if got := tpl["Transform"]; got != "AWS::Serverless-2016-10-31" {
+		t.Errorf("Transform = %v, want AWS::Serverless-2016-10-31", got)
+	}
+	g := lookup(tpl.section("Globals"), "Function")
+	for key, want := range map[string]any{
+		"Runtime":       "provided.al2023",
+		"Architectures": []any{"arm64"},
+		"Handler":       "bootstrap",
+		"LoggingConfig": map[string]any{"LogFormat": "JSON"},
+	} {
+		if got := lookup(g, key); !reflect.DeepEqual(got, want) {
+			t.Errorf("Globals.Function.%s = %v, want %v", key, got, want)
+		}
+	}
+}
+
+// functionDirs maps each function to its main package under functions/.
+var functionDirs = map[string]string{
+	"FetchCredsFunction": "fetchcreds",
+	"CopierFunction":     "copier",
+}
+
+func TestFunctionsBuildWithMakefile(t *testing.T) {
+	tpl := loadTemplate(t)
+	ids := tpl.resourceIDs("AWS::Serverless::Function")
+	if want := slices.Sorted(maps.Keys(functionDirs)); !slices.Equal(ids, want) {
+		t.Fatalf("functions = %v, want %v", ids, want)
+	}
+	makefile, err := os.ReadFile("Makefile")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, id := range ids {
+		t.Run(id, func(t *testing.T) {
+			r := tpl.section("Resources")[id]
+			if got := lookup(r, "Metadata", "BuildMethod"); got != "makefile" {
+				t.Errorf("Metadata.BuildMethod = %v, want makefile", got)
+			}
+			if got := lookup(r, "Properties", "CodeUri"); got != "." {
+				t.Errorf("CodeUri = %v, want . (the module root, where the Makefile is)", got)
+			}
+			target := "build-" + id
+			if !regexp.MustCompile(`(?m)^` + regexp.QuoteMeta(target) + `:`).Match(makefile) {
+				t.Fatalf("Makefile has no %s target", target)
+			}
+			if _, err := exec.LookPath("make"); err != nil {
+				t.Skip("make not on PATH: recipe not checked")
+			}
+			artifacts := t.TempDir()
+			cmd := exec.Command("make", "-n", "--no-print-directory", target, "ARTIFACTS_DIR="+artifacts)
+			out, err := cmd.CombinedOutput()
+			if err != nil {
+				t.Fatalf("make -n %s: %v\n%s", target, err, out)
+			}
+			recipe := string(out)
+			for _, want := range []string{
+				"GOOS=linux", "GOARCH=arm64", "CGO_ENABLED=0", "-tags lambda.norpc",
+				"-o " + filepath.Join(artifacts, "bootstrap"),
+				"./functions/" + functionDirs[id],
+			} {
+				if !strings.Contains(recipe, want) {
+					t.Errorf("make -n %s = %q, want it to contain %q", target, recipe, want)
+				}
+			}
+		})
+	}
+}
+
+// knownEnv is every variable pkg/settings reads.
+var knownEnv = []string{
+	settings.EnvPATSecret, settings.EnvDestBucket, settings.EnvDestPrefix, settings.EnvDestKMSKey,
+	settings.EnvTypes, settings.EnvLookback, settings.EnvMaxBackfillDays, settings.EnvTaskQueue,
+	settings.EnvDuration, settings.EnvConcurrency, settings.EnvPartSizeMiB, settings.EnvMetricsNS,
+	settings.EnvStackName, settings.EnvSecretTTL, settings.EnvAPIURL, settings.EnvSourceEndpoint,
+}
+
+func globalEnv(tpl cfnTemplate) map[string]any {
+	m, _ := lookup(tpl.section("Globals"), "Function", "Environment", "Variables").(map[string]any)
+	return m
+}
+
+// functionEnv is a function's environment as SAM merges it: Globals, then the function's own.
+func functionEnv(t *testing.T, tpl cfnTemplate, id string) map[string]any {
+	env := map[string]any{}
+	for k, v := range globalEnv(tpl) {
+		env[k] = v
+	}
+	own, _ := lookup(tpl.resource(t, id, "AWS::Serverless::Function"), "Environment", "Variables").(map[string]any)
+	for k, v := range own {
+		env[k] = v
+	}
+	return env
+}
+
+func TestEnvironmentMatchesSettings(t *testing.T) {
+	tpl := loadTemplate(t)
+	required := []string{settings.EnvPATSecret, settings.EnvDestBucket, settings.EnvTaskQueue}
+	for _, id := range tpl.resourceIDs("AWS::Serverless::Function") {
+		t.Run(id, func(t *testing.T) {
+			env := functionEnv(t, tpl, id)
+			for name := range env {
+				if !slices.Contains(knownEnv, name) {
+					t.Errorf("%s is not a variable pkg/settings reads (settings.Env*)", name)
+				}
+			}
+			for _, name := range required {
+				if v, ok := env[name]; !ok || v == nil || v == "" {
+					t.Errorf("required %s is not set", name)
+				}
+			}
+			for _, name := range []string{settings.EnvAPIURL, settings.EnvSourceEndpoint} {
+				if _, ok := env[name]; ok {
+					t.Errorf("%s is for tests and emulators; a deployment must use Optimizely's real endpoints", name)
+				}
+			}
+		})
+	}
+	if got := functionEnv(t, tpl, "CopierFunction")[settings.EnvConcurrency]; got == nil {
+		t.Errorf("CopierFunction: %s is not set", settings.EnvConcurrency)
+	}
+	if got := globalEnv(tpl)[settings.EnvTaskQueue]; !reflect.DeepEqual(got, ref("TaskQueue")) {
+		t.Errorf("%s = %v, want Ref TaskQueue (its URL)", settings.EnvTaskQueue, got)
+	}
+}
+
+func TestOutputs(t *testing.T) {
+	tpl := loadTemplate(t)
+	outputs := tpl.section("Outputs")
+	for _, name := range []string{"TaskQueueUrl", "DeadLetterQueueUrl", "FetchCredsFunctionName", "CopierFunctionName", "AlarmTopicArn"} {
+		if lookup(outputs, name, "Value") == nil {
+			t.Errorf("output %s is missing or has no Value", name)
+		}
+	}
+}
+
+func TestDecodeShortTags(t *testing.T) {
+	const src = `
+a: !Ref X
+b: !GetAtt Q.Arn
+c: !Sub "arn:${AWS::Partition}:s3:::${B}"
+d: !If [C, !Ref Y, !Ref AWS::NoValue]
+e: !Not [!Equals [!Ref K, ""]]
+f: 5400
+g: !Condition HasKey
+`
+	var doc yaml.Node
+	if err := yaml.Unmarshal([]byte(src), &doc); err != nil {
+		t.Fatal(err)
+	}
+	got, err := decodeCFN(&doc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]any{
+		"a": ref("X"),
+		"b": getAtt("Q", "Arn"),
+		"c": sub("arn:${AWS::Partition}:s3:::${B}"),
+		"d": map[string]any{"Fn::If": []any{"C", ref("Y"), ref("AWS::NoValue")}},
+		"e": map[string]any{"Fn::Not": []any{map[string]any{"Fn::Equals": []any{ref("K"), ""}}}},
+		"f": 5400,
+		"g": map[string]any{"Condition": "HasKey"},
+	}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("decodeCFN = %#v, want %#v", got, want)
+	}
+}
+
+// --- cfn-lint ---
+
+func TestCfnLint(t *testing.T) {
+	bin, err := exec.LookPath("cfn-lint")
+	if err != nil {
+		if os.Getenv("CI") == "true" {
+			t.Fatal("cfn-lint is not on PATH (required when CI=true)")
+		}
+		t.Skip("cfn-lint is not on PATH")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	var out bytes.Buffer
+	cmd := exec.CommandContext(ctx, bin, templatePath)
+	cmd.Stdout, cmd.Stderr = &out, &out
+	err = cmd.Run()
+	var exit *exec.ExitError
+	if err != nil && !errors.As(err, &exit) {
+		t.Fatalf("cfn-lint %s: %v", templatePath, err)
+	}
+	if err != nil || out.Len() > 0 {
+		t.Errorf("cfn-lint %s: %v\n%s", templatePath, err, out.String())
+	}
+}
