@@ -684,6 +684,7 @@ func globalEnv(tpl cfnTemplate) map[string]any {
 
 // functionEnv is a function's environment as SAM merges it: Globals, then the function's own.
 func functionEnv(t *testing.T, tpl cfnTemplate, id string) map[string]any {
+	t.Helper()
 	env := map[string]any{}
 	for k, v := range globalEnv(tpl) {
 		env[k] = v
