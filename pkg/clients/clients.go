@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"sync"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -129,4 +130,29 @@ func NewDestinationS3(cfg aws.Config, t store.Target, customEndpoint bool, opts 
 		o.UsePathStyle = o.UsePathStyle || customEndpoint
 	})
 	return store.NewS3(client, t.Bucket, t.Prefix, opts)
+}
+
+// LazySource makes the Source on first use and keeps it; a failed attempt
+// (say, a rejected token) is retried on the next call. Lambdas use it so
+// that a cold start never fails in the init phase, where errors are hard to
+// see, and a fixed secret is picked up by the next invocation.
+type LazySource struct {
+	Config SourceConfig
+	mu     sync.Mutex
+	src    *Source
+}
+
+// Get returns the source, making it if needed.
+func (l *LazySource) Get(ctx context.Context) (*Source, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.src != nil {
+		return l.src, nil
+	}
+	src, err := NewSource(ctx, l.Config)
+	if err != nil {
+		return nil, err
+	}
+	l.src = src
+	return src, nil
 }

@@ -58,6 +58,9 @@ type Date struct {
 type Plan struct {
 	Dates []Date        `json:"dates"`
 	Tasks []export.Task `json:"tasks"`
+	// NewestComplete is, per type, the newest date complete in the
+	// destination before this run ("" if none), among the dates listed.
+	NewestComplete map[export.Type]string `json:"newest_complete"`
 }
 
 // Validate checks the options; From/To errors name the bad value.
@@ -109,14 +112,15 @@ func Make(ctx context.Context, src, dst Lister, o Options) (Plan, error) {
 	if o.Concurrency <= 0 {
 		o.Concurrency = DefaultConcurrency
 	}
-	var p Plan
+	p := Plan{NewestComplete: map[export.Type]string{}}
 	for _, t := range o.Types {
-		dates, tasks, err := planType(ctx, src, dst, t, o)
+		dates, tasks, newest, err := planType(ctx, src, dst, t, o)
 		if err != nil {
 			return Plan{}, err
 		}
 		p.Dates = append(p.Dates, dates...)
 		p.Tasks = append(p.Tasks, tasks...)
+		p.NewestComplete[t] = newest
 	}
 	return p, nil
 }
@@ -130,14 +134,14 @@ type dateState struct {
 	listedSource, listedDest bool
 }
 
-func planType(ctx context.Context, src, dst Lister, t export.Type, o Options) ([]Date, []export.Task, error) {
+func planType(ctx context.Context, src, dst Lister, t export.Type, o Options) (dates []Date, tasks []export.Task, newestComplete string, err error) {
 	srcDates, err := listDates(ctx, src, t)
 	if err != nil {
-		return nil, nil, fmt.Errorf("source: %w", err)
+		return nil, nil, "", fmt.Errorf("source: %w", err)
 	}
 	dstDates, err := listDates(ctx, dst, t)
 	if err != nil {
-		return nil, nil, fmt.Errorf("destination: %w", err)
+		return nil, nil, "", fmt.Errorf("destination: %w", err)
 	}
 	inDst := map[string]bool{}
 	for _, d := range dstDates {
@@ -161,10 +165,9 @@ func planType(ctx context.Context, src, dst Lister, t export.Type, o Options) ([
 		g.Go(func() error { return listState(gctx, src, dst, t, &states[i], inDst[states[i].date]) })
 	}
 	if err := g.Wait(); err != nil {
-		return nil, nil, err
+		return nil, nil, "", err
 	}
 
-	newestComplete := ""
 	for _, s := range states {
 		if s.dstComplete && s.date > newestComplete {
 			newestComplete = s.date
@@ -173,8 +176,6 @@ func planType(ctx context.Context, src, dst Lister, t export.Type, o Options) ([
 	lookbackStart := o.Now.UTC().AddDate(0, 0, -o.Lookback).Format(export.DateLayout)
 	explicit := o.From != "" || o.To != ""
 
-	var dates []Date
-	var tasks []export.Task
 	for _, s := range states {
 		work, reason := NeedsWork(Facts{
 			Explicit:       explicit,
@@ -199,7 +200,7 @@ func planType(ctx context.Context, src, dst Lister, t export.Type, o Options) ([
 			tasks = append(tasks, export.Task{RunID: o.RunID, Type: t, Date: s.date, SourceComplete: s.srcComplete})
 		}
 	}
-	return dates, tasks, nil
+	return dates, tasks, newestComplete, nil
 }
 
 // Facts are what the planner knows about one date.

@@ -1,0 +1,94 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"log/slog"
+	"sync"
+
+	"github.com/aws/aws-lambda-go/events"
+
+	"github.com/e3sync/e3sync/pkg/clients"
+	"github.com/e3sync/e3sync/pkg/export"
+	"github.com/e3sync/e3sync/pkg/metrics"
+	"github.com/e3sync/e3sync/pkg/optimizely"
+	"github.com/e3sync/e3sync/pkg/pipeline"
+	"github.com/e3sync/e3sync/pkg/settings"
+	"github.com/e3sync/e3sync/pkg/transfer"
+)
+
+type handler struct {
+	s   settings.Settings
+	p   *clients.Pipeline
+	log *slog.Logger
+
+	mu     sync.Mutex
+	copier *pipeline.Copier // made on first use, kept while the container is warm
+}
+
+// handle accepts an SQS event (tasks in the message bodies; failures
+// reported per message) or one task invoked directly.
+func (h *handler) handle(ctx context.Context, raw json.RawMessage) (any, error) {
+	var probe struct {
+		Records []json.RawMessage `json:"Records"`
+	}
+	if json.Unmarshal(raw, &probe) == nil && probe.Records != nil {
+		var ev events.SQSEvent
+		if err := json.Unmarshal(raw, &ev); err != nil {
+			return nil, err
+		}
+		return h.handleSQS(ctx, ev), nil
+	}
+	t, err := export.DecodeTask(raw)
+	if err != nil {
+		return nil, err
+	}
+	return h.run(ctx, t)
+}
+
+func (h *handler) handleSQS(ctx context.Context, ev events.SQSEvent) events.SQSEventResponse {
+	resp := events.SQSEventResponse{BatchItemFailures: []events.SQSBatchItemFailure{}}
+	for _, m := range ev.Records {
+		t, err := export.DecodeTask([]byte(m.Body))
+		if err == nil {
+			_, err = h.run(ctx, t)
+		}
+		if err != nil {
+			h.log.ErrorContext(ctx, "task failed", "message_id", m.MessageId, "error", err.Error())
+			resp.BatchItemFailures = append(resp.BatchItemFailures, events.SQSBatchItemFailure{ItemIdentifier: m.MessageId})
+		}
+	}
+	return resp
+}
+
+func (h *handler) run(ctx context.Context, t export.Task) (pipeline.Outcome, error) {
+	c, err := h.getCopier(ctx)
+	if err != nil {
+		if errors.Is(err, optimizely.ErrTokenRejected) {
+			h.p.Metrics.Put(nil, metrics.Value{Name: metrics.TokenRejected, Unit: metrics.Count, Value: 1})
+		}
+		return pipeline.Outcome{Task: t}, err
+	}
+	return c.Run(ctx, t)
+}
+
+func (h *handler) getCopier(ctx context.Context) (*pipeline.Copier, error) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.copier != nil {
+		return h.copier, nil
+	}
+	src, err := h.p.Source.Get(ctx)
+	if err != nil {
+		return nil, err
+	}
+	h.copier = &pipeline.Copier{
+		Engine:   transfer.New(src.Store, h.p.Dest, transfer.Options{Concurrency: h.s.Concurrency, Logger: h.log}),
+		Queue:    h.p.Queue,
+		QueueURL: h.s.TaskQueueURL,
+		Metrics:  h.p.Metrics,
+		Logger:   h.log,
+	}
+	return h.copier, nil
+}

@@ -1,0 +1,76 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/aws/aws-lambda-go/events"
+	"github.com/aws/aws-lambda-go/lambdacontext"
+
+	"github.com/e3sync/e3sync/pkg/clients"
+	"github.com/e3sync/e3sync/pkg/metrics"
+	"github.com/e3sync/e3sync/pkg/optimizely"
+	"github.com/e3sync/e3sync/pkg/pipeline"
+	"github.com/e3sync/e3sync/pkg/settings"
+)
+
+type handler struct {
+	s   settings.Settings
+	p   *clients.Pipeline
+	log *slog.Logger
+}
+
+// handle accepts an EventBridge scheduled event or a backfill request.
+func (h *handler) handle(ctx context.Context, raw json.RawMessage) (pipeline.PlanSummary, error) {
+	req, err := decodeEvent(raw)
+	if err != nil {
+		return pipeline.PlanSummary{}, err
+	}
+	runID := runID(ctx, time.Now().UTC())
+	src, err := h.p.Source.Get(ctx)
+	if err != nil {
+		if errors.Is(err, optimizely.ErrTokenRejected) {
+			h.p.Metrics.Put(nil, metrics.Value{Name: metrics.TokenRejected, Unit: metrics.Count, Value: 1})
+		}
+		return pipeline.PlanSummary{}, err
+	}
+	planner := &pipeline.Planner{
+		Source: src.Store, Dest: h.p.Dest, Queue: h.p.Queue, QueueURL: h.s.TaskQueueURL,
+		Types: h.s.Types, Lookback: h.s.Lookback, MaxBackfillDays: h.s.MaxBackfillDays,
+		Metrics: h.p.Metrics, Logger: h.log,
+	}
+	sum, err := planner.Run(ctx, runID, req)
+	h.p.Metrics.Put(nil, metrics.Value{Name: metrics.CredentialRefreshes, Unit: metrics.Count, Value: float64(src.Provider.Refreshes())})
+	return sum, err
+}
+
+// decodeEvent turns the invocation payload into a request: a scheduled
+// EventBridge event (or an empty payload) is the default plan.
+func decodeEvent(raw json.RawMessage) (pipeline.Request, error) {
+	var probe map[string]json.RawMessage
+	if json.Unmarshal(raw, &probe) == nil {
+		if _, ok := probe["detail-type"]; ok {
+			var ev events.EventBridgeEvent
+			if err := json.Unmarshal(raw, &ev); err != nil {
+				return pipeline.Request{}, fmt.Errorf("%w: EventBridge event: %v", pipeline.ErrBadRequest, err)
+			}
+			if ev.DetailType != "Scheduled Event" {
+				return pipeline.Request{}, fmt.Errorf("%w: unexpected EventBridge event %q from %q", pipeline.ErrBadRequest, ev.DetailType, ev.Source)
+			}
+			return pipeline.Request{}, nil
+		}
+	}
+	return pipeline.DecodeRequest(raw)
+}
+
+func runID(ctx context.Context, now time.Time) string {
+	id := now.Format("20060102T150405Z")
+	if lc, ok := lambdacontext.FromContext(ctx); ok && len(lc.AwsRequestID) >= 8 {
+		id += "-" + lc.AwsRequestID[:8]
+	}
+	return id
+}

@@ -1,0 +1,43 @@
+package clients
+
+import (
+	"io"
+	"log/slog"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
+	"github.com/aws/aws-sdk-go-v2/service/sqs"
+
+	"github.com/e3sync/e3sync/pkg/metrics"
+	"github.com/e3sync/e3sync/pkg/pat"
+	"github.com/e3sync/e3sync/pkg/settings"
+	"github.com/e3sync/e3sync/pkg/store"
+)
+
+// CustomS3Endpoint reports whether the environment points S3 at a custom
+// endpoint (the SDK's AWS_ENDPOINT_URL_S3 or AWS_ENDPOINT_URL).
+func CustomS3Endpoint(getenv func(string) string) bool {
+	return getenv("AWS_ENDPOINT_URL_S3") != "" || getenv("AWS_ENDPOINT_URL") != ""
+}
+
+// Pipeline is what both Lambdas are built from, once per container.
+type Pipeline struct {
+	Source  *LazySource
+	Dest    *store.S3
+	Queue   *sqs.Client
+	Metrics *metrics.Recorder
+}
+
+// NewPipeline builds the clients from the settings and the function's own
+// AWS identity (cfg). Nothing is called yet: the source is made on first use.
+func NewPipeline(cfg aws.Config, s settings.Settings, customS3 bool, metricsOut io.Writer, log *slog.Logger) *Pipeline {
+	tokens := &pat.SecretsManager{Client: secretsmanager.NewFromConfig(cfg), SecretID: s.PATSecret, TTL: s.SecretTTL}
+	return &Pipeline{
+		Source: &LazySource{Config: SourceConfig{
+			Tokens: tokens, APIBaseURL: s.APIURL, Endpoint: s.SourceEndpoint, Duration: s.Duration, Logger: log,
+		}},
+		Dest:    NewDestinationS3(cfg, s.Dest, customS3, store.S3Options{PartSize: s.PartSize, KMSKeyID: s.KMSKeyID}),
+		Queue:   sqs.NewFromConfig(cfg),
+		Metrics: metrics.New(metricsOut, s.MetricsNS, s.StackName),
+	}
+}
