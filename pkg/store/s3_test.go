@@ -1,0 +1,246 @@
+package store
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"io"
+	"maps"
+	"math/rand"
+	"slices"
+	"strings"
+	"testing"
+	"testing/iotest"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/credentials"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
+
+	"github.com/e3sync/e3sync/pkg/emulator"
+)
+
+const testBucket = "mirror"
+
+// startS3 starts an in-process S3 server with one bucket and returns a client.
+func startS3(t *testing.T) *s3.Client {
+	t.Helper()
+	m, err := emulator.StartMemoryS3()
+	if err != nil {
+		t.Fatalf("StartMemoryS3() error = %v", err)
+	}
+	t.Cleanup(func() {
+		if err := m.Close(); err != nil {
+			t.Errorf("Close() = %v", err)
+		}
+	})
+	if err := m.CreateBucket(testBucket); err != nil {
+		t.Fatal(err)
+	}
+	return m.Client(credentials.NewStaticCredentialsProvider("AKIDEXAMPLE", "secret", ""))
+}
+
+func randomBytes(n int, seed int64) []byte {
+	b := make([]byte, n)
+	rand.New(rand.NewSource(seed)).Read(b)
+	return b
+}
+
+func readAll(t *testing.T, s interface {
+	Open(context.Context, string) (io.ReadCloser, error)
+}, key string) []byte {
+	t.Helper()
+	rc, err := s.Open(context.Background(), key)
+	if err != nil {
+		t.Fatalf("Open(%q) error = %v", key, err)
+	}
+	defer rc.Close()
+	b, err := io.ReadAll(rc)
+	if err != nil {
+		t.Fatalf("Open(%q) read error = %v", key, err)
+	}
+	return b
+}
+
+// openUploads lists the multipart uploads left open in the bucket.
+func openUploads(t *testing.T, c *s3.Client) []string {
+	t.Helper()
+	out, err := c.ListMultipartUploads(context.Background(), &s3.ListMultipartUploadsInput{Bucket: aws.String(testBucket)})
+	if err != nil {
+		t.Fatalf("ListMultipartUploads() error = %v", err)
+	}
+	var keys []string
+	for _, u := range out.Uploads {
+		keys = append(keys, aws.ToString(u.Key))
+	}
+	return keys
+}
+
+func TestS3AwkwardKeysRoundTrip(t *testing.T) {
+	c := startS3(t)
+	s := NewS3(c, testBucket, "root/account=1", S3Options{})
+	if got, want := s.String(), "s3://mirror/root/account=1/"; got != want {
+		t.Errorf("String() = %q, want %q", got, want)
+	}
+	ctx := context.Background()
+	const date = "type=events/date=2024-01-02/"
+	keys := []string{
+		date + "_SUCCESS",
+		date + "event=add to cart/part-00000.parquet",
+		date + "event=a%3Ab/part-00000.parquet",
+		date + "event=a;b/part-00000.parquet",
+		date + "event=buy (1)/part-00000.parquet",
+		date + "experiment=NULL/part-00000.parquet",
+		date + "experiment=NULL/part-00001.parquet",
+	}
+	for i, key := range keys {
+		data := []byte(strings.Repeat(key, i))
+		meta := map[string]string{"e3sync-source-etag": `"etag-` + key + `"`}
+		if err := s.Write(ctx, key, int64(len(data)), bytes.NewReader(data), meta); err != nil {
+			t.Fatalf("Write(%q) error = %v", key, err)
+		}
+		info, err := s.Head(ctx, key)
+		if err != nil {
+			t.Fatalf("Head(%q) error = %v", key, err)
+		}
+		if info.Size != int64(len(data)) || info.ETag == "" || !maps.Equal(info.Metadata, meta) {
+			t.Errorf("Head(%q) = %+v, want size %d, an ETag, metadata %v", key, info, len(data), meta)
+		}
+		if got := readAll(t, s, key); !bytes.Equal(got, data) {
+			t.Errorf("Open(%q) = %q, want %q", key, got, data)
+		}
+	}
+
+	l, err := s.List(ctx, date, false)
+	if err != nil {
+		t.Fatalf("List(%q) error = %v", date, err)
+	}
+	want := slices.Sorted(slices.Values(keys))
+	if got := objectKeys(l); !slices.Equal(got, want) {
+		t.Errorf("List(%q) keys = %q, want %q", date, got, want)
+	}
+	for i, o := range l.Objects {
+		if o.ETag == "" {
+			t.Errorf("List(%q).Objects[%d].ETag is empty", date, i)
+		}
+		wantSize := int64(len(o.Key) * slices.Index(keys, o.Key))
+		if o.Size != wantSize {
+			t.Errorf("List(%q) size of %q = %d, want %d", date, o.Key, o.Size, wantSize)
+		}
+	}
+
+	l, err = s.List(ctx, date, true)
+	if err != nil {
+		t.Fatalf("List(%q, delim) error = %v", date, err)
+	}
+	wantPrefixes := []string{
+		date + "event=a%3Ab/",
+		date + "event=a;b/",
+		date + "event=add to cart/",
+		date + "event=buy (1)/",
+		date + "experiment=NULL/",
+	}
+	if !slices.Equal(l.Prefixes, wantPrefixes) {
+		t.Errorf("List(%q, delim).Prefixes = %q, want %q", date, l.Prefixes, wantPrefixes)
+	}
+	if got := objectKeys(l); !slices.Equal(got, []string{date + "_SUCCESS"}) {
+		t.Errorf("List(%q, delim) keys = %q, want only _SUCCESS", date, got)
+	}
+
+	l, err = s.List(ctx, "type=events/", true)
+	if err != nil || !slices.Equal(l.Prefixes, []string{date}) || len(l.Objects) != 0 {
+		t.Errorf("List(type=events/, delim) = %+v, %v, want one date prefix", l, err)
+	}
+}
+
+func TestS3NotFound(t *testing.T) {
+	c := startS3(t)
+	s := NewS3(c, testBucket, "root/", S3Options{})
+	ctx := context.Background()
+	if _, err := s.Open(ctx, "missing/key"); !errors.Is(err, ErrNotFound) {
+		t.Errorf("Open(missing) = %v, want ErrNotFound", err)
+	}
+	if _, err := s.Head(ctx, "missing/key"); !errors.Is(err, ErrNotFound) {
+		t.Errorf("Head(missing) = %v, want ErrNotFound", err)
+	}
+	if l, err := s.List(ctx, "missing/", false); err != nil || len(l.Objects) != 0 || len(l.Prefixes) != 0 {
+		t.Errorf("List(missing/) = %+v, %v, want empty", l, err)
+	}
+}
+
+func TestS3WriteRejectsBadKeys(t *testing.T) {
+	c := startS3(t)
+	s := NewS3(c, testBucket, "root/", S3Options{})
+	for _, key := range []string{"", "../x", "/abs", "a//b", "a/./b", "a\x00b"} {
+		if err := s.Write(context.Background(), key, 1, strings.NewReader("x"), nil); err == nil {
+			t.Errorf("Write(%q) = nil, want error", key)
+		}
+	}
+	if l, err := s.List(context.Background(), "", false); err != nil || len(l.Objects) != 0 {
+		t.Errorf("after bad writes List() = %+v, %v, want empty", l, err)
+	}
+}
+
+// TestS3WriteSizes writes objects below, at and above the part size, from a
+// reader that hides Seek like a GetObject body, and reads them back.
+func TestS3WriteSizes(t *testing.T) {
+	c := startS3(t)
+	const partSize = 5 << 20
+	s := NewS3(c, testBucket, "root/", S3Options{PartSize: partSize, UploadConcurrency: 2})
+	ctx := context.Background()
+	for _, size := range []int{0, 1, partSize - 1, partSize, 11 << 20} {
+		key := "type=events/date=2024-01-02/event=video play/part-" + strings.Repeat("x", size%7) + ".parquet"
+		data := randomBytes(size, int64(size))
+		meta := map[string]string{"e3sync-source-etag": `"0123456789abcdef-3"`}
+		if err := s.Write(ctx, key, int64(size), iotest.OneByteReader(bytes.NewReader(data)), meta); err != nil {
+			t.Errorf("Write(%d bytes) error = %v", size, err)
+			continue
+		}
+		info, err := s.Head(ctx, key)
+		if err != nil || info.Size != int64(size) || !maps.Equal(info.Metadata, meta) {
+			t.Errorf("Head(%d-byte object) = %+v, %v, want size %d, metadata %v", size, info, err, size, meta)
+		}
+		if got := readAll(t, s, key); !bytes.Equal(got, data) {
+			t.Errorf("Open(%d-byte object) read %d bytes that differ from what was written", size, len(got))
+		}
+	}
+	if open := openUploads(t, c); len(open) != 0 {
+		t.Errorf("open multipart uploads = %q, want none", open)
+	}
+}
+
+func TestS3WriteSizeMismatch(t *testing.T) {
+	c := startS3(t)
+	const partSize = 5 << 20
+	s := NewS3(c, testBucket, "root/", S3Options{PartSize: partSize, UploadConcurrency: 2})
+	ctx := context.Background()
+	tests := []struct {
+		name       string
+		size, body int
+	}{
+		{"small, short", 1000, 999},
+		{"small, long", 1000, 1001},
+		{"small, empty", 1000, 0},
+		{"large, short within the first part", 11 << 20, 3 << 20},
+		{"large, short in the last part", 11 << 20, 11<<20 - 1},
+		{"large, short at a part boundary", 11 << 20, 10 << 20},
+		{"large, long", 11 << 20, 11<<20 + 1},
+		{"exactly two parts, long", 10 << 20, 10<<20 + 1},
+	}
+	for _, tt := range tests {
+		key := "type=events/date=2024-01-02/event=e/" + strings.ReplaceAll(tt.name, " ", "_")
+		data := randomBytes(tt.body, int64(tt.body))
+		err := s.Write(ctx, key, int64(tt.size), io.NopCloser(bytes.NewReader(data)), nil)
+		if !errors.Is(err, ErrSizeMismatch) {
+			t.Errorf("Write(%s: %d bytes announced, %d sent) = %v, want ErrSizeMismatch", tt.name, tt.size, tt.body, err)
+		}
+		if _, err := s.Head(ctx, key); !errors.Is(err, ErrNotFound) {
+			t.Errorf("after Write(%s) Head() = %v, want ErrNotFound", tt.name, err)
+		}
+	}
+	if l, err := s.List(ctx, "", false); err != nil || len(l.Objects) != 0 {
+		t.Errorf("after failed writes List() = %v, %v, want no objects", objectKeys(l), err)
+	}
+	if open := openUploads(t, c); len(open) != 0 {
+		t.Errorf("after failed writes open multipart uploads = %q, want none", open)
+	}
+}
