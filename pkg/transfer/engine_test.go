@@ -169,9 +169,9 @@ var (
 func exportDay() map[string]string {
 	return map[string]string{
 		day + "_SUCCESS": "",
-		day + "event=purchase/part-00000.c000.snappy.parquet": "purchase rows 0",
-		day + "event=purchase/part-00001.c000.snappy.parquet": "purchase rows 1!",
-		day + "event=purchase/part-00002.c000.snappy.parquet": "purchase rows 2!!",
+		day + "event=purchase/part-00000.c000.snappy.parquet":    "purchase rows 0",
+		day + "event=purchase/part-00001.c000.snappy.parquet":    "purchase rows 1!",
+		day + "event=purchase/part-00002.c000.snappy.parquet":    "purchase rows 2!!",
 		day + "event=add to cart/part-00000.c000.snappy.parquet": "cart rows",
 		day + "loose.parquet": "loose",
 	}
