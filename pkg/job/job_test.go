@@ -282,3 +282,42 @@ func TestRunPlanError(t *testing.T) {
 		t.Errorf("Run(lookback -1) error = %v, want the plan options error", err)
 	}
 }
+
+// TestRunFailedTaskBlocksFinalize checks that the job, not only Finalize's
+// own size check, holds back a date with a failed task: here the failed
+// object is already in the destination with the right size, so Finalize
+// alone would complete the date.
+func TestRunFailedTaskBlocksFinalize(t *testing.T) {
+	dir, _ := newDir(t, exportFiles)
+	src := &failingSource{Dir: dir}
+	dst, dstRoot := newDir(t, nil)
+	j := newJob(src, dst, false)
+	if s, err := j.Run(context.Background(), options()); err != nil || s.Failed() {
+		t.Fatalf("first Run() = %+v, %v", s, err)
+	}
+	// Forget that the date is complete and what was copied for the failing
+	// partition: the next run must re-read the object, and that read fails.
+	task := export.Task{Type: export.Events, Date: "2024-01-01", Partition: "event=purchase"}
+	for _, k := range []string{export.SuccessKey(export.Events, "2024-01-01"), transfer.StateRoot + task.Prefix() + "_manifest.json"} {
+		if err := os.Remove(filepath.Join(dstRoot, filepath.FromSlash(k))); err != nil {
+			t.Fatal(err)
+		}
+	}
+	src.mu.Lock()
+	src.fail = map[string]bool{failKey: true}
+	src.mu.Unlock()
+
+	s, err := j.Run(context.Background(), options())
+	if err != nil {
+		t.Fatalf("Run() error = %v", err)
+	}
+	if s.ObjectsFailed != 1 || len(s.Errors) != 1 {
+		t.Errorf("Run() = %+v, want 1 failed object and 1 error", s)
+	}
+	if slices.Contains(s.CompletedDates, "events/2024-01-01") {
+		t.Errorf("Run().CompletedDates = %q, want events/2024-01-01 held back by its failed task", s.CompletedDates)
+	}
+	if _, ok := files(t, dstRoot)["type=events/date=2024-01-01/_SUCCESS"]; ok {
+		t.Errorf("Run() wrote _SUCCESS for events/2024-01-01 although one of its tasks failed")
+	}
+}
