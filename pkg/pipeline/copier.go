@@ -16,11 +16,13 @@ import (
 // Defaults for the copier's margins before the invocation deadline.
 const (
 	// DefaultStopMargin: no new object starts later than this before the
-	// deadline; the rest of the task continues in a new message.
+	// deadline; the rest of the task continues in a new message. (At most a
+	// fifth of the invocation's time.)
 	DefaultStopMargin = 2 * time.Minute
 	// DefaultAbortMargin: objects still in flight this long before the
 	// deadline are cancelled and their uploads aborted, so nothing is left
-	// half-written when the function is stopped.
+	// half-written when the function is stopped. (At most a twentieth of
+	// the invocation's time.)
 	DefaultAbortMargin = 30 * time.Second
 )
 
@@ -56,12 +58,16 @@ func (c *Copier) Run(ctx context.Context, t export.Task) (Outcome, error) {
 	log := c.logger().With("run_id", t.RunID, "task", t.String())
 	copyCtx, stopAt := ctx, time.Time{}
 	if deadline, ok := ctx.Deadline(); ok {
+		// Unset margins default to the constants, but never more than a
+		// fifth (stop) or a twentieth (abort) of the time this invocation
+		// has, so a short timeout still gets work done.
+		total := time.Until(deadline)
 		stop, abort := c.StopMargin, c.AbortMargin
 		if stop <= 0 {
-			stop = DefaultStopMargin
+			stop = min(DefaultStopMargin, total/5)
 		}
 		if abort <= 0 {
-			abort = DefaultAbortMargin
+			abort = min(DefaultAbortMargin, total/20)
 		}
 		stopAt = deadline.Add(-stop)
 		var cancel context.CancelFunc
