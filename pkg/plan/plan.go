@@ -112,6 +112,9 @@ func Make(ctx context.Context, src, dst Lister, o Options) (Plan, error) {
 	if o.Concurrency <= 0 {
 		o.Concurrency = DefaultConcurrency
 	}
+	if o.Now.IsZero() {
+		o.Now = time.Now()
+	}
 	p := Plan{NewestComplete: map[export.Type]string{}}
 	for _, t := range o.Types {
 		dates, tasks, newest, err := planType(ctx, src, dst, t, o)

@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
+	"syscall"
 )
 
 // tmpSuffix marks files being written; List never shows them.
@@ -113,10 +114,23 @@ func (d *Dir) Open(ctx context.Context, key string) (io.ReadCloser, error) {
 		return nil, fmt.Errorf("open %s: %w", d, err)
 	}
 	f, err := os.Open(p)
-	if errors.Is(err, fs.ErrNotExist) {
+	if missing(err) {
 		return nil, fmt.Errorf("open %s%s: %w", d, key, ErrNotFound)
 	}
-	return f, err
+	if err != nil {
+		return nil, err
+	}
+	if fi, err := f.Stat(); err != nil || fi.IsDir() {
+		f.Close()
+		return nil, fmt.Errorf("open %s%s: %w", d, key, ErrNotFound)
+	}
+	return f, nil
+}
+
+// missing reports whether err means no file is at the path: it does not
+// exist, or a parent is a file. A folder is not an object either (as in S3).
+func missing(err error) bool {
+	return errors.Is(err, fs.ErrNotExist) || errors.Is(err, syscall.ENOTDIR)
 }
 
 // Head returns the size of the file at key.
@@ -126,7 +140,7 @@ func (d *Dir) Head(ctx context.Context, key string) (Info, error) {
 		return Info{}, fmt.Errorf("head %s: %w", d, err)
 	}
 	fi, err := os.Stat(p)
-	if errors.Is(err, fs.ErrNotExist) {
+	if missing(err) || (err == nil && fi.IsDir()) {
 		return Info{}, fmt.Errorf("head %s%s: %w", d, key, ErrNotFound)
 	}
 	if err != nil {

@@ -328,3 +328,22 @@ func TestDirOpenHead(t *testing.T) {
 		}
 	}
 }
+
+func TestDirOpenHeadNotFoundForFoldersAndPathsThroughFiles(t *testing.T) {
+	d, err := NewDir(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	if err := d.Write(ctx, "a/b.parquet", 1, strings.NewReader("x"), nil); err != nil {
+		t.Fatal(err)
+	}
+	for _, key := range []string{"a", "a/", "a/b.parquet/c"} {
+		if _, err := d.Open(ctx, key); !errors.Is(err, ErrNotFound) {
+			t.Errorf("Open(%q) = %v, want ErrNotFound", key, err)
+		}
+		if _, err := d.Head(ctx, key); !errors.Is(err, ErrNotFound) {
+			t.Errorf("Head(%q) = %v, want ErrNotFound", key, err)
+		}
+	}
+}
