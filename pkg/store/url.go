@@ -24,8 +24,8 @@ func ParseTarget(s string) (Target, error) {
 		if bucket == "" {
 			return Target{}, fmt.Errorf("destination %q has no bucket name", s)
 		}
-		if strings.ContainsAny(bucket, " /\\") || strings.ToLower(bucket) != bucket {
-			return Target{}, fmt.Errorf("destination %q: %q is not a valid bucket name", s, bucket)
+		if why := bucketNameProblem(bucket); why != "" {
+			return Target{}, fmt.Errorf("destination %q: %q is not a valid bucket name: %s", s, bucket, why)
 		}
 		prefix = strings.TrimLeft(prefix, "/")
 		if prefix != "" {
@@ -39,7 +39,33 @@ func ParseTarget(s string) (Target, error) {
 	if strings.Contains(s, "://") && !strings.HasPrefix(s, "file://") {
 		return Target{}, fmt.Errorf("destination %q: unsupported scheme (want s3:// or a directory)", s)
 	}
-	return Target{Dir: strings.TrimPrefix(s, "file://")}, nil
+	dir := strings.TrimPrefix(s, "file://")
+	if strings.TrimSpace(dir) == "" {
+		return Target{}, fmt.Errorf("destination %q names no directory", s)
+	}
+	return Target{Dir: dir}, nil
+}
+
+// bucketNameProblem applies S3's naming rules for general purpose buckets
+// (3 to 63 lower-case letters, digits, '.' and '-', a letter or digit at
+// both ends, no ".."), and says what is wrong, or "".
+func bucketNameProblem(b string) string {
+	if len(b) < 3 || len(b) > 63 {
+		return "want 3 to 63 characters"
+	}
+	for i := 0; i < len(b); i++ {
+		if c := b[i]; !(c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '.' || c == '-') {
+			return "want only lower-case letters, digits, '.' and '-'"
+		}
+	}
+	alnum := func(c byte) bool { return c >= 'a' && c <= 'z' || c >= '0' && c <= '9' }
+	if !alnum(b[0]) || !alnum(b[len(b)-1]) {
+		return "want a letter or digit at both ends"
+	}
+	if strings.Contains(b, "..") {
+		return "want no two adjacent periods"
+	}
+	return ""
 }
 
 // String is the target's URL.
