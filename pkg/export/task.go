@@ -55,7 +55,7 @@ func (t Task) String() string {
 }
 
 // Validate reports what is wrong with t, if anything. A valid task's Prefix
-// stays inside the account root: no "..", no "/", no control characters.
+// stays inside the account root: no "..", no "/", no NUL.
 func (t Task) Validate() error {
 	var problems []string
 	if _, err := ParseType(string(t.Type)); err != nil {
@@ -73,6 +73,9 @@ func (t Task) Validate() error {
 	return nil
 }
 
+// validPartition accepts any folder name: keys are opaque bytes (event
+// names are free text), so only what cannot be one path segment, or could
+// climb out of the date folder, is refused.
 func validPartition(p string) error {
 	switch {
 	case p == "":
@@ -81,13 +84,10 @@ func validPartition(p string) error {
 		return fmt.Errorf("partition %q is not a folder name", p)
 	case strings.Contains(p, "/"):
 		return fmt.Errorf("partition %q contains '/'", p)
-	case len(p) > 512:
-		return fmt.Errorf("partition is %d bytes long (at most 512)", len(p))
-	}
-	for _, r := range p {
-		if r < 0x20 || r == 0x7f {
-			return fmt.Errorf("partition %q contains a control character", p)
-		}
+	case strings.ContainsRune(p, 0):
+		return fmt.Errorf("partition %q contains a NUL byte", p)
+	case len(p) > 1024:
+		return fmt.Errorf("partition is %d bytes long (at most 1024)", len(p))
 	}
 	return nil
 }

@@ -4,12 +4,10 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 
 	"github.com/e3sync/e3sync/pkg/export"
-	"github.com/e3sync/e3sync/pkg/store"
 )
 
 // StateRoot is the folder, under the destination root, where e3sync keeps a
@@ -37,20 +35,26 @@ type manifestEntry struct {
 func manifestKey(t export.Task) string { return StateRoot + t.Prefix() + manifestName }
 
 // readManifest returns the task's manifest, or an empty one if there is none
-// or it cannot be read as one (it is then rebuilt).
+// or it cannot be read as one. Any read error other than a cancelled
+// context also gives an empty manifest: it is only an index (S3 may answer a
+// missing key with 403 AccessDenied when listing is granted only under a
+// prefix), and an empty one costs a HEAD per object, never a wrong skip.
 func readManifest(ctx context.Context, dst Destination, t export.Task) (manifest, error) {
 	m := manifest{Version: 1, Objects: map[string]manifestEntry{}}
 	rc, err := dst.Open(ctx, manifestKey(t))
-	if errors.Is(err, store.ErrNotFound) {
-		return m, nil
-	}
 	if err != nil {
-		return m, fmt.Errorf("read manifest: %w", err)
+		if ctx.Err() != nil {
+			return m, fmt.Errorf("read manifest: %w", err)
+		}
+		return m, nil
 	}
 	defer rc.Close()
 	data, err := io.ReadAll(io.LimitReader(rc, 64<<20))
 	if err != nil {
-		return m, fmt.Errorf("read manifest: %w", err)
+		if ctx.Err() != nil {
+			return m, fmt.Errorf("read manifest: %w", err)
+		}
+		return m, nil
 	}
 	var got manifest
 	if json.Unmarshal(data, &got) != nil || got.Version != 1 || got.Objects == nil {
