@@ -58,6 +58,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	switch cmd, rest := args[0], args[1:]; cmd {
 	case "plan", "sync":
 		err = runSync(ctx, cmd, rest, getenv, stdout, stderr)
+	case "verify":
+		err = runVerify(ctx, rest, getenv, stdout, stderr)
 	case "demo":
 		err = runDemo(ctx, rest, stdout, stderr)
 	case "version", "--version":

@@ -13,6 +13,8 @@ Optimizely Experimentation Events Export.
 Usage:
   e3sync plan --dest DEST [flags]   show what a sync would copy (dry run)
   e3sync sync --dest DEST [flags]   copy what is new or changed, then print a summary
+  e3sync verify --dest DEST [flags] compare the destination with the export (SHA-256
+                                    of every object); exit 1 on any difference
   e3sync demo [--dest DIR]          run a sync against an embedded emulated Optimizely
   e3sync version
   e3sync help
@@ -21,6 +23,7 @@ Examples:
   OPTIMIZELY_TOKEN=... e3sync sync --dest s3://my-bucket/optimizely/
   e3sync sync --token-secret prod/optimizely-pat --dest s3://my-bucket/e3/ --json
   e3sync plan --dest ./export --from 2024-01-01 --to 2024-01-31 --types decisions
+  e3sync verify --dest s3://my-bucket/e3/ --from 2024-01-01 --to 2024-01-31 --json
 
 Run 'e3sync plan -h' for every flag. Exit codes: 0 success, 1 some objects or
 tasks failed, 2 bad flags or settings, 3 Optimizely rejected the token.
