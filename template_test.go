@@ -597,6 +597,34 @@ func TestFunctionsSendOnlyToTheTaskQueue(t *testing.T) {
 	}
 }
 
+// Only the copier publishes completion events, and only to the configured bus.
+func TestPutEventsOnlyOnTheConfiguredBus(t *testing.T) {
+	tpl := loadTemplate(t)
+	bus := sub("arn:${AWS::Partition}:events:${AWS::Region}:${AWS::AccountId}:event-bus/${EventBusName}")
+	publishers := map[string]bool{}
+	for _, s := range policyStatements(t, tpl) {
+		if !hasActionWithPrefix(s, "events:") {
+			continue
+		}
+		if got := s.actions(); !reflect.DeepEqual(got, []string{"events:PutEvents"}) {
+			t.Errorf("%s: EventBridge actions %v, want only events:PutEvents", s.where, got)
+		}
+		if !reflect.DeepEqual(s.stmt["Resource"], bus) {
+			t.Errorf("%s: events:PutEvents on %v, want %v", s.where, s.stmt["Resource"], bus)
+		}
+		publishers[s.where] = true
+	}
+	if !publishers["CopierFunction"] || len(publishers) != 1 {
+		t.Errorf("functions allowed events:PutEvents = %v, want only CopierFunction", publishers)
+	}
+	if got := functionEnv(t, tpl, "CopierFunction")[settings.EnvEventBus]; !reflect.DeepEqual(got, ref("EventBusName")) {
+		t.Errorf("CopierFunction %s = %v, want Ref EventBusName", settings.EnvEventBus, got)
+	}
+	if got := lookup(tpl.section("Parameters"), "EventBusName", "Default"); got != "default" {
+		t.Errorf("EventBusName Default = %v, want default", got)
+	}
+}
+
 // --- functions, build and environment ---
 
 func TestGlobals(t *testing.T) {
@@ -675,6 +703,7 @@ var knownEnv = []string{
 	settings.EnvTypes, settings.EnvLookback, settings.EnvMaxBackfillDays, settings.EnvTaskQueue,
 	settings.EnvDuration, settings.EnvConcurrency, settings.EnvPartSizeMiB, settings.EnvMetricsNS,
 	settings.EnvStackName, settings.EnvSecretTTL, settings.EnvAPIURL, settings.EnvSourceEndpoint,
+	settings.EnvEventBus,
 }
 
 func globalEnv(tpl cfnTemplate) map[string]any {

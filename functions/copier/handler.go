@@ -11,6 +11,7 @@ import (
 
 	"github.com/e3sync/e3sync/pkg/clients"
 	"github.com/e3sync/e3sync/pkg/export"
+	"github.com/e3sync/e3sync/pkg/logctx"
 	"github.com/e3sync/e3sync/pkg/metrics"
 	"github.com/e3sync/e3sync/pkg/optimizely"
 	"github.com/e3sync/e3sync/pkg/pipeline"
@@ -50,12 +51,15 @@ func (h *handler) handle(ctx context.Context, raw json.RawMessage) (any, error) 
 func (h *handler) handleSQS(ctx context.Context, ev events.SQSEvent) events.SQSEventResponse {
 	resp := events.SQSEventResponse{BatchItemFailures: []events.SQSBatchItemFailure{}}
 	for _, m := range ev.Records {
+		mctx := logctx.With(ctx, "message_id", m.MessageId)
 		t, err := export.DecodeTask([]byte(m.Body))
-		if err == nil {
-			_, err = h.run(ctx, t)
+		if err != nil {
+			// Run never saw it: this is the task's one log line.
+			h.log.ErrorContext(mctx, "task rejected", "error", err.Error())
+		} else {
+			_, err = h.run(mctx, t) // logs its own summary line
 		}
 		if err != nil {
-			h.log.ErrorContext(ctx, "task failed", "message_id", m.MessageId, "error", err.Error())
 			resp.BatchItemFailures = append(resp.BatchItemFailures, events.SQSBatchItemFailure{ItemIdentifier: m.MessageId})
 		}
 	}
@@ -63,11 +67,15 @@ func (h *handler) handleSQS(ctx context.Context, ev events.SQSEvent) events.SQSE
 }
 
 func (h *handler) run(ctx context.Context, t export.Task) (pipeline.Outcome, error) {
+	// Every line of the task carries its ids, including the credential
+	// exchange a cold container makes first.
+	ctx = logctx.With(ctx, "run_id", t.RunID, "task", t.String())
 	c, err := h.getCopier(ctx)
 	if err != nil {
 		if errors.Is(err, optimizely.ErrTokenRejected) {
 			h.p.Metrics.Put(nil, metrics.Value{Name: metrics.TokenRejected, Unit: metrics.Count, Value: 1})
 		}
+		h.log.ErrorContext(ctx, "task failed", "error", err.Error())
 		return pipeline.Outcome{Task: t}, err
 	}
 	return c.Run(ctx, t)
@@ -84,11 +92,14 @@ func (h *handler) getCopier(ctx context.Context) (*pipeline.Copier, error) {
 		return nil, err
 	}
 	h.copier = &pipeline.Copier{
-		Engine:   transfer.New(src.Store, h.p.Dest, transfer.Options{Concurrency: h.s.Concurrency, Logger: h.log}),
-		Queue:    h.p.Queue,
-		QueueURL: h.s.TaskQueueURL,
-		Metrics:  h.p.Metrics,
-		Logger:   h.log,
+		Engine:      transfer.New(src.Store, h.p.Dest, transfer.Options{Concurrency: h.s.Concurrency, Logger: h.log}),
+		Queue:       h.p.Queue,
+		QueueURL:    h.s.TaskQueueURL,
+		Metrics:     h.p.Metrics,
+		Logger:      h.log,
+		Dest:        h.p.Dest,
+		Events:      h.p.Events,
+		Credentials: src.Provider,
 	}
 	return h.copier, nil
 }

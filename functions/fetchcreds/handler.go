@@ -12,6 +12,7 @@ import (
 	"github.com/aws/aws-lambda-go/lambdacontext"
 
 	"github.com/e3sync/e3sync/pkg/clients"
+	"github.com/e3sync/e3sync/pkg/logctx"
 	"github.com/e3sync/e3sync/pkg/metrics"
 	"github.com/e3sync/e3sync/pkg/optimizely"
 	"github.com/e3sync/e3sync/pkg/pipeline"
@@ -22,21 +23,33 @@ type handler struct {
 	s   settings.Settings
 	p   *clients.Pipeline
 	log *slog.Logger
+
+	refreshes int64 // credential refreshes already emitted (Lambda runs one invocation at a time)
 }
 
 // handle accepts an EventBridge scheduled event or a backfill request.
 func (h *handler) handle(ctx context.Context, raw json.RawMessage) (pipeline.PlanSummary, error) {
-	req, err := decodeEvent(raw)
-	if err != nil {
-		return pipeline.PlanSummary{}, err
-	}
 	runID := runID(ctx, time.Now().UTC())
-	src, err := h.p.Source.Get(ctx)
+	ctx = logctx.With(ctx, "run_id", runID)
+	req, err := decodeEvent(raw)
+	sum := pipeline.PlanSummary{RunID: runID}
+	if err == nil {
+		sum, err = h.plan(ctx, runID, req)
+	}
 	if err != nil {
+		// The planner logs its summary line on success; this is the failure's.
 		if errors.Is(err, optimizely.ErrTokenRejected) {
 			h.p.Metrics.Put(nil, metrics.Value{Name: metrics.TokenRejected, Unit: metrics.Count, Value: 1})
 		}
-		return pipeline.PlanSummary{}, err
+		h.log.ErrorContext(ctx, "plan failed", "tasks_enqueued", sum.TasksEnqueued, "error", err.Error())
+	}
+	return sum, err
+}
+
+func (h *handler) plan(ctx context.Context, runID string, req pipeline.Request) (pipeline.PlanSummary, error) {
+	src, err := h.p.Source.Get(ctx)
+	if err != nil {
+		return pipeline.PlanSummary{RunID: runID}, err
 	}
 	planner := &pipeline.Planner{
 		Source: src.Store, Dest: h.p.Dest, Queue: h.p.Queue, QueueURL: h.s.TaskQueueURL,
@@ -44,7 +57,12 @@ func (h *handler) handle(ctx context.Context, raw json.RawMessage) (pipeline.Pla
 		Metrics: h.p.Metrics, Logger: h.log,
 	}
 	sum, err := planner.Run(ctx, runID, req)
-	h.p.Metrics.Put(nil, metrics.Value{Name: metrics.CredentialRefreshes, Unit: metrics.Count, Value: float64(src.Provider.Refreshes())})
+	// Refreshes since the last invocation of this container (the first
+	// counts the exchange that made the source).
+	if n := src.Provider.Refreshes(); n > h.refreshes {
+		h.p.Metrics.Put(nil, metrics.Value{Name: metrics.CredentialRefreshes, Unit: metrics.Count, Value: float64(n - h.refreshes)})
+		h.refreshes = n
+	}
 	return sum, err
 }
 

@@ -5,6 +5,7 @@ package main
 
 import (
 	"context"
+	"log/slog"
 	"os"
 
 	"github.com/aws/aws-lambda-go/lambda"
@@ -12,11 +13,14 @@ import (
 	awsconfig "github.com/aws/aws-sdk-go-v2/config"
 
 	"github.com/e3sync/e3sync/pkg/clients"
+	"github.com/e3sync/e3sync/pkg/logctx"
 	"github.com/e3sync/e3sync/pkg/settings"
 )
 
 func main() {
-	log := lambdacontext.NewLogger()
+	// Every line carries the Lambda request id and the ids logctx.With puts
+	// in the context (run_id; task for the copier).
+	log := slog.New(logctx.Handler(lambdacontext.NewLogHandler()))
 	ctx := context.Background()
 	s, err := settings.Parse(os.Getenv, true)
 	if err != nil {

@@ -5,10 +5,12 @@ import (
 	"log/slog"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/eventbridge"
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 
 	"github.com/e3sync/e3sync/pkg/metrics"
+	"github.com/e3sync/e3sync/pkg/notify"
 	"github.com/e3sync/e3sync/pkg/pat"
 	"github.com/e3sync/e3sync/pkg/settings"
 	"github.com/e3sync/e3sync/pkg/store"
@@ -25,6 +27,7 @@ type Pipeline struct {
 	Source  *LazySource
 	Dest    *store.S3
 	Queue   *sqs.Client
+	Events  *notify.EventBridge // completion events (the copier)
 	Metrics *metrics.Recorder
 }
 
@@ -38,6 +41,7 @@ func NewPipeline(cfg aws.Config, s settings.Settings, customS3 bool, metricsOut 
 		}},
 		Dest:    NewDestinationS3(cfg, s.Dest, customS3, store.S3Options{PartSize: s.PartSize, KMSKeyID: s.KMSKeyID}),
 		Queue:   sqs.NewFromConfig(cfg),
+		Events:  &notify.EventBridge{Client: eventbridge.NewFromConfig(cfg), Bus: s.EventBus},
 		Metrics: metrics.New(metricsOut, s.MetricsNS, s.StackName),
 	}
 }

@@ -22,6 +22,9 @@ const (
 	Continuations       = "Continuations"
 	TokenRejected       = "TokenRejected"
 	CredentialRefreshes = "CredentialRefreshes"
+	// EventPublishFailures counts completion events that could not be sent
+	// to EventBridge after retries (the date itself is complete).
+	EventPublishFailures = "EventPublishFailures"
 	// NewestSyncedDateAgeHours is, per export type, the age in hours of the
 	// newest date that is complete in the destination (measured from the end
 	// of that day, UTC). The staleness alarm watches it.

@@ -5,11 +5,16 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strings"
+	"sync"
 	"time"
 
 	"github.com/e3sync/e3sync/pkg/export"
+	"github.com/e3sync/e3sync/pkg/logctx"
 	"github.com/e3sync/e3sync/pkg/metrics"
+	"github.com/e3sync/e3sync/pkg/notify"
 	"github.com/e3sync/e3sync/pkg/optimizely"
+	"github.com/e3sync/e3sync/pkg/plan"
 	"github.com/e3sync/e3sync/pkg/transfer"
 )
 
@@ -26,6 +31,23 @@ const (
 	DefaultAbortMargin = 30 * time.Second
 )
 
+// Destination is the destination as the copier sees it beyond the engine:
+// listed once when a date completes, to count it for the completion event.
+type Destination interface {
+	plan.Lister
+	String() string // the store's URL, e.g. s3://bucket/prefix/
+}
+
+// Publisher announces completed dates (notify.EventBridge).
+type Publisher interface {
+	PublishDateSynced(ctx context.Context, d notify.DateSynced) error
+}
+
+// RefreshCounter counts credential refreshes (optimizely.Provider).
+type RefreshCounter interface {
+	Refreshes() int64
+}
+
 // Copier runs copy tasks.
 type Copier struct {
 	Engine      *transfer.Engine
@@ -35,6 +57,18 @@ type Copier struct {
 	AbortMargin time.Duration
 	Metrics     *metrics.Recorder
 	Logger      *slog.Logger
+	// Dest and Events, when both set, publish a notify.DateSynced event for
+	// every date a task completes. A publish that fails after its retries
+	// is logged and counted (EventPublishFailures), not a task failure: the
+	// data is complete.
+	Dest   Destination
+	Events Publisher
+	// Credentials, when set, is the source's credential provider: each task
+	// emits the refreshes since the previous one (CredentialRefreshes).
+	Credentials RefreshCounter
+
+	mu        sync.Mutex
+	refreshes int64 // Credentials.Refreshes() already emitted
 }
 
 // Outcome is what one task run did.
@@ -43,19 +77,44 @@ type Outcome struct {
 	Result     transfer.Result `json:"result"`
 	Completion string          `json:"date"` // "incomplete", "already complete", "completed"
 	Continued  bool            `json:"continued"`
+	Published  bool            `json:"event_published,omitempty"`
 }
 
 // Run copies one task within ctx's deadline. If time runs short it stops
 // starting objects and sends the same task again (the copy is idempotent,
 // so the next run continues where this one stopped). When the task is done
-// and the source date is complete, it completes the date.
+// and the source date is complete, it completes the date and announces it.
+//
+// Every line logged for the task (here, in the engine and in the credential
+// provider, through a logctx.Handler) carries run_id and task; Run logs one
+// summary line per task, including when it fails.
 //
 // An error means the task must be retried (the SQS message is reported as
 // failed and redelivered, and ends in the dead-letter queue if it keeps
 // failing).
 func (c *Copier) Run(ctx context.Context, t export.Task) (Outcome, error) {
+	ctx = logctx.With(ctx, "run_id", t.RunID, "task", t.String())
+	start := time.Now()
+	out, err := c.run(ctx, t)
+	c.putCredentialMetrics(err)
+	attrs := []any{
+		"copied", out.Result.Copied, "skipped", out.Result.Skipped, "failed", out.Result.Failed,
+		"bytes", out.Result.Bytes, "deferred", out.Result.Deferred, "date_state", out.Completion,
+		"continued", out.Continued, "seconds", time.Since(start).Seconds(),
+	}
+	switch {
+	case err != nil:
+		c.logger().ErrorContext(ctx, "task failed", append(attrs, "error", err.Error())...)
+	case out.Continued:
+		c.logger().InfoContext(ctx, "task continued", attrs...)
+	default:
+		c.logger().InfoContext(ctx, "task done", attrs...)
+	}
+	return out, err
+}
+
+func (c *Copier) run(ctx context.Context, t export.Task) (Outcome, error) {
 	out := Outcome{Task: t, Completion: transfer.Incomplete.String()}
-	log := c.logger().With("run_id", t.RunID, "task", t.String())
 	copyCtx, stopAt := ctx, time.Time{}
 	if deadline, ok := ctx.Deadline(); ok {
 		// Unset margins default to the constants, but never more than a
@@ -76,7 +135,7 @@ func (c *Copier) Run(ctx context.Context, t export.Task) (Outcome, error) {
 	}
 	res, err := c.Engine.CopyUntil(copyCtx, t, stopAt)
 	out.Result = res
-	c.putResult(res, err)
+	c.putResult(res)
 	if err != nil {
 		return out, err
 	}
@@ -86,7 +145,6 @@ func (c *Copier) Run(ctx context.Context, t export.Task) (Outcome, error) {
 		}
 		out.Continued = true
 		c.Metrics.Put(nil, metrics.Value{Name: metrics.Continuations, Unit: metrics.Count, Value: 1})
-		log.InfoContext(ctx, "continued", "copied", res.Copied, "deferred", res.Deferred)
 		return out, nil
 	}
 	if t.SourceComplete {
@@ -97,18 +155,70 @@ func (c *Copier) Run(ctx context.Context, t export.Task) (Outcome, error) {
 		}
 		if comp == transfer.Completed {
 			c.Metrics.Put(nil, metrics.Value{Name: metrics.DatesCompleted, Unit: metrics.Count, Value: 1})
+			out.Published = c.publish(ctx, t)
 		}
 	}
-	log.InfoContext(ctx, "task done", "copied", res.Copied, "skipped", res.Skipped, "bytes", res.Bytes, "date", out.Completion)
 	return out, nil
 }
 
-func (c *Copier) putResult(r transfer.Result, err error) {
-	vals := []metrics.Value{
-		{Name: metrics.ObjectsCopied, Unit: metrics.Count, Value: float64(r.Copied)},
-		{Name: metrics.ObjectsSkipped, Unit: metrics.Count, Value: float64(r.Skipped)},
-		{Name: metrics.ObjectsFailed, Unit: metrics.Count, Value: float64(r.Failed)},
-		{Name: metrics.BytesCopied, Unit: metrics.Bytes, Value: float64(r.Bytes)},
+// publish announces a completed date. It counts the date's objects with one
+// listing of the destination date prefix (the engine's Finalize does not
+// return its counts). Failures are logged and counted, never returned.
+func (c *Copier) publish(ctx context.Context, t export.Task) bool {
+	if c.Events == nil || c.Dest == nil {
+		return false
+	}
+	prefix := export.DatePrefix(t.Type, t.Date)
+	d := notify.DateSynced{
+		Type: string(t.Type), Date: t.Date, RunID: t.RunID,
+		Destination: strings.TrimSuffix(c.Dest.String(), "/") + "/" + prefix,
+	}
+	err := func() error {
+		l, err := c.Dest.List(ctx, prefix, false)
+		if err != nil {
+			return fmt.Errorf("count date %s/%s: %w", t.Type, t.Date, err)
+		}
+		for _, o := range l.Objects {
+			if o.Key == export.SuccessKey(t.Type, t.Date) || strings.HasSuffix(o.Key, "/") {
+				continue
+			}
+			d.Objects++
+			d.Bytes += o.Size
+		}
+		return c.Events.PublishDateSynced(ctx, d)
+	}()
+	if err != nil {
+		c.Metrics.Put(nil, metrics.Value{Name: metrics.EventPublishFailures, Unit: metrics.Count, Value: 1})
+		c.logger().ErrorContext(ctx, "completion event not published; the date is complete", "date", t.Date, "error", err.Error())
+		return false
+	}
+	c.logger().InfoContext(ctx, "completion event published", "date", t.Date, "objects", d.Objects, "bytes", d.Bytes, "destination", d.Destination)
+	return true
+}
+
+func (c *Copier) putResult(r transfer.Result) {
+	c.Metrics.Put(nil,
+		metrics.Value{Name: metrics.ObjectsCopied, Unit: metrics.Count, Value: float64(r.Copied)},
+		metrics.Value{Name: metrics.ObjectsSkipped, Unit: metrics.Count, Value: float64(r.Skipped)},
+		metrics.Value{Name: metrics.ObjectsFailed, Unit: metrics.Count, Value: float64(r.Failed)},
+		metrics.Value{Name: metrics.BytesCopied, Unit: metrics.Bytes, Value: float64(r.Bytes)},
+	)
+}
+
+// putCredentialMetrics emits the credential refreshes since the last task
+// and, when the task failed because Optimizely rejected the token (at any
+// step: listing, copying, finalizing), one TokenRejected.
+func (c *Copier) putCredentialMetrics(err error) {
+	var vals []metrics.Value
+	if c.Credentials != nil {
+		c.mu.Lock()
+		n := c.Credentials.Refreshes()
+		delta := n - c.refreshes
+		c.refreshes = n
+		c.mu.Unlock()
+		if delta > 0 {
+			vals = append(vals, metrics.Value{Name: metrics.CredentialRefreshes, Unit: metrics.Count, Value: float64(delta)})
+		}
 	}
 	if errors.Is(err, optimizely.ErrTokenRejected) {
 		vals = append(vals, metrics.Value{Name: metrics.TokenRejected, Unit: metrics.Count, Value: 1})
@@ -120,5 +230,5 @@ func (c *Copier) logger() *slog.Logger {
 	if c.Logger == nil {
 		return slog.New(slog.DiscardHandler)
 	}
-	return c.Logger
+	return slog.New(logctx.Handler(c.Logger.Handler()))
 }

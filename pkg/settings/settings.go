@@ -33,6 +33,7 @@ const (
 	EnvSecretTTL       = "PAT_CACHE_SECONDS"    // default 300
 	EnvAPIURL          = "OPTIMIZELY_API_URL"   // optional: Optimizely API base URL (tests, emulators)
 	EnvSourceEndpoint  = "SOURCE_S3_ENDPOINT"   // optional: export bucket endpoint (tests, emulators)
+	EnvEventBus        = "EVENT_BUS_NAME"       // default "default": where completion events go
 )
 
 // Settings are both functions' configuration.
@@ -52,6 +53,7 @@ type Settings struct {
 	SecretTTL       time.Duration
 	APIURL          string
 	SourceEndpoint  string
+	EventBus        string
 }
 
 // Parse reads the settings; needQueue makes TASK_QUEUE_URL required.
@@ -112,8 +114,28 @@ func Parse(getenv func(string) string, needQueue bool) (Settings, error) {
 	s.SecretTTL = time.Duration(integer(EnvSecretTTL, 300, 0, 86400)) * time.Second
 	s.APIURL = get(EnvAPIURL, "")
 	s.SourceEndpoint = get(EnvSourceEndpoint, "")
+	if s.EventBus = get(EnvEventBus, "default"); !validBusName(s.EventBus) {
+		bad(EnvEventBus, "%q is not an event bus name (1-256 letters, digits, '.', '-', '_', '/') or ARN", s.EventBus)
+	}
 	if len(problems) > 0 {
 		return Settings{}, fmt.Errorf("configuration: %s", strings.Join(problems, "; "))
 	}
 	return s, nil
+}
+
+// validBusName accepts an EventBridge bus name or ARN.
+func validBusName(s string) bool {
+	if strings.HasPrefix(s, "arn:") {
+		return strings.Contains(s, ":event-bus/")
+	}
+	if len(s) < 1 || len(s) > 256 {
+		return false
+	}
+	for _, r := range s {
+		ok := r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || strings.ContainsRune("._-/", r)
+		if !ok {
+			return false
+		}
+	}
+	return true
 }
