@@ -22,8 +22,11 @@ import (
 	"testing"
 	"time"
 
+	"github.com/parquet-go/parquet-go"
 	"gopkg.in/yaml.v3"
 
+	"github.com/e3sync/e3sync/pkg/emulator"
+	"github.com/e3sync/e3sync/pkg/glue"
 	"github.com/e3sync/e3sync/pkg/metrics"
 	"github.com/e3sync/e3sync/pkg/settings"
 )
@@ -623,6 +626,122 @@ func TestPutEventsOnlyOnTheConfiguredBus(t *testing.T) {
 	if got := lookup(tpl.section("Parameters"), "EventBusName", "Default"); got != "default" {
 		t.Errorf("EventBusName Default = %v, want default", got)
 	}
+}
+
+// --- Glue / Athena ---
+
+// exportSample is the real sample of Optimizely's export (see DESIGN.md).
+const exportSample = "../shared/fixtures/optimizely-labs-sample"
+
+// The Glue tables' columns are the export's Parquet schema mapped by
+// pkg/glue: names, order and types, checked against pkg/emulator's schemas
+// and against every file of the real sample.
+func TestGlueTablesMatchExportSchema(t *testing.T) {
+	tpl := loadTemplate(t)
+	tables := []struct {
+		id, name, sub string
+		schema        *parquet.Schema
+	}{
+		{"DecisionsTable", "decisions", "experiment", emulator.DecisionSchema()},
+		{"EventsTable", "events", "event", emulator.EventSchema()},
+	}
+	for _, tt := range tables {
+		t.Run(tt.id, func(t *testing.T) {
+			r := tpl.section("Resources")[tt.id].(map[string]any)
+			if r["Condition"] != "CreatesAthenaTables" {
+				t.Errorf("Condition = %v, want CreatesAthenaTables", r["Condition"])
+			}
+			props := tpl.resource(t, tt.id, "AWS::Glue::Table")
+			if !reflect.DeepEqual(props["DatabaseName"], ref("AthenaDatabase")) {
+				t.Errorf("DatabaseName = %v, want Ref AthenaDatabase", props["DatabaseName"])
+			}
+			in, _ := props["TableInput"].(map[string]any)
+			if in["Name"] != tt.name || in["TableType"] != "EXTERNAL_TABLE" {
+				t.Errorf("TableInput Name %v, TableType %v; want %s, EXTERNAL_TABLE", in["Name"], in["TableType"], tt.name)
+			}
+			var got []glue.Column
+			for _, c := range list(lookup(in, "StorageDescriptor", "Columns")) {
+				name, _ := lookup(c, "Name").(string)
+				typ, _ := lookup(c, "Type").(string)
+				got = append(got, glue.Column{Name: name, Type: typ})
+			}
+			want, err := glue.Columns(tt.schema)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !slices.Equal(got, want) {
+				t.Errorf("columns differ from the %s schema (pkg/emulator):\n%s", tt.name, columnsDiff(got, want))
+			}
+			files, _ := filepath.Glob(filepath.Join(exportSample, "type="+tt.name, "date=*", "*=*", "*.parquet"))
+			if len(files) == 0 {
+				t.Logf("no real sample files of type %s in %s: checked against pkg/emulator only", tt.name, exportSample)
+			}
+			for _, f := range files {
+				real, err := glue.FileColumns(f)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if !slices.Equal(got, real) {
+					t.Errorf("columns differ from %s:\n%s", f, columnsDiff(got, real))
+				}
+			}
+
+			wantKeys := []any{map[string]any{"Name": "date", "Type": "string"}, map[string]any{"Name": tt.sub, "Type": "string"}}
+			if !reflect.DeepEqual(in["PartitionKeys"], wantKeys) {
+				t.Errorf("PartitionKeys = %v, want %v", in["PartitionKeys"], wantKeys)
+			}
+			loc := sub("s3://${DestinationBucket}/${DestinationPrefix}type=" + tt.name + "/")
+			if got := lookup(in, "StorageDescriptor", "Location"); !reflect.DeepEqual(got, loc) {
+				t.Errorf("Location = %v, want %v", got, loc)
+			}
+			if got := lookup(in, "StorageDescriptor", "SerdeInfo", "SerializationLibrary"); got != "org.apache.hadoop.hive.ql.io.parquet.serde.ParquetHiveSerDe" {
+				t.Errorf("SerializationLibrary = %v, want the Parquet SerDe", got)
+			}
+			params, _ := in["Parameters"].(map[string]any)
+			for k, v := range map[string]any{
+				"classification":                 "parquet",
+				"projection.enabled":             "true",
+				"projection.date.type":           "date",
+				"projection.date.format":         "yyyy-MM-dd",
+				"projection.date.range":          "2020-01-01,NOW",
+				"projection.date.interval.unit":  "DAYS",
+				"projection." + tt.sub + ".type": "injected",
+				"storage.location.template": sub("s3://${DestinationBucket}/${DestinationPrefix}type=" + tt.name +
+					"/date=${!date}/" + tt.sub + "=${!" + tt.sub + "}/"),
+			} {
+				if !reflect.DeepEqual(params[k], v) {
+					t.Errorf("Parameters[%s] = %v, want %v", k, params[k], v)
+				}
+			}
+		})
+	}
+	db := tpl.resource(t, "AthenaDatabase", "AWS::Glue::Database")
+	if got := lookup(db, "DatabaseInput", "Name"); !reflect.DeepEqual(got, ref("AthenaDatabaseName")) {
+		t.Errorf("AthenaDatabase name = %v, want Ref AthenaDatabaseName", got)
+	}
+	p := tpl.section("Parameters")["CreateAthenaTables"]
+	if lookup(p, "Default") != "false" {
+		t.Errorf("CreateAthenaTables Default = %v, want \"false\" (opt-in)", lookup(p, "Default"))
+	}
+}
+
+func columnsDiff(got, want []glue.Column) string {
+	var b strings.Builder
+	for i := range max(len(got), len(want)) {
+		var g, w glue.Column
+		if i < len(got) {
+			g = got[i]
+		}
+		if i < len(want) {
+			w = want[i]
+		}
+		mark := "  "
+		if g != w {
+			mark = "! "
+		}
+		fmt.Fprintf(&b, "%s%-2d template %s %s | want %s %s\n", mark, i, g.Name, g.Type, w.Name, w.Type)
+	}
+	return b.String()
 }
 
 // --- functions, build and environment ---
