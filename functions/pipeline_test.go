@@ -47,6 +47,8 @@ type stack struct {
 	fetch     *testenv.Lambda
 	copier    *testenv.Lambda
 	sentinels []string // values that must never appear in logs or messages
+	api       *emulator.AuthAPI
+	minted    *recordingMinter // every credential handed out: never to appear either
 }
 
 func newStack(t *testing.T) *stack {
@@ -65,9 +67,10 @@ func newStack(t *testing.T) *stack {
 	if err := m.AddUser(ctx, "customer", "customer-secret-key", testenv.ReadWritePolicy(dstBucket)); err != nil {
 		t.Fatal(err)
 	}
+	minted := &recordingMinter{Minter: &emulator.MinIOSTS{Endpoint: m.Endpoint(), AccessKey: "exporter", SecretKey: "exporter-secret-key"}}
 	api := emulator.NewAuthAPI(emulator.AuthAPIOptions{
 		Tokens: []string{pat},
-		Minter: &emulator.MinIOSTS{Endpoint: m.Endpoint(), AccessKey: "exporter", SecretKey: "exporter-secret-key"},
+		Minter: minted,
 		Bucket: srcBucket, Prefix: acct,
 	})
 	apiURL, stop := api.Start()
@@ -103,7 +106,8 @@ func newStack(t *testing.T) *stack {
 		t: t, root: m.S3Client(m.RootProvider()), queue: q, queueURL: aws.ToString(qo.QueueUrl),
 		fetch:     testenv.StartLambda(t, testenv.BuildLambda(t, "./functions/fetchcreds"), env),
 		copier:    testenv.StartLambda(t, testenv.BuildLambda(t, "./functions/copier"), env),
-		sentinels: []string{pat, "exporter-secret-key"},
+		sentinels: []string{pat, "exporter-secret-key", "customer-secret-key"},
+		api:       api, minted: minted,
 	}
 }
 
@@ -180,7 +184,7 @@ func (s *stack) sums(bucket, prefix string) map[string]string {
 
 func (s *stack) assertNoSecrets(where, text string) {
 	s.t.Helper()
-	for _, v := range s.sentinels {
+	for _, v := range append(s.minted.values(), s.sentinels...) {
 		if strings.Contains(text, v) {
 			s.t.Errorf("%s contains a secret (%.6s...)", where, v)
 		}

@@ -1,0 +1,112 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/e3sync/e3sync/internal/testenv"
+	"github.com/e3sync/e3sync/pkg/emulator"
+)
+
+// recordingMinter remembers every credential value it hands out.
+type recordingMinter struct {
+	emulator.Minter
+	mu    sync.Mutex
+	creds []emulator.Credentials
+}
+
+func (r *recordingMinter) Mint(ctx context.Context, bucket, prefix string, d time.Duration) (emulator.Credentials, error) {
+	c, err := r.Minter.Mint(ctx, bucket, prefix, d)
+	if err == nil {
+		r.mu.Lock()
+		r.creds = append(r.creds, c)
+		r.mu.Unlock()
+	}
+	return c, err
+}
+
+func (r *recordingMinter) values() []string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	var out []string
+	for _, c := range r.creds {
+		out = append(out, c.AccessKeyID, c.SecretAccessKey, c.SessionToken)
+	}
+	return out
+}
+
+// Nothing the CLI prints — logs at debug level, summaries in text and JSON,
+// verify reports, retry warnings while credentials expire every 2 seconds,
+// and the error of a revoked token — holds the PAT, a minted credential or
+// the destination's secret key.
+func TestCLINeverPrintsSecrets(t *testing.T) {
+	w := newWorld(t, 0)
+	rec := &recordingMinter{Minter: &emulator.MinIOSTS{Endpoint: w.minio.Endpoint(), AccessKey: "exporter", SecretKey: "exporter-secret-key"}}
+	api := emulator.NewAuthAPI(emulator.AuthAPIOptions{
+		Tokens: []string{token}, Minter: rec, Bucket: srcBucket, Prefix: acctPrefix, AdvertisedLifetime: 2 * time.Second,
+	})
+	apiURL, stop := api.Start()
+	t.Cleanup(stop)
+	proxy, err := testenv.NewExpiryProxy(w.minio.Endpoint(), api.Expiry)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(proxy.Close)
+	w.env["E3SYNC_OPTIMIZELY_API"] = apiURL
+	w.env["E3SYNC_SOURCE_ENDPOINT"] = proxy.URL
+
+	d := day(-1)
+	for i := 0; i < 6; i++ {
+		w.put(fmt.Sprintf("type=events/date=%s/event=e%d/part-00000.c000.snappy.parquet", d, i), randBytes(6<<20, int64(i)))
+	}
+	w.put("type=events/date="+d+"/_SUCCESS", nil)
+	dest := "s3://" + dstBucket + "/" + dstPrefix
+
+	var all bytes.Buffer
+	cli := func(args ...string) int {
+		var out, errb bytes.Buffer
+		code := run(context.Background(), args, func(k string) string { return w.env[k] }, &out, &errb)
+		fmt.Fprintf(&all, "$ e3sync %s -> %d\n%s%s", strings.Join(args, " "), code, out.String(), errb.String())
+		return code
+	}
+	if code := cli("plan", "--dest", dest, "--verbose"); code != 0 {
+		t.Errorf("plan exit %d", code)
+	}
+	if code := cli("sync", "--dest", dest, "--verbose", "--part-size", "5MiB", "--concurrency", "2", "--task-concurrency", "1"); code != 0 {
+		t.Errorf("sync exit %d", code)
+	}
+	if code := cli("sync", "--dest", dest, "--json", "--verbose"); code != 0 {
+		t.Errorf("second sync exit %d", code)
+	}
+	w.putDest(fmt.Sprintf("type=events/date=%s/event=e0/part-00000.c000.snappy.parquet", d), randBytes(6<<20, 99))
+	if code := cli("verify", "--dest", dest, "--verbose"); code != exitFailed {
+		t.Errorf("verify of a corrupted destination exit %d, want %d", code, exitFailed)
+	}
+	cli("verify", "--dest", dest, "--json")
+	api.Revoke(token)
+	if code := cli("sync", "--dest", dest, "--verbose"); code != exitRejected {
+		t.Errorf("sync with a revoked token exit %d, want %d", code, exitRejected)
+	}
+
+	text := all.String()
+	minted := rec.values()
+	if len(minted) < 6 || api.Issued() < 2 {
+		t.Fatalf("minted %d values in %d grants: want several refreshes", len(minted), api.Issued())
+	}
+	if !strings.Contains(text, "regenerate") || !strings.Contains(text, "content mismatch") {
+		t.Errorf("output lacks the expected error and report:\n%s", text)
+	}
+	for _, v := range append(minted, token, "exporter-secret-key", "customer-secret-key") {
+		if len(v) < 8 {
+			t.Fatalf("sentinel %q too short", v)
+		}
+		if i := strings.Index(text, v); i >= 0 {
+			t.Errorf("CLI output contains a secret (%.6s...) at: %q", v, text[max(0, i-80):i])
+		}
+	}
+}
