@@ -1,0 +1,154 @@
+// Package bench measures e3sync's copy throughput, memory and request counts
+// against a real MinIO on loopback, next to the machine's raw GET/PUT limit
+// and rclone. `make bench` runs it; BENCHMARKS.md has the results.
+package bench
+
+import (
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"net/http/httputil"
+	"net/url"
+	"strings"
+	"sync"
+)
+
+// Request types counted by a Counter.
+const (
+	Get        = "GET"
+	Put        = "PUT"
+	UploadPart = "UploadPart"
+	Head       = "HEAD"
+	List       = "LIST"
+	CreateMPU  = "CreateMPU"
+	CompleteMP = "CompleteMPU"
+	AbortMPU   = "AbortMPU"
+	Other      = "other"
+)
+
+// Classify names the S3 request r (path-style addressing).
+func Classify(r *http.Request) string {
+	q := r.URL.Query()
+	path := strings.TrimPrefix(r.URL.Path, "/")
+	bucketOnly := !strings.Contains(path, "/") || strings.HasSuffix(path, "/") && strings.Count(path, "/") == 1
+	switch r.Method {
+	case http.MethodHead:
+		return Head
+	case http.MethodGet:
+		if bucketOnly || q.Has("list-type") {
+			return List
+		}
+		if q.Has("uploadId") {
+			return Other
+		}
+		return Get
+	case http.MethodPut:
+		if q.Has("partNumber") && q.Has("uploadId") {
+			return UploadPart
+		}
+		if bucketOnly {
+			return Other
+		}
+		return Put
+	case http.MethodPost:
+		if q.Has("uploads") {
+			return CreateMPU
+		}
+		if q.Has("uploadId") {
+			return CompleteMP
+		}
+	case http.MethodDelete:
+		if q.Has("uploadId") {
+			return AbortMPU
+		}
+	}
+	return Other
+}
+
+// Counter is a reverse proxy in front of an S3 endpoint that counts requests
+// by type. It forwards the client's Host header, so SigV4 signatures made for
+// the proxy's address verify at the target. Bodies stream through.
+type Counter struct {
+	URL    string
+	srv    *httptest.Server
+	mu     sync.Mutex
+	counts map[string]int
+}
+
+// NewCounter starts a counting proxy on 127.0.0.1 for target.
+func NewCounter(target string) (*Counter, error) {
+	u, err := url.Parse(target)
+	if err != nil {
+		return nil, fmt.Errorf("counter target: %w", err)
+	}
+	tr := http.DefaultTransport.(*http.Transport).Clone()
+	tr.Proxy = nil
+	tr.DisableCompression = true
+	tr.MaxIdleConnsPerHost = 256
+	c := &Counter{counts: map[string]int{}}
+	rp := &httputil.ReverseProxy{
+		Rewrite: func(pr *httputil.ProxyRequest) {
+			pr.SetURL(u)
+			pr.Out.Host = pr.In.Host
+		},
+		Transport:     tr,
+		FlushInterval: -1,
+	}
+	c.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		kind := Classify(r)
+		c.mu.Lock()
+		c.counts[kind]++
+		c.mu.Unlock()
+		rp.ServeHTTP(w, r)
+	}))
+	c.URL = c.srv.URL
+	return c, nil
+}
+
+// Reset zeroes the counts.
+func (c *Counter) Reset() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.counts = map[string]int{}
+}
+
+// Counts returns a copy of the counts since the last Reset.
+func (c *Counter) Counts() map[string]int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	out := make(map[string]int, len(c.counts))
+	for k, v := range c.counts {
+		out[k] = v
+	}
+	return out
+}
+
+// Close stops the proxy.
+func (c *Counter) Close() { c.srv.Close() }
+
+// PerObject formats counts divided by n, e.g. "GET 1 PUT 1 LIST 0.002".
+func PerObject(counts map[string]int, n int) string {
+	order := []string{Get, Put, UploadPart, Head, List, CreateMPU, CompleteMP, AbortMPU, Other}
+	var parts []string
+	for _, k := range order {
+		v, ok := counts[k]
+		if !ok || v == 0 {
+			continue
+		}
+		parts = append(parts, k+" "+trimFloat(float64(v)/float64(max(n, 1))))
+	}
+	return strings.Join(parts, " ")
+}
+
+func trimFloat(f float64) string {
+	switch {
+	case f == float64(int64(f)):
+		return fmt.Sprintf("%d", int64(f))
+	case f >= 10:
+		return fmt.Sprintf("%.1f", f)
+	case f >= 0.1:
+		return fmt.Sprintf("%.2f", f)
+	default:
+		return fmt.Sprintf("%.3f", f)
+	}
+}
