@@ -93,6 +93,7 @@ func newStack(t *testing.T) *stack {
 		"AWS_ENDPOINT_URL_S3":              m.Endpoint(),
 		"AWS_ENDPOINT_URL_SQS":             moto.Endpoint(),
 		"AWS_ENDPOINT_URL_SECRETS_MANAGER": moto.Endpoint(),
+		"AWS_ENDPOINT_URL_EVENTBRIDGE":     moto.Endpoint(),
 		"AWS_LAMBDA_LOG_FORMAT":            "JSON",
 		"PAT_SECRET_ARN":                   aws.ToString(sec.ARN),
 		"DEST_BUCKET":                      dstBucket,

@@ -231,7 +231,8 @@ func processAlive(pid int) bool {
 // PATH, HOME, TMPDIR and AWS_CA_BUNDLE from the test's environment, and env,
 // whose values win. Nothing else is inherited, so no AWS credentials or
 // profile: pass the function's credentials in env. AWS_CONFIG_FILE and
-// AWS_SHARED_CREDENTIALS_FILE name empty files and AWS_EC2_METADATA_DISABLED
+// AWS_SHARED_CREDENTIALS_FILE name empty files, AWS_ENDPOINT_URL points every
+// service not configured by the caller at a closed loopback port, and AWS_EC2_METADATA_DISABLED
 // is true, so the SDK cannot find the developer's or the CI host's
 // credentials either.
 func StartLambda(t testing.TB, bootstrap string, env map[string]string) *Lambda {
@@ -294,6 +295,10 @@ func newLambda(bootstrap, dir string, env map[string]string) (*Lambda, error) {
 		"AWS_CONFIG_FILE":                 awsConfig,
 		"AWS_SHARED_CREDENTIALS_FILE":     awsConfig,
 		"AWS_EC2_METADATA_DISABLED":       "true",
+		// Any AWS service the test does not point somewhere explicitly
+		// (AWS_ENDPOINT_URL_<SERVICE>) goes to a closed loopback port:
+		// tests never reach a real AWS endpoint.
+		"AWS_ENDPOINT_URL": "http://127.0.0.1:9",
 	}
 	for _, k := range []string{"PATH", "HOME", "TMPDIR", "AWS_CA_BUNDLE"} {
 		if v, ok := os.LookupEnv(k); ok {
