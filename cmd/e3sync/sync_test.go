@@ -90,6 +90,8 @@ func newWorld(t *testing.T, lifetime time.Duration) *world {
 		"AWS_CONFIG_FILE":             filepath.Join(home, "config"),
 		"AWS_SHARED_CREDENTIALS_FILE": filepath.Join(home, "credentials"),
 		"AWS_ENDPOINT_URL_S3":         m.Endpoint(),
+		"AWS_ENDPOINT_URL":            "http://127.0.0.1:9", // any other service: a closed loopback port, never AWS
+		"AWS_EC2_METADATA_DISABLED":   "true",
 	} {
 		t.Setenv(k, v)
 	}
