@@ -47,6 +47,69 @@ type AuthAPI struct {
 
 	requests atomic.Int64
 	issued   atomic.Int64
+
+	faultMu  sync.Mutex
+	faults   []AuthFault // answered next, one per request
+	injected int
+}
+
+// AuthFault is a failure the API answers instead of credentials.
+type AuthFault string
+
+// The faults InjectFaults can queue.
+const (
+	AuthTooManyRequests AuthFault = "429 Retry-After: 1"
+	AuthServerError     AuthFault = "500"
+	AuthMalformed       AuthFault = "200 with malformed JSON"
+	AuthSlow            AuthFault = "slow (2 s), then credentials"
+)
+
+// InjectFaults makes the next requests fail, one fault per request, in
+// order; later requests are served normally.
+func (a *AuthAPI) InjectFaults(faults ...AuthFault) {
+	a.faultMu.Lock()
+	defer a.faultMu.Unlock()
+	a.faults = append(a.faults, faults...)
+}
+
+// FaultsInjected is the number of faults answered so far.
+func (a *AuthAPI) FaultsInjected() int {
+	a.faultMu.Lock()
+	defer a.faultMu.Unlock()
+	return a.injected
+}
+
+// fault answers the next queued fault, if any, and reports whether the
+// request is done.
+func (a *AuthAPI) fault(w http.ResponseWriter, r *http.Request) bool {
+	a.faultMu.Lock()
+	if len(a.faults) == 0 {
+		a.faultMu.Unlock()
+		return false
+	}
+	f := a.faults[0]
+	a.faults = a.faults[1:]
+	a.injected++
+	a.faultMu.Unlock()
+	switch f {
+	case AuthTooManyRequests:
+		w.Header().Set("Retry-After", "1")
+		writeAuthError(w, http.StatusTooManyRequests, "TOO_MANY_REQUESTS", "Rate limit exceeded")
+	case AuthServerError:
+		writeAuthError(w, http.StatusInternalServerError, "INTERNAL_SERVER_ERROR", "Internal error")
+	case AuthMalformed:
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(http.StatusOK)
+		w.Write([]byte(`{"credentials":{"accessKeyId":"AKIA`))
+	case AuthSlow:
+		select {
+		case <-time.After(2 * time.Second):
+		case <-r.Context().Done():
+			return true
+		}
+		return false
+	}
+	return true
 }
 
 // NewAuthAPI returns an AuthAPI accepting opts.Tokens.
@@ -118,6 +181,9 @@ type credentialsResponse struct {
 // ServeHTTP implements http.Handler.
 func (a *AuthAPI) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	a.requests.Add(1)
+	if a.fault(w, r) {
+		return
+	}
 	if r.URL.Path != CredentialsPath {
 		writeAuthError(w, http.StatusNotFound, "NOT_FOUND", "Not found")
 		return

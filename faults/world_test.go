@@ -1,0 +1,304 @@
+// Package faults runs syncs through injected failures — S3 errors, reset
+// and truncated bodies, lost responses, latency, a failing Authentication
+// API — between a real MinIO holding the export (read with STS credentials
+// scoped to the account prefix) and a customer bucket, and checks after the
+// runs it takes that nothing was lost, corrupted, half-visible, falsely
+// marked complete, or left as an open upload, and that every run that did
+// not finish said so.
+//
+// `go test ./faults` runs the short matrix; E3SYNC_SOAK=N runs it N times
+// over with more data (make soak).
+package faults
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"io"
+	"math/rand"
+	"os"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/credentials"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
+
+	"github.com/e3sync/e3sync/internal/testenv"
+	"github.com/e3sync/e3sync/pkg/clients"
+	"github.com/e3sync/e3sync/pkg/emulator"
+	"github.com/e3sync/e3sync/pkg/export"
+	"github.com/e3sync/e3sync/pkg/job"
+	"github.com/e3sync/e3sync/pkg/pat"
+	"github.com/e3sync/e3sync/pkg/plan"
+	"github.com/e3sync/e3sync/pkg/store"
+	"github.com/e3sync/e3sync/pkg/transfer"
+	"github.com/e3sync/e3sync/pkg/verify"
+)
+
+const (
+	srcBucket = "optimizely-events-data"
+	acct      = "v1/account_id=4242/"
+	dstBucket = "customer-lake"
+	token     = "pat-FAULTS-secret-token"
+	partSize  = 5 << 20
+	fromDate  = "2024-03-01"
+	toDate    = "2024-03-02"
+)
+
+// soakRounds is E3SYNC_SOAK (0 when unset): how many extra rounds the soak
+// runs, each with more data.
+func soakRounds() int {
+	n, _ := strconv.Atoi(os.Getenv("E3SYNC_SOAK"))
+	return n
+}
+
+type world struct {
+	t      *testing.T
+	root   *s3.Client // MinIO directly, never through the proxy
+	proxy  *testenv.FaultProxy
+	api    *emulator.AuthAPI
+	apiURL string
+	src    map[string]string // data key -> sha256, relative to the account root
+	sizes  map[string]int64
+	dates  map[string]bool // "type=t/date=d/" -> source has _SUCCESS
+	next   int             // destination prefix counter
+}
+
+func newWorld(t *testing.T, scale int) *world {
+	t.Helper()
+	ctx := context.Background()
+	m := testenv.MinIOForTest(t)
+	for _, b := range []string{srcBucket, dstBucket} {
+		if err := m.CreateBucket(ctx, b); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := m.AddUser(ctx, "exporter", "exporter-secret-key", testenv.ReadOnlyPolicy(srcBucket)); err != nil {
+		t.Fatal(err)
+	}
+	if err := m.AddUser(ctx, "customer", "customer-secret-key", testenv.ReadWritePolicy(dstBucket)); err != nil {
+		t.Fatal(err)
+	}
+	w := &world{t: t, root: m.S3Client(m.RootProvider()), src: map[string]string{}, sizes: map[string]int64{}, dates: map[string]bool{}}
+	w.api = emulator.NewAuthAPI(emulator.AuthAPIOptions{
+		Tokens: []string{token},
+		Minter: &emulator.MinIOSTS{Endpoint: m.Endpoint(), AccessKey: "exporter", SecretKey: "exporter-secret-key"},
+		Bucket: srcBucket, Prefix: acct,
+	})
+	var stop func()
+	w.apiURL, stop = w.api.Start()
+	t.Cleanup(stop)
+	p, err := testenv.NewFaultProxy(m.Endpoint())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(p.Close)
+	w.proxy = p
+
+	rng := rand.New(rand.NewSource(int64(scale)))
+	put := func(key string, size int) {
+		b := make([]byte, size)
+		rng.Read(b)
+		if _, err := w.root.PutObject(ctx, &s3.PutObjectInput{Bucket: aws.String(srcBucket), Key: aws.String(acct + key), Body: bytes.NewReader(b)}); err != nil {
+			t.Fatal(err)
+		}
+		if !strings.HasSuffix(key, export.SuccessMarker) {
+			h := sha256.Sum256(b)
+			w.src[key], w.sizes[key] = hex.EncodeToString(h[:]), int64(size)
+		}
+	}
+	d1, d2 := "type=decisions/date="+fromDate+"/", "type=events/date="+fromDate+"/"
+	d3 := "type=events/date=" + toDate + "/"
+	for i := 0; i < 3*scale; i++ {
+		put(fmt.Sprintf("%sexperiment=1/part-%05d.c000.snappy.parquet", d1, i), 100_000+rng.Intn(200_000))
+	}
+	put(d1+"experiment=2/part-00000.c000.snappy.parquet", 12<<20) // multipart: 3 parts
+	for i := 0; i < 2*scale; i++ {
+		put(fmt.Sprintf("%sevent=purchase/part-%05d.c000.snappy.parquet", d2, i), 150_000+rng.Intn(100_000))
+	}
+	put(d2+"event=NULL/part-00000.c000.snappy.parquet", 0)
+	put(d2+"event=video play/part-00000.c000.snappy.parquet", 70_000)
+	put(d3+"event=purchase/part-00000.c000.snappy.parquet", 90_000)
+	if scale > 1 {
+		put(d3+"event=big/part-00000.c000.snappy.parquet", 11<<20)
+	}
+	put(d1+export.SuccessMarker, 0)
+	put(d2+export.SuccessMarker, 0)
+	w.dates[d1], w.dates[d2], w.dates[d3] = true, true, false
+	return w
+}
+
+// newPrefix returns a fresh destination prefix: each scenario starts empty.
+func (w *world) newPrefix(name string) string {
+	w.next++
+	return fmt.Sprintf("s%02d-%s/", w.next, strings.NewReplacer(" ", "-", "/", "-").Replace(name))
+}
+
+func (w *world) source(ctx context.Context) (*clients.Source, error) {
+	env := map[string]string{"T": token}
+	return clients.NewSource(ctx, clients.SourceConfig{
+		Tokens: pat.FromEnv(func(k string) string { return env[k] }, "T"), APIBaseURL: w.apiURL, Endpoint: w.proxy.URL,
+	})
+}
+
+func (w *world) dest(prefix string) *store.S3 {
+	cfg := aws.Config{
+		Region:       "us-east-1",
+		Credentials:  credentials.NewStaticCredentialsProvider("customer", "customer-secret-key", ""),
+		BaseEndpoint: aws.String(w.proxy.URL),
+	}
+	return clients.NewDestinationS3(cfg, store.Target{Bucket: dstBucket, Prefix: prefix}, true, store.S3Options{PartSize: partSize})
+}
+
+// sync runs one whole job through the proxy, as the CLI does.
+func (w *world) sync(ctx context.Context, prefix string) (job.Summary, error) {
+	src, err := w.source(ctx)
+	if err != nil {
+		return job.Summary{}, err
+	}
+	dst := w.dest(prefix)
+	eng := transfer.New(src.Store, dst, transfer.Options{Concurrency: 4})
+	j := &job.Job{Source: src.Store, Dest: dst, Engine: eng, TaskConcurrency: 4}
+	return j.Run(ctx, plan.Options{Types: export.AllTypes, From: fromDate, To: toDate, RunID: "faults"})
+}
+
+// dstObjects lists the destination prefix (directly): key -> size, data and
+// markers only.
+func (w *world) dstObjects(ctx context.Context, prefix string) (map[string]int64, error) {
+	out := map[string]int64{}
+	p := s3.NewListObjectsV2Paginator(w.root, &s3.ListObjectsV2Input{Bucket: aws.String(dstBucket), Prefix: aws.String(prefix)})
+	for p.HasMorePages() {
+		page, err := p.NextPage(ctx)
+		if err != nil {
+			return nil, err
+		}
+		for _, o := range page.Contents {
+			k := strings.TrimPrefix(aws.ToString(o.Key), prefix)
+			if !strings.HasPrefix(k, transfer.StateRoot) {
+				out[k] = aws.ToInt64(o.Size)
+			}
+		}
+	}
+	return out, nil
+}
+
+func (w *world) dstSum(ctx context.Context, key string) (string, error) {
+	g, err := w.root.GetObject(ctx, &s3.GetObjectInput{Bucket: aws.String(dstBucket), Key: aws.String(key)})
+	if err != nil {
+		return "", err
+	}
+	defer g.Body.Close()
+	h := sha256.New()
+	if _, err := io.Copy(h, g.Body); err != nil {
+		return "", err
+	}
+	return hex.EncodeToString(h.Sum(nil)), nil
+}
+
+// damage is what an inspection of the destination found wrong.
+type damage struct {
+	lost, corrupted, partial, falseSuccess, extra map[string]bool
+}
+
+func newDamage() *damage {
+	return &damage{lost: map[string]bool{}, corrupted: map[string]bool{}, partial: map[string]bool{}, falseSuccess: map[string]bool{}, extra: map[string]bool{}}
+}
+
+// inspect checks every visible object of the destination against the
+// source: a data object must be byte-identical (else partial while a run is
+// going on, corrupted after), a _SUCCESS must sit beside every object of its
+// date and exist at the source. With final, missing objects count as lost.
+func (w *world) inspect(ctx context.Context, prefix string, d *damage, final bool, mu *sync.Mutex) error {
+	objs, err := w.dstObjects(ctx, prefix)
+	if err != nil {
+		return err
+	}
+	bad := map[string]bool{}
+	for k, size := range objs {
+		if strings.HasSuffix(k, "/"+export.SuccessMarker) {
+			continue
+		}
+		want, ok := w.src[k]
+		if !ok {
+			mu.Lock()
+			d.extra[k] = true
+			mu.Unlock()
+			continue
+		}
+		got := ""
+		if size == w.sizes[k] {
+			if got, err = w.dstSum(ctx, prefix+k); err != nil {
+				continue // replaced or gone meanwhile; the next look sees it
+			}
+		}
+		if got != want {
+			bad[k] = true
+			mu.Lock()
+			if final {
+				d.corrupted[k] = true
+			} else {
+				d.partial[k] = true
+			}
+			mu.Unlock()
+		}
+	}
+	for date, complete := range w.dates {
+		if _, ok := objs[date+export.SuccessMarker]; !ok {
+			continue
+		}
+		ok := complete
+		for k := range w.src {
+			if strings.HasPrefix(k, date) {
+				if _, there := objs[k]; !there || bad[k] {
+					ok = false
+				}
+			}
+		}
+		if !ok {
+			mu.Lock()
+			d.falseSuccess[date] = true
+			mu.Unlock()
+		}
+	}
+	if final {
+		for k := range w.src {
+			if _, ok := objs[k]; !ok {
+				d.lost[k] = true
+			}
+		}
+	}
+	return nil
+}
+
+// openUploads lists multipart uploads left open under prefix.
+func (w *world) openUploads(ctx context.Context, prefix string) int {
+	out, err := w.root.ListMultipartUploads(ctx, &s3.ListMultipartUploadsInput{Bucket: aws.String(dstBucket), Prefix: aws.String(prefix)})
+	if err != nil {
+		w.t.Fatalf("ListMultipartUploads: %v", err)
+	}
+	return len(out.Uploads)
+}
+
+// identical compares the destination with the source through pkg/verify,
+// directly (not through the proxy).
+func (w *world) identical(ctx context.Context, prefix string) (verify.Report, error) {
+	src := store.NewS3(w.root, srcBucket, acct, store.S3Options{})
+	dst := store.NewS3(w.root, dstBucket, prefix, store.S3Options{})
+	rep, err := verify.Compare(ctx, src, dst, verify.Options{From: fromDate, To: toDate})
+	return rep, err
+}
+
+func keys(m map[string]bool) string {
+	var out []string
+	for k := range m {
+		out = append(out, k)
+	}
+	sort.Strings(out)
+	return strings.Join(out, ", ")
+}
