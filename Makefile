@@ -51,3 +51,12 @@ build-CopierFunction:
 
 lint-template:
 	cfn-lint template.yaml
+
+# The long fault matrix (faults/): SOAK_ROUNDS more rounds of every fault,
+# with more data and other fault rates, after the short matrix. Prints the
+# fault table (faults injected, objects lost, corrupted, partial, false
+# _SUCCESS, orphaned uploads).
+SOAK_ROUNDS ?= 3
+.PHONY: soak
+soak: test-tools
+	E3SYNC_SOAK=$(SOAK_ROUNDS) $(GO) test -count=1 -timeout 90m -v -run 'TestFaultMatrix|TestSoak|TestDuplicateDelivery' ./faults/ | grep -E '^(\||--- FAIL|FAIL|ok|PASS)'
