@@ -59,4 +59,4 @@ lint-template:
 SOAK_ROUNDS ?= 3
 .PHONY: soak
 soak: test-tools
-	E3SYNC_SOAK=$(SOAK_ROUNDS) $(GO) test -count=1 -timeout 90m -v -run 'TestFaultMatrix|TestSoak|TestDuplicateDelivery' ./faults/ | grep -E '^(\||--- FAIL|FAIL|ok|PASS)'
+	set -o pipefail; E3SYNC_SOAK=$(SOAK_ROUNDS) $(GO) test -count=1 -timeout 90m -v -run 'TestFaultMatrix|TestSoak|TestDuplicateDelivery' ./faults/ | grep -E '^(\||--- FAIL|FAIL|ok|PASS)'
