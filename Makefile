@@ -30,8 +30,12 @@ lint:
 	if [ -n "$$unformatted" ]; then echo "gofmt needed:"; echo "$$unformatted"; exit 1; fi
 	$(GO) vet ./...
 
-bench:
-	$(GO) test -run '^$$' -bench . -benchmem ./...
+# BENCH_WORKLOADS=small,medium,large,huge,mix (or all), BENCH_RUNS, BENCH_CASES:
+# see bench/cmd/e3bench and BENCHMARKS.md.
+bench: test-tools
+	@bench/rclone.sh
+	$(GO) run ./bench/cmd/e3bench
+	$(GO) test -run '^$$' -bench Plan -benchtime 3x ./bench/
 
 clean:
 	rm -rf bin $(DEMO_DIR)

@@ -50,7 +50,8 @@ type S3 struct {
 	prefix   string
 	opts     S3Options
 	uploader *manager.Uploader
-	small    sync.Pool // *bytes.Buffer for single-request uploads
+	small    sync.Pool    // *bytes.Buffer for single-request uploads
+	parts    chan *[]byte // free PartSize buffers for WriteParts, kept across GCs
 }
 
 // NewS3 returns the store for bucket under prefix ("" or ending in "/").
@@ -64,7 +65,7 @@ func NewS3(client S3API, bucket, prefix string, opts S3Options) *S3 {
 	if prefix != "" && !strings.HasSuffix(prefix, "/") {
 		prefix += "/"
 	}
-	s := &S3{client: client, bucket: bucket, prefix: prefix, opts: opts}
+	s := &S3{client: client, bucket: bucket, prefix: prefix, opts: opts, parts: make(chan *[]byte, maxFreeParts)}
 	s.uploader = manager.NewUploader(client, func(u *manager.Uploader) {
 		u.PartSize = opts.PartSize
 		u.Concurrency = opts.UploadConcurrency
@@ -228,4 +229,210 @@ func notFound(err error) error {
 		return fmt.Errorf("%w: %w", ErrNotFound, err)
 	}
 	return err
+}
+
+// PartOpener opens bytes [off, off+n) of the object being copied.
+type PartOpener func(ctx context.Context, off, n int64) (io.ReadCloser, error)
+
+// OpenRange streams bytes [off, off+n) of key, and only while the object
+// still has etag (when etag is not ""): a ranged copy never mixes two
+// versions of an object. A response for a different total size fails with
+// ErrSizeMismatch.
+func (s *S3) OpenRange(ctx context.Context, key, etag string, off, n, size int64) (io.ReadCloser, error) {
+	in := &s3.GetObjectInput{
+		Bucket: aws.String(s.bucket), Key: aws.String(s.prefix + key),
+		Range: aws.String(fmt.Sprintf("bytes=%d-%d", off, off+n-1)),
+	}
+	if etag != "" {
+		in.IfMatch = aws.String(etag)
+	}
+	out, err := s.client.GetObject(ctx, in)
+	if err != nil {
+		return nil, fmt.Errorf("get %s%s [%d, %d): %w", s, key, off, off+n, notFound(err))
+	}
+	if cr := aws.ToString(out.ContentRange); cr != "" {
+		if _, total, ok := strings.Cut(cr, "/"); ok && total != "*" && total != fmt.Sprint(size) {
+			out.Body.Close()
+			return nil, fmt.Errorf("get %s%s: %w: object is %s bytes, want %d", s, key, ErrSizeMismatch, total, size)
+		}
+	}
+	return out.Body, nil
+}
+
+// partAttempts is how many times one part's read is tried before the upload
+// fails (the SDK retries each request too; this covers a body that breaks
+// mid-stream).
+const partAttempts = 3
+
+// WriteParts uploads exactly size bytes to key as a multipart upload whose
+// parts are read with open, UploadConcurrency parts at a time: each part is
+// its own ranged read into a pooled buffer, then one UploadPart with a
+// CRC32C checksum, so reads and uploads of different parts overlap. Memory is
+// at most UploadConcurrency part buffers. On failure, including a cancelled
+// ctx, the upload is aborted and nothing is visible at key.
+func (s *S3) WriteParts(ctx context.Context, key string, size int64, open PartOpener, meta map[string]string) error {
+	if err := checkKey(key); err != nil {
+		return fmt.Errorf("write %s: %w", s, err)
+	}
+	partSize := s.partSizeFor(size)
+	if size < partSize {
+		rc, err := open(ctx, 0, size)
+		if err != nil {
+			return err
+		}
+		defer rc.Close()
+		return s.Write(ctx, key, size, rc, meta)
+	}
+	in := s.putInput(key, meta)
+	cu, err := s.client.CreateMultipartUpload(ctx, &s3.CreateMultipartUploadInput{
+		Bucket: in.Bucket, Key: in.Key, Metadata: in.Metadata, ChecksumAlgorithm: in.ChecksumAlgorithm,
+		ServerSideEncryption: in.ServerSideEncryption, SSEKMSKeyId: in.SSEKMSKeyId,
+	})
+	if err != nil {
+		return fmt.Errorf("upload %s%s: %w", s, key, err)
+	}
+	uploadID := aws.ToString(cu.UploadId)
+	parts, err := s.uploadParts(ctx, key, uploadID, size, partSize, open)
+	if err == nil {
+		_, err = s.client.CompleteMultipartUpload(ctx, &s3.CompleteMultipartUploadInput{
+			Bucket: in.Bucket, Key: in.Key, UploadId: aws.String(uploadID),
+			MultipartUpload: &types.CompletedMultipartUpload{Parts: parts},
+		})
+	}
+	if err != nil {
+		actx, cancel := context.WithTimeout(context.WithoutCancel(ctx), abortTimeout)
+		defer cancel()
+		s.client.AbortMultipartUpload(actx, &s3.AbortMultipartUploadInput{Bucket: in.Bucket, Key: in.Key, UploadId: aws.String(uploadID)})
+		return fmt.Errorf("upload %s%s: %w", s, key, err)
+	}
+	return nil
+}
+
+// maxParts is S3's limit of parts per upload.
+const maxParts = 10000
+
+// partSizeFor is the part size for an object of size bytes: the configured
+// one, raised (in MiB steps) when the object would need more than maxParts.
+func (s *S3) partSizeFor(size int64) int64 {
+	p := s.opts.PartSize
+	if size > p*maxParts {
+		p = ((size+maxParts-1)/maxParts + 1<<20 - 1) &^ (1<<20 - 1)
+	}
+	return p
+}
+
+func (s *S3) uploadParts(ctx context.Context, key, uploadID string, size, partSize int64, open PartOpener) ([]types.CompletedPart, error) {
+	ctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	n := int((size + partSize - 1) / partSize)
+	parts := make([]types.CompletedPart, n)
+	next := make(chan int)
+	var wg sync.WaitGroup
+	for range min(s.opts.UploadConcurrency, n) {
+		wg.Go(func() {
+			buf := s.partBuffer(partSize)
+			defer s.releasePartBuffer(buf)
+			for i := range next {
+				off := int64(i) * partSize
+				p, err := s.uploadPart(ctx, key, uploadID, int32(i+1), off, min(partSize, size-off), (*buf)[:min(partSize, size-off)], open)
+				if err != nil {
+					cancel(err)
+					continue
+				}
+				parts[i] = p
+			}
+		})
+	}
+	for i := range n {
+		select {
+		case next <- i:
+		case <-ctx.Done():
+		}
+		if ctx.Err() != nil {
+			break
+		}
+	}
+	close(next)
+	wg.Wait()
+	if err := context.Cause(ctx); err != nil {
+		return nil, err
+	}
+	return parts, nil
+}
+
+func (s *S3) uploadPart(ctx context.Context, key, uploadID string, number int32, off, n int64, buf []byte, open PartOpener) (types.CompletedPart, error) {
+	var err error
+	for attempt := range partAttempts {
+		if attempt > 0 && ctx.Err() != nil {
+			break
+		}
+		if err = readPart(ctx, open, off, buf); err == nil || errors.Is(err, ErrSizeMismatch) {
+			break
+		}
+	}
+	if err != nil {
+		return types.CompletedPart{}, fmt.Errorf("part %d: %w", number, err)
+	}
+	out, err := s.client.UploadPart(ctx, &s3.UploadPartInput{
+		Bucket: aws.String(s.bucket), Key: aws.String(s.prefix + key), UploadId: aws.String(uploadID),
+		PartNumber: aws.Int32(number), Body: bytes.NewReader(buf), ContentLength: aws.Int64(n),
+		ChecksumAlgorithm: types.ChecksumAlgorithmCrc32c,
+	})
+	if err != nil {
+		return types.CompletedPart{}, fmt.Errorf("part %d: %w", number, err)
+	}
+	return types.CompletedPart{PartNumber: aws.Int32(number), ETag: out.ETag, ChecksumCRC32C: out.ChecksumCRC32C}, nil
+}
+
+// readPart fills buf with exactly len(buf) bytes from open(off, len(buf)).
+func readPart(ctx context.Context, open PartOpener, off int64, buf []byte) error {
+	rc, err := open(ctx, off, int64(len(buf)))
+	if err != nil {
+		return err
+	}
+	defer rc.Close()
+	body := &exactReader{r: rc, want: int64(len(buf))}
+	if _, err := io.ReadFull(body, buf); err != nil {
+		if errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, io.EOF) {
+			return fmt.Errorf("%w: part ended early", ErrSizeMismatch)
+		}
+		return err
+	}
+	// The body must end here.
+	var one [1]byte
+	if _, err := body.Read(one[:]); err != io.EOF {
+		if err == nil {
+			err = fmt.Errorf("%w: part longer than %d bytes", ErrSizeMismatch, len(buf))
+		}
+		return err
+	}
+	return nil
+}
+
+// maxFreeParts bounds the free part buffers a store keeps. A free list, not
+// a sync.Pool: a pool is emptied by every GC, and each 8 MiB buffer
+// reallocated after that is garbage the heap has to grow for.
+const maxFreeParts = 16
+
+// partBuffer returns a buffer of at least partSize bytes; buffers of the
+// configured part size are reused across uploads.
+func (s *S3) partBuffer(partSize int64) *[]byte {
+	if partSize == s.opts.PartSize {
+		select {
+		case b := <-s.parts:
+			return b
+		default:
+		}
+	}
+	b := make([]byte, partSize)
+	return &b
+}
+
+func (s *S3) releasePartBuffer(b *[]byte) {
+	if int64(len(*b)) == s.opts.PartSize {
+		select {
+		case s.parts <- b:
+		default: // more buffers than the free list keeps: let the GC have it
+		}
+	}
 }

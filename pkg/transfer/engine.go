@@ -303,7 +303,36 @@ func (e *Engine) copyObject(ctx context.Context, o store.Object) error {
 	return nil
 }
 
+// rangeSource is a Source that can read part of an object, only while it
+// keeps its ETag (*store.S3).
+type rangeSource interface {
+	OpenRange(ctx context.Context, key, etag string, off, n, size int64) (io.ReadCloser, error)
+}
+
+// partWriter is a Destination that uploads an object part by part, reading
+// each part itself (*store.S3).
+type partWriter interface {
+	WriteParts(ctx context.Context, key string, size int64, open store.PartOpener, meta map[string]string) error
+}
+
 func (e *Engine) copyOnce(ctx context.Context, o store.Object) error {
+	meta := map[string]string{MetaSourceETag: o.ETag}
+	rs, okSrc := e.src.(rangeSource)
+	pw, okDst := e.dst.(partWriter)
+	if o.Size >= e.opts.LargeObject && okSrc && okDst {
+		// Parallel ranged GETs, each feeding the UploadPart of the same part:
+		// one GET stream would bound the object's throughput.
+		return pw.WriteParts(ctx, o.Key, o.Size, func(ctx context.Context, off, n int64) (io.ReadCloser, error) {
+			rc, err := rs.OpenRange(ctx, o.Key, o.ETag, off, n, o.Size)
+			if err != nil || e.opts.Progress == nil {
+				return rc, err
+			}
+			return struct {
+				io.Reader
+				io.Closer
+			}{&progressReader{r: rc, fn: e.opts.Progress}, rc}, nil
+		}, meta)
+	}
 	rc, err := e.src.Open(ctx, o.Key)
 	if err != nil {
 		return err
@@ -313,7 +342,7 @@ func (e *Engine) copyOnce(ctx context.Context, o store.Object) error {
 	if e.opts.Progress != nil {
 		body = &progressReader{r: rc, fn: e.opts.Progress}
 	}
-	return e.dst.Write(ctx, o.Key, o.Size, body, map[string]string{MetaSourceETag: o.ETag})
+	return e.dst.Write(ctx, o.Key, o.Size, body, meta)
 }
 
 type progressReader struct {
