@@ -150,5 +150,8 @@ func parseSize(s string) (int64, error) {
 	if _, err := fmt.Sscanf(s, "%d", &n); err != nil || fmt.Sprint(n) != s || n <= 0 {
 		return 0, fmt.Errorf("invalid size %q", s)
 	}
+	if n > (1<<62)/mult {
+		return 0, fmt.Errorf("size %q is too large", s)
+	}
 	return n * mult, nil
 }

@@ -85,6 +85,8 @@ func Parse(getenv func(string) string, needQueue bool) (Settings, error) {
 	}
 	if b := get(EnvDestBucket, ""); b == "" {
 		bad(EnvDestBucket, "required")
+	} else if strings.ContainsAny(b, "/:") {
+		bad(EnvDestBucket, "%q is not a bucket name (put the key prefix in %s)", b, EnvDestPrefix)
 	} else if t, err := store.ParseTarget("s3://" + b + "/" + get(EnvDestPrefix, "")); err != nil {
 		bad(EnvDestBucket+"/"+EnvDestPrefix, "%v", err)
 	} else {

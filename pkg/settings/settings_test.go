@@ -186,3 +186,11 @@ func TestSpacesAreTrimmed(t *testing.T) {
 		t.Errorf("Parse = %+v, %v; want lookback 5 and the default bus for a blank value", s, err)
 	}
 }
+
+func TestParseRejectsSlashInBucket(t *testing.T) {
+	env := map[string]string{EnvPATSecret: "arn", EnvDestBucket: "lake/extra", EnvTaskQueue: "q"}
+	_, err := Parse(func(k string) string { return env[k] }, true)
+	if err == nil || !strings.Contains(err.Error(), EnvDestPrefix) {
+		t.Errorf("Parse(DEST_BUCKET=lake/extra) = %v, want an error pointing at %s", err, EnvDestPrefix)
+	}
+}
