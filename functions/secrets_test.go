@@ -73,7 +73,7 @@ func TestNoSecretsInAnyOutput(t *testing.T) {
 	}
 	batch := append(msgs, sqsMessage{id: "poison", body: `{"type":"events","date":"x","partition":"../../account_id=1"}`})
 	invoke("copier", string(sqsEvent(batch)))
-	invoke("copier", `{"type":"events","date":"`+d+`","partition":"event=purchase","source_complete":true,"force":true}`)
+	invoke("copier", `{"type":"events","date":"`+d+`","partition":"event=purchase","source_complete":true,"force_before":"`+time.Now().UTC().Format(time.RFC3339Nano)+`"}`)
 	invoke("copier", `{"type":"events","date":"`+d+`","partition":"../x"}`)
 	invoke("copier", `not json`)
 	// A continuation or retry could put messages back: read them too.

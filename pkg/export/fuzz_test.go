@@ -10,7 +10,7 @@ import (
 func FuzzDecodeTask(f *testing.F) {
 	for _, s := range []string{
 		`{"type":"events","date":"2020-09-14","partition":"event=purchase"}`,
-		`{"run_id":"r1","type":"decisions","date":"2024-02-29","partition":"experiment=123","source_complete":true,"force":true}`,
+		`{"run_id":"r1","type":"decisions","date":"2024-02-29","partition":"experiment=123","source_complete":true,"force_before":"2024-03-01T02:03:04Z"}`,
 		`{"type":"events","date":"2020-09-14","partition":""}`,
 		`{"type":"events","date":"2020-09-14","partition":".."}`,
 		`{"type":"events","date":"2020-09-14","partition":"../account_id=9"}`,

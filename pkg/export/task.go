@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"strings"
+	"time"
 )
 
 // Task is one unit of copy work: one sub-partition of one date of one export
@@ -25,8 +26,11 @@ type Task struct {
 	// SourceComplete records that the source date had _SUCCESS when the task
 	// was planned; the copier then checks whether the whole date is copied.
 	SourceComplete bool `json:"source_complete"`
-	// Force copies every object again, even those already up to date.
-	Force bool `json:"force,omitempty"`
+	// ForceBefore, when set, copies again every object not copied since
+	// that time, even those already up to date (a forced backfill). A time,
+	// not a flag, so that a forced task continued in a later invocation
+	// does not copy the objects its earlier invocations already copied.
+	ForceBefore time.Time `json:"force_before,omitzero"`
 }
 
 // ErrInvalidTask is wrapped by every Task.Validate error.

@@ -282,7 +282,7 @@ func TestPlannerDryRunEnqueuesNothing(t *testing.T) {
 	q := &fakeQueue{}
 	p := &Planner{Source: src, Dest: dst, Queue: q, QueueURL: "url", Types: export.AllTypes, Lookback: 3, MaxBackfillDays: 400, Now: func() time.Time { return now }}
 	sum, err := p.Run(context.Background(), "run", Request{From: "2024-03-01", To: "2024-03-01", DryRun: true, Force: true})
-	if err != nil || q.calls != 0 || sum.TasksEnqueued != 0 || len(sum.Tasks) != 1 || !sum.Tasks[0].Force {
+	if err != nil || q.calls != 0 || sum.TasksEnqueued != 0 || len(sum.Tasks) != 1 || sum.Tasks[0].ForceBefore.IsZero() {
 		t.Errorf("dry run = %+v, %v, %d queue calls; want 1 forced task listed, nothing sent", sum, err, q.calls)
 	}
 	sum, err = p.Run(context.Background(), "run", Request{})

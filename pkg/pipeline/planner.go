@@ -154,8 +154,11 @@ func (p *Planner) Run(ctx context.Context, runID string, req Request) (PlanSumma
 	if sum.Dates == nil {
 		sum.Dates = []plan.Date{}
 	}
-	for i := range pl.Tasks {
-		pl.Tasks[i].Force = req.Force
+	if req.Force {
+		forceBefore := now().UTC()
+		for i := range pl.Tasks {
+			pl.Tasks[i].ForceBefore = forceBefore
+		}
 	}
 	if scheduled {
 		p.putFreshness(pl, now())

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net/url"
 	"strings"
 	"sync"
 	"time"
@@ -80,12 +81,20 @@ func (s *S3) String() string { return "s3://" + s.bucket + "/" + s.prefix }
 // Bucket returns the bucket name.
 func (s *S3) Bucket() string { return s.bucket }
 
+// PartSize returns the configured multipart part size: objects this large
+// or larger are uploaded in parts.
+func (s *S3) PartSize() int64 { return s.opts.PartSize }
+
 // Prefix returns the key prefix of the store root.
 func (s *S3) Prefix() string { return s.prefix }
 
 // List lists prefix (relative to the root) with one paginated ListObjectsV2.
+// Keys are asked for URL-encoded (a key may hold bytes XML cannot carry) and
+// decoded when the server says it encoded them.
 func (s *S3) List(ctx context.Context, prefix string, delim bool) (Listing, error) {
-	in := &s3.ListObjectsV2Input{Bucket: aws.String(s.bucket), Prefix: aws.String(s.prefix + prefix)}
+	in := &s3.ListObjectsV2Input{
+		Bucket: aws.String(s.bucket), Prefix: aws.String(s.prefix + prefix), EncodingType: types.EncodingTypeUrl,
+	}
 	if delim {
 		in.Delimiter = aws.String("/")
 	}
@@ -96,17 +105,29 @@ func (s *S3) List(ctx context.Context, prefix string, delim bool) (Listing, erro
 		if err != nil {
 			return Listing{}, fmt.Errorf("list %s%s: %w", s, prefix, err)
 		}
+		decode := func(k *string) (string, error) { return aws.ToString(k), nil }
+		if page.EncodingType == types.EncodingTypeUrl {
+			decode = func(k *string) (string, error) { return url.QueryUnescape(aws.ToString(k)) }
+		}
 		for _, o := range page.Contents {
-			key, ok := strings.CutPrefix(aws.ToString(o.Key), s.prefix)
+			full, err := decode(o.Key)
+			if err != nil {
+				return Listing{}, fmt.Errorf("list %s%s: key %q: %w", s, prefix, aws.ToString(o.Key), err)
+			}
+			key, ok := strings.CutPrefix(full, s.prefix)
 			if !ok {
-				return Listing{}, fmt.Errorf("list %s%s: key %q is outside the prefix", s, prefix, aws.ToString(o.Key))
+				return Listing{}, fmt.Errorf("list %s%s: key %q is outside the prefix", s, prefix, full)
 			}
 			out.Objects = append(out.Objects, Object{Key: key, Size: aws.ToInt64(o.Size), ETag: aws.ToString(o.ETag)})
 		}
 		for _, cp := range page.CommonPrefixes {
-			key, ok := strings.CutPrefix(aws.ToString(cp.Prefix), s.prefix)
+			full, err := decode(cp.Prefix)
+			if err != nil {
+				return Listing{}, fmt.Errorf("list %s%s: prefix %q: %w", s, prefix, aws.ToString(cp.Prefix), err)
+			}
+			key, ok := strings.CutPrefix(full, s.prefix)
 			if !ok {
-				return Listing{}, fmt.Errorf("list %s%s: prefix %q is outside the prefix", s, prefix, aws.ToString(cp.Prefix))
+				return Listing{}, fmt.Errorf("list %s%s: prefix %q is outside the prefix", s, prefix, full)
 			}
 			out.Prefixes = append(out.Prefixes, key)
 		}
@@ -191,7 +212,7 @@ func (s *S3) put(ctx context.Context, key string, size int64, body io.Reader, me
 		}
 	}()
 	buf.Reset()
-	buf.Grow(int(size))
+	buf.Grow(int(size) + bytes.MinRead) // ReadFrom needs MinRead free bytes to see EOF without growing
 	if _, err := buf.ReadFrom(body); err != nil {
 		return fmt.Errorf("read body for %s%s: %w", s, key, err)
 	}

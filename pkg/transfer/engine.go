@@ -53,7 +53,10 @@ type Options struct {
 	// LargeConcurrency bounds objects of at least LargeObject bytes in flight
 	// (each holds several part buffers).
 	LargeConcurrency int
-	LargeObject      int64
+	// LargeObject is the size from which an object is copied as parallel
+	// parts; default: the destination's part size (PartSize() int64), else
+	// DefaultLargeObject.
+	LargeObject int64
 	// Attempts is how many times one object is tried before its task fails;
 	// each attempt re-reads the source from the start.
 	Attempts int
@@ -84,6 +87,9 @@ func New(src Source, dst Destination, opts Options) *Engine {
 	}
 	if opts.LargeObject <= 0 {
 		opts.LargeObject = DefaultLargeObject
+		if ps, ok := dst.(interface{ PartSize() int64 }); ok && ps.PartSize() > 0 {
+			opts.LargeObject = ps.PartSize()
+		}
 	}
 	if opts.Attempts <= 0 {
 		opts.Attempts = DefaultAttempts
@@ -160,21 +166,33 @@ func (e *Engine) CopyUntil(ctx context.Context, t export.Task, stopAt time.Time)
 		changed atomic.Bool
 		wg      sync.WaitGroup
 	)
-	record := func(o store.Object) { // with mu held
-		next.Objects[o.Key] = manifestEntry{Size: o.Size, SourceETag: o.ETag}
-	}
-	// deferred reports whether the stop time has passed, and if so counts o
-	// as deferred, keeping its old manifest entry.
-	deferred := func(o store.Object) bool {
-		if stopAt.IsZero() || time.Now().Before(stopAt) {
-			return false
+	// record notes o as present in the destination, copied at copiedAt
+	// (zero: found there, keeping the time of an earlier copy). With mu held.
+	record := func(o store.Object, copiedAt time.Time) {
+		if copiedAt.IsZero() {
+			if old, ok := m.Objects[o.Key]; ok && old.SourceETag == o.ETag {
+				copiedAt = old.CopiedAt
+			}
 		}
-		mu.Lock()
-		defer mu.Unlock()
+		next.Objects[o.Key] = manifestEntry{Size: o.Size, SourceETag: o.ETag, CopiedAt: copiedAt}
+	}
+	stopped := func() bool { return !stopAt.IsZero() && !time.Now().Before(stopAt) }
+	// deferLocked counts o as deferred, keeping its old manifest entry.
+	deferLocked := func(o store.Object) {
 		res.Deferred++
 		if old, ok := m.Objects[o.Key]; ok {
 			next.Objects[o.Key] = old
 		}
+	}
+	// deferred reports whether the stop time has passed, and if so counts o
+	// as deferred.
+	deferred := func(o store.Object) bool {
+		if !stopped() {
+			return false
+		}
+		mu.Lock()
+		defer mu.Unlock()
+		deferLocked(o)
 		return true
 	}
 	for _, o := range srcL.Objects {
@@ -190,13 +208,13 @@ func (e *Engine) CopyUntil(ctx context.Context, t export.Task, stopAt time.Time)
 			ok = false
 		}
 		action, reason := Decide(o, dst, entry.SourceETag, ok)
-		if t.Force {
+		if !t.ForceBefore.IsZero() && (!ok || entry.CopiedAt.Before(t.ForceBefore)) {
 			action, reason = Copy, "forced"
 		}
 		if action == Skip {
 			mu.Lock()
 			res.Skipped++
-			record(o)
+			record(o, time.Time{})
 			mu.Unlock()
 			continue
 		}
@@ -207,8 +225,12 @@ func (e *Engine) CopyUntil(ctx context.Context, t export.Task, stopAt time.Time)
 		case e.slots <- struct{}{}:
 		case <-ctx.Done():
 			mu.Lock()
-			errs = append(errs, fmt.Errorf("%s: %w", o.Key, ctx.Err()))
-			res.Failed++
+			if stopped() {
+				deferLocked(o) // cancelled at the abort margin
+			} else {
+				errs = append(errs, fmt.Errorf("%s: %w", o.Key, ctx.Err()))
+				res.Failed++
+			}
 			mu.Unlock()
 			continue
 		}
@@ -230,7 +252,7 @@ func (e *Engine) CopyUntil(ctx context.Context, t export.Task, stopAt time.Time)
 				if action == Skip {
 					mu.Lock()
 					res.Skipped++
-					record(o)
+					record(o, time.Time{})
 					mu.Unlock()
 					changed.Store(true)
 					return
@@ -247,21 +269,31 @@ func (e *Engine) CopyUntil(ctx context.Context, t export.Task, stopAt time.Time)
 			err := e.copyObject(ctx, o)
 			mu.Lock()
 			defer mu.Unlock()
-			if err != nil {
+			switch {
+			case err != nil && ctx.Err() != nil && stopped():
+				// Cancelled at the abort margin, after the stop time: the
+				// upload was aborted; the next run of the task copies it.
+				deferLocked(o)
+			case err != nil:
 				res.Failed++
 				errs = append(errs, err)
-				return
+			default:
+				res.Copied++
+				res.Bytes += o.Size
+				record(o, time.Now())
+				changed.Store(true)
 			}
-			res.Copied++
-			res.Bytes += o.Size
-			record(o)
-			changed.Store(true)
 		}(o, action, reason)
 	}
 	wg.Wait()
 
 	if !e.opts.DryRun && (changed.Load() || len(next.Objects) != len(m.Objects)) {
-		if err := writeManifest(ctx, e.dst, t, next); err != nil {
+		// Written even when ctx is done (the abort margin, an interrupt):
+		// it records the objects that were copied before.
+		wctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), manifestTimeout)
+		err := writeManifest(wctx, e.dst, t, next)
+		cancel()
+		if err != nil {
 			errs = append(errs, err)
 		}
 	}
@@ -270,6 +302,9 @@ func (e *Engine) CopyUntil(ctx context.Context, t export.Task, stopAt time.Time)
 	}
 	return res, nil
 }
+
+// manifestTimeout bounds writing a task's manifest after its context is done.
+const manifestTimeout = 20 * time.Second
 
 // copyObject streams one object, retrying the whole object on failure. Each
 // attempt is atomic at the destination (store contract), so a failed attempt
@@ -333,7 +368,15 @@ func (e *Engine) copyOnce(ctx context.Context, o store.Object) error {
 			}{&progressReader{r: rc, fn: e.opts.Progress}, rc}, nil
 		}, meta)
 	}
-	rc, err := e.src.Open(ctx, o.Key)
+	var rc io.ReadCloser
+	var err error
+	if okSrc && o.Size > 0 {
+		// The whole object, but only the version listed (If-Match): its
+		// ETag is what the manifest and the metadata record.
+		rc, err = rs.OpenRange(ctx, o.Key, o.ETag, 0, o.Size, o.Size)
+	} else {
+		rc, err = e.src.Open(ctx, o.Key)
+	}
 	if err != nil {
 		return err
 	}

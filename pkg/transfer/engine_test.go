@@ -14,6 +14,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/e3sync/e3sync/pkg/export"
 	"github.com/e3sync/e3sync/pkg/store"
@@ -30,6 +31,8 @@ type source struct {
 	mu       sync.Mutex
 	truncate map[string]bool
 	opened   []string
+	// onOpen, if set, runs first in Open; an error from it is Open's.
+	onOpen func(ctx context.Context, key string) error
 }
 
 func newSource(t *testing.T, files map[string]string) *source {
@@ -77,7 +80,13 @@ func (s *source) Open(ctx context.Context, key string) (io.ReadCloser, error) {
 	s.mu.Lock()
 	s.opened = append(s.opened, key)
 	cut := s.truncate[key]
+	hook := s.onOpen
 	s.mu.Unlock()
+	if hook != nil {
+		if err := hook(ctx, key); err != nil {
+			return nil, err
+		}
+	}
 	rc, err := s.Dir.Open(ctx, key)
 	if err != nil || !cut {
 		return rc, err
@@ -391,9 +400,86 @@ func TestCopyForce(t *testing.T) {
 		t.Fatal(err)
 	}
 	forced := purchase
-	forced.Force = true
+	forced.ForceBefore = time.Now()
 	if got, err := e.Copy(context.Background(), forced); err != nil || got.Copied != 3 || got.Skipped != 0 {
 		t.Errorf("Copy(forced) = %+v, %v, want 3 copied", got, err)
+	}
+	// The same forced task again (a redelivery, a continuation): what it
+	// copied after ForceBefore is not copied again.
+	if got, err := e.Copy(context.Background(), forced); err != nil || got.Copied != 0 || got.Skipped != 3 {
+		t.Errorf("Copy(forced) again = %+v, %v, want 3 skipped", got, err)
+	}
+}
+
+// A forced task that runs out of time continues in a later invocation; the
+// continuation copies only what the first one did not, so a forced task
+// bigger than one invocation still ends.
+func TestCopyForcedContinues(t *testing.T) {
+	src := newSource(t, exportDay())
+	dst := newDest(t)
+	e := New(src, dst, Options{Attempts: 1, Concurrency: 1})
+	if _, err := copyAll(t, e, purchase); err != nil {
+		t.Fatal(err)
+	}
+	forced := purchase
+	forced.ForceBefore = time.Now()
+	stopAt := time.Now().Add(50 * time.Millisecond)
+	src.onOpen = func(context.Context, string) error {
+		time.Sleep(time.Until(stopAt) + 10*time.Millisecond) // the first object outlives the stop time
+		return nil
+	}
+	got, err := e.CopyUntil(context.Background(), forced, stopAt)
+	if err != nil || got.Copied != 1 || got.Deferred != 2 {
+		t.Fatalf("CopyUntil(forced) = %+v, %v, want 1 copied, 2 deferred", got, err)
+	}
+	src.onOpen = nil
+	got, err = e.Copy(context.Background(), forced)
+	if err != nil || got.Copied != 2 || got.Skipped != 1 {
+		t.Errorf("continuation = %+v, %v, want 2 copied, 1 skipped", got, err)
+	}
+}
+
+// Objects cancelled in flight at the abort margin (after the stop time) are
+// deferred, not failed, and the manifest still records what was copied;
+// cancelled before the stop time (an interrupt), they are failures.
+func TestCopyCancelledInFlight(t *testing.T) {
+	for _, afterStop := range []bool{true, false} {
+		t.Run(fmt.Sprintf("afterStop=%v", afterStop), func(t *testing.T) {
+			src := newSource(t, exportDay())
+			dst := newDest(t)
+			e := New(src, dst, Options{Attempts: 1, Concurrency: 1})
+			ctx, cancel := context.WithCancel(context.Background())
+			defer cancel()
+			stopAt := time.Now().Add(time.Hour)
+			if afterStop {
+				stopAt = time.Now().Add(200 * time.Millisecond)
+			}
+			var opens atomic.Int32
+			src.onOpen = func(ctx context.Context, key string) error {
+				if opens.Add(1) == 2 {
+					if afterStop {
+						time.Sleep(time.Until(stopAt) + 10*time.Millisecond)
+					}
+					cancel()
+					return ctx.Err()
+				}
+				return nil
+			}
+			got, err := e.CopyUntil(ctx, purchase, stopAt)
+			if afterStop {
+				if err != nil || got.Copied != 1 || got.Deferred != 2 || got.Failed != 0 {
+					t.Fatalf("CopyUntil = %+v, %v, want 1 copied, 2 deferred, no error", got, err)
+				}
+			} else if err == nil || got.Copied != 1 || got.Failed != 2 {
+				t.Fatalf("CopyUntil = %+v, %v, want 1 copied, 2 failed, an error", got, err)
+			}
+			src.onOpen = nil
+			dst.heads.Store(0)
+			got, err = e.Copy(context.Background(), purchase)
+			if err != nil || got.Copied != 2 || got.Skipped != 1 || dst.heads.Load() != 0 {
+				t.Errorf("next run = %+v, %v, %d HEADs; want 2 copied, 1 skipped on the manifest alone", got, err, dst.heads.Load())
+			}
+		})
 	}
 }
 

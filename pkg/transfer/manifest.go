@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"time"
 
 	"github.com/e3sync/e3sync/pkg/export"
 )
@@ -30,6 +31,9 @@ type manifest struct {
 type manifestEntry struct {
 	Size       int64  `json:"size"`
 	SourceETag string `json:"source_etag"`
+	// CopiedAt is when e3sync last wrote the object (zero if it found the
+	// object already there); export.Task.ForceBefore compares with it.
+	CopiedAt time.Time `json:"copied_at,omitzero"`
 }
 
 func manifestKey(t export.Task) string { return StateRoot + t.Prefix() + manifestName }
