@@ -160,9 +160,9 @@ func runJob(ctx context.Context, src transfer.Source, dst transfer.Destination, 
 	}
 	if sum.Failed() {
 		if !s.json {
-			for _, e := range sum.Errors {
-				fmt.Fprintln(stderr, "error:", e)
-			}
+			// Each error was logged when it happened (level ERROR, shown
+			// even with --quiet); with --json they are in "errors".
+			fmt.Fprintf(stderr, "%d errors; the lines with level=ERROR above say what failed\n", len(sum.Errors))
 		}
 		return errRunFailed
 	}
@@ -219,7 +219,10 @@ func printSummary(w io.Writer, s job.Summary, dst fmt.Stringer) {
 	}
 	fmt.Fprintf(w, "objects %s: %d (%s), skipped: %d, failed: %d\n", verb, s.ObjectsCopied, humanBytes(s.BytesCopied), s.ObjectsSkipped, s.ObjectsFailed)
 	if !s.DryRun {
-		fmt.Fprintf(w, "dates completed: %d %s\n", s.DatesCompleted, strings.Join(s.CompletedDates, " "))
+		fmt.Fprintf(w, "dates completed: %d\n", s.DatesCompleted)
+		for _, d := range s.CompletedDates {
+			fmt.Fprintf(w, "  %s\n", d)
+		}
 	}
 	fmt.Fprintf(w, "destination: %s  (%.1fs)\n", dst, s.Seconds)
 }

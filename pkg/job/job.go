@@ -104,6 +104,7 @@ func (j *Job) Run(ctx context.Context, o plan.Options) (Summary, error) {
 		switch {
 		case err != nil:
 			s.Errors = append(s.Errors, err.Error())
+			log.ErrorContext(ctx, "finalize failed", "type", k.t, "date", k.date, "error", err.Error())
 		case c == transfer.Completed:
 			s.DatesCompleted++
 			s.CompletedDates = append(s.CompletedDates, string(k.t)+"/"+k.date)

@@ -1,0 +1,39 @@
+package clients
+
+import (
+	"context"
+	"log/slog"
+	"os"
+
+	"github.com/aws/aws-lambda-go/lambda"
+	"github.com/aws/aws-lambda-go/lambdacontext"
+	awsconfig "github.com/aws/aws-sdk-go-v2/config"
+
+	"github.com/e3sync/e3sync/pkg/logctx"
+	"github.com/e3sync/e3sync/pkg/settings"
+)
+
+// StartLambda is the main of both functions: it reads the settings from the
+// environment and the function's AWS configuration, builds the pipeline
+// once per container, and serves the handler newHandler returns (any
+// handler lambda.Start accepts). Invalid settings stop the container with
+// one log line naming every problem.
+//
+// Every line logged carries the Lambda request id and the ids logctx.With
+// puts in the context (run_id; task for the copier). Metrics (EMF) go to
+// stdout as JSON lines, like the logs.
+func StartLambda(newHandler func(s settings.Settings, p *Pipeline, log *slog.Logger) any) {
+	log := slog.New(logctx.Handler(lambdacontext.NewLogHandler()))
+	s, err := settings.Parse(os.Getenv, true)
+	if err != nil {
+		log.Error("invalid configuration", "error", err.Error())
+		os.Exit(1)
+	}
+	cfg, err := awsconfig.LoadDefaultConfig(context.Background())
+	if err != nil {
+		log.Error("AWS configuration", "error", err.Error())
+		os.Exit(1)
+	}
+	p := NewPipeline(cfg, s, CustomS3Endpoint(os.Getenv), os.Stdout, log)
+	lambda.Start(newHandler(s, p, log))
+}
