@@ -104,21 +104,11 @@ func runSync(ctx context.Context, cmd string, args []string, getenv func(string)
 		return err
 	}
 	log := newLogger(stderr, c.quiet, c.verbose)
-	tokens, err := tokenSource(ctx, c, getenv)
+	src, dst, err := connect(ctx, c, getenv, log)
 	if err != nil {
 		return err
 	}
-	src, err := clients.NewSource(ctx, clients.SourceConfig{
-		Tokens: tokens, APIBaseURL: c.apiBaseURL, Endpoint: c.sourceEndpoint, Duration: c.duration, Logger: log,
-	})
-	if err != nil {
-		return err
-	}
-	dst, err := destination(ctx, c)
-	if err != nil {
-		return err
-	}
-	return runJob(ctx, src.Store, dst, jobSettings{
+	return runJob(ctx, src, dst, jobSettings{
 		dryRun: cmd == "plan", json: c.json, quiet: c.quiet, concurrency: c.concurrency,
 		taskConcurrency: c.taskConcurrency, log: log,
 		options: plan.Options{Types: c.types, From: c.from, To: c.to, Lookback: c.lookback, Partitions: c.partitions},
@@ -167,6 +157,26 @@ func runJob(ctx context.Context, src transfer.Source, dst transfer.Destination, 
 		return errRunFailed
 	}
 	return nil
+}
+
+// connect makes the source (the PAT exchanged for export credentials) and
+// the destination the configuration names.
+func connect(ctx context.Context, c config, getenv func(string) string, log *slog.Logger) (*store.S3, transfer.Destination, error) {
+	tokens, err := tokenSource(ctx, c, getenv)
+	if err != nil {
+		return nil, nil, err
+	}
+	src, err := clients.NewSource(ctx, clients.SourceConfig{
+		Tokens: tokens, APIBaseURL: c.apiBaseURL, Endpoint: c.sourceEndpoint, Duration: c.duration, Logger: log,
+	})
+	if err != nil {
+		return nil, nil, err
+	}
+	dst, err := destination(ctx, c)
+	if err != nil {
+		return nil, nil, err
+	}
+	return src.Store, dst, nil
 }
 
 func tokenSource(ctx context.Context, c config, getenv func(string) string) (pat.Source, error) {

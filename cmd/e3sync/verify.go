@@ -7,7 +7,6 @@ import (
 	"io"
 	"os"
 
-	"github.com/e3sync/e3sync/pkg/clients"
 	"github.com/e3sync/e3sync/pkg/verify"
 )
 
@@ -28,21 +27,11 @@ func runVerify(ctx context.Context, args []string, getenv func(string) string, s
 		}
 	}
 	log := newLogger(stderr, c.quiet, c.verbose)
-	tokens, err := tokenSource(ctx, c, getenv)
+	src, dst, err := connect(ctx, c, getenv, log)
 	if err != nil {
 		return err
 	}
-	src, err := clients.NewSource(ctx, clients.SourceConfig{
-		Tokens: tokens, APIBaseURL: c.apiBaseURL, Endpoint: c.sourceEndpoint, Duration: c.duration, Logger: log,
-	})
-	if err != nil {
-		return err
-	}
-	dst, err := destination(ctx, c)
-	if err != nil {
-		return err
-	}
-	rep, err := verify.Compare(ctx, src.Store, dst, verify.Options{
+	rep, err := verify.Compare(ctx, src, dst, verify.Options{
 		Types: c.types, From: c.from, To: c.to, Concurrency: c.concurrency,
 	})
 	if err != nil {
