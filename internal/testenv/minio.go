@@ -11,7 +11,6 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
-	"strings"
 	"testing"
 	"time"
 
@@ -51,19 +50,7 @@ func MinIOBinary() (string, error) {
 // the test is skipped, or fails when CI=true.
 func MinIOForTest(t testing.TB) *MinIO {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	m, err := StartMinIO(ctx)
-	if err != nil {
-		skipOrFail(t, err)
-	}
-	t.Cleanup(func() {
-		if t.Failed() {
-			t.Logf("minio log %s (tail):\n%s", m.proc.logPath, m.proc.logTail(4000))
-		}
-		m.Stop()
-	})
-	return m
+	return serverForTest(t, "minio", 30*time.Second, StartMinIO)
 }
 
 // StartMinIO starts a MinIO server with random root credentials on free
@@ -74,19 +61,7 @@ func StartMinIO(ctx context.Context) (*MinIO, error) {
 	if err != nil {
 		return nil, err
 	}
-	// A free port can be taken between FreePort and the server's bind: retry.
-	var lastErr error
-	for range 3 {
-		m, err := startMinIO(ctx, bin)
-		if err == nil {
-			return m, nil
-		}
-		lastErr = err
-		if ctx.Err() != nil || !strings.Contains(err.Error(), "already in use") {
-			break
-		}
-	}
-	return nil, lastErr
+	return startRetrying(ctx, func(ctx context.Context) (*MinIO, error) { return startMinIO(ctx, bin) })
 }
 
 func startMinIO(ctx context.Context, bin string) (*MinIO, error) {

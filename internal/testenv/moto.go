@@ -6,7 +6,6 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
-	"strings"
 	"testing"
 	"time"
 )
@@ -23,19 +22,7 @@ type Moto struct {
 // moto_server on PATH the test is skipped, or fails when CI=true.
 func MotoForTest(t testing.TB) *Moto {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
-	defer cancel()
-	m, err := StartMoto(ctx)
-	if err != nil {
-		skipOrFail(t, err)
-	}
-	t.Cleanup(func() {
-		if t.Failed() {
-			t.Logf("moto_server log %s (tail):\n%s", m.proc.logPath, m.proc.logTail(4000))
-		}
-		m.Stop()
-	})
-	return m
+	return serverForTest(t, "moto_server", 60*time.Second, StartMoto)
 }
 
 // StartMoto starts moto_server on a free loopback port and waits until it
@@ -45,18 +32,7 @@ func StartMoto(ctx context.Context) (*Moto, error) {
 	if err != nil {
 		return nil, err
 	}
-	var lastErr error
-	for range 3 {
-		m, err := startMoto(ctx, bin)
-		if err == nil {
-			return m, nil
-		}
-		lastErr = err
-		if ctx.Err() != nil || !strings.Contains(err.Error(), "already in use") {
-			break
-		}
-	}
-	return nil, lastErr
+	return startRetrying(ctx, func(ctx context.Context) (*Moto, error) { return startMoto(ctx, bin) })
 }
 
 func startMoto(ctx context.Context, bin string) (*Moto, error) {

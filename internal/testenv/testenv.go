@@ -191,3 +191,50 @@ func (p *process) waitReady(ctx context.Context, url string, timeout time.Durati
 		}
 	}
 }
+
+// server is a started test server (*MinIO, *Moto).
+type server interface {
+	Stop()
+	logs() *process
+}
+
+func (m *MinIO) logs() *process { return m.proc }
+func (m *Moto) logs() *process  { return m.proc }
+
+// startRetrying runs start up to three times while it fails because its free
+// port was taken between FreePort and the server's bind.
+func startRetrying[S server](ctx context.Context, start func(context.Context) (S, error)) (S, error) {
+	var lastErr error
+	for range 3 {
+		s, err := start(ctx)
+		if err == nil {
+			return s, nil
+		}
+		lastErr = err
+		if ctx.Err() != nil || !strings.Contains(err.Error(), "already in use") {
+			break
+		}
+	}
+	var zero S
+	return zero, lastErr
+}
+
+// serverForTest starts a server for t within timeout and stops it when t
+// ends, after logging the tail of its output if t failed. Without its
+// binary the test is skipped, or fails when CI=true.
+func serverForTest[S server](t testing.TB, name string, timeout time.Duration, start func(context.Context) (S, error)) S {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	s, err := start(ctx)
+	if err != nil {
+		skipOrFail(t, err)
+	}
+	t.Cleanup(func() {
+		if t.Failed() {
+			t.Logf("%s log %s (tail):\n%s", name, s.logs().logPath, s.logs().logTail(4000))
+		}
+		s.Stop()
+	})
+	return s
+}
