@@ -48,7 +48,7 @@ type stack struct {
 	copier    *testenv.Lambda
 	sentinels []string // values that must never appear in logs or messages
 	api       *emulator.AuthAPI
-	minted    *recordingMinter // every credential handed out: never to appear either
+	minted    *emulator.RecordingMinter // every credential handed out: never to appear either
 }
 
 func newStack(t *testing.T) *stack {
@@ -67,7 +67,7 @@ func newStack(t *testing.T) *stack {
 	if err := m.AddUser(ctx, "customer", "customer-secret-key", testenv.ReadWritePolicy(dstBucket)); err != nil {
 		t.Fatal(err)
 	}
-	minted := &recordingMinter{Minter: &emulator.MinIOSTS{Endpoint: m.Endpoint(), AccessKey: "exporter", SecretKey: "exporter-secret-key"}}
+	minted := &emulator.RecordingMinter{Minter: &emulator.MinIOSTS{Endpoint: m.Endpoint(), AccessKey: "exporter", SecretKey: "exporter-secret-key"}}
 	api := emulator.NewAuthAPI(emulator.AuthAPIOptions{
 		Tokens: []string{pat},
 		Minter: minted,
@@ -185,7 +185,7 @@ func (s *stack) sums(bucket, prefix string) map[string]string {
 
 func (s *stack) assertNoSecrets(where, text string) {
 	s.t.Helper()
-	for _, v := range append(s.minted.values(), s.sentinels...) {
+	for _, v := range append(s.minted.Values(), s.sentinels...) {
 		if strings.Contains(text, v) {
 			s.t.Errorf("%s contains a secret (%.6s...)", where, v)
 		}

@@ -1,44 +1,13 @@
 package functions_test
 
 import (
-	"context"
 	"fmt"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
-	"github.com/e3sync/e3sync/pkg/emulator"
 	"github.com/e3sync/e3sync/pkg/export"
 )
-
-// recordingMinter remembers every credential value it hands out.
-type recordingMinter struct {
-	emulator.Minter
-	mu    sync.Mutex
-	creds []emulator.Credentials
-}
-
-func (r *recordingMinter) Mint(ctx context.Context, bucket, prefix string, d time.Duration) (emulator.Credentials, error) {
-	c, err := r.Minter.Mint(ctx, bucket, prefix, d)
-	if err == nil {
-		r.mu.Lock()
-		r.creds = append(r.creds, c)
-		r.mu.Unlock()
-	}
-	return c, err
-}
-
-// values returns the access key ids, secret keys and session tokens minted.
-func (r *recordingMinter) values() []string {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	var out []string
-	for _, c := range r.creds {
-		out = append(out, c.AccessKeyID, c.SecretAccessKey, c.SessionToken)
-	}
-	return out
-}
 
 // Every output of both functions — log lines, EMF metric lines, responses,
 // error documents and SQS message bodies — across successes, a poisoned
@@ -81,7 +50,7 @@ func TestNoSecretsInAnyOutput(t *testing.T) {
 		outputs = append(outputs, "SQS message: "+m.body)
 	}
 
-	minted := s.minted.values()
+	minted := s.minted.Values()
 	if len(minted) < 3 {
 		t.Fatalf("credentials minted = %d values, want at least one set per function", len(minted))
 	}

@@ -5,7 +5,6 @@ import (
 	"context"
 	"fmt"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -13,40 +12,13 @@ import (
 	"github.com/e3sync/e3sync/pkg/emulator"
 )
 
-// recordingMinter remembers every credential value it hands out.
-type recordingMinter struct {
-	emulator.Minter
-	mu    sync.Mutex
-	creds []emulator.Credentials
-}
-
-func (r *recordingMinter) Mint(ctx context.Context, bucket, prefix string, d time.Duration) (emulator.Credentials, error) {
-	c, err := r.Minter.Mint(ctx, bucket, prefix, d)
-	if err == nil {
-		r.mu.Lock()
-		r.creds = append(r.creds, c)
-		r.mu.Unlock()
-	}
-	return c, err
-}
-
-func (r *recordingMinter) values() []string {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	var out []string
-	for _, c := range r.creds {
-		out = append(out, c.AccessKeyID, c.SecretAccessKey, c.SessionToken)
-	}
-	return out
-}
-
 // Nothing the CLI prints — logs at debug level, summaries in text and JSON,
 // verify reports, retry warnings while credentials expire every 2 seconds,
 // and the error of a revoked token — holds the PAT, a minted credential or
 // the destination's secret key.
 func TestCLINeverPrintsSecrets(t *testing.T) {
 	w := newWorld(t, 0)
-	rec := &recordingMinter{Minter: &emulator.MinIOSTS{Endpoint: w.minio.Endpoint(), AccessKey: "exporter", SecretKey: "exporter-secret-key"}}
+	rec := &emulator.RecordingMinter{Minter: &emulator.MinIOSTS{Endpoint: w.minio.Endpoint(), AccessKey: "exporter", SecretKey: "exporter-secret-key"}}
 	api := emulator.NewAuthAPI(emulator.AuthAPIOptions{
 		Tokens: []string{token}, Minter: rec, Bucket: srcBucket, Prefix: acctPrefix, AdvertisedLifetime: 2 * time.Second,
 	})
@@ -94,7 +66,7 @@ func TestCLINeverPrintsSecrets(t *testing.T) {
 	}
 
 	text := all.String()
-	minted := rec.values()
+	minted := rec.Values()
 	if len(minted) < 6 || api.Issued() < 2 {
 		t.Fatalf("minted %d values in %d grants: want several refreshes", len(minted), api.Issued())
 	}
