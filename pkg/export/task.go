@@ -31,6 +31,10 @@ type Task struct {
 	// not a flag, so that a forced task continued in a later invocation
 	// does not copy the objects its earlier invocations already copied.
 	ForceBefore time.Time `json:"force_before,omitzero"`
+	// Stalls counts the invocations in a row that ran out of time without
+	// copying one object (set by the copier on a continuation); the copier
+	// fails a task that stalls too often instead of continuing it forever.
+	Stalls int `json:"stalls,omitzero"`
 }
 
 // ErrInvalidTask is wrapped by every Task.Validate error.

@@ -31,6 +31,11 @@ const (
 	DefaultAbortMargin = 30 * time.Second
 )
 
+// MaxStalls is how many invocations in a row may run out of time without
+// copying an object before the task fails (and goes, after the queue's
+// retries, to the dead-letter queue) instead of continuing.
+const MaxStalls = 3
+
 // Destination is the destination as the copier sees it beyond the engine:
 // listed once when a date completes, to count it for the completion event.
 type Destination interface {
@@ -140,7 +145,17 @@ func (c *Copier) run(ctx context.Context, t export.Task) (Outcome, error) {
 		return out, err
 	}
 	if res.Deferred > 0 {
-		if _, err := SendTasks(ctx, c.Queue, c.QueueURL, []export.Task{t}); err != nil {
+		next := t
+		next.Stalls = 0
+		if res.Copied == 0 {
+			next.Stalls = t.Stalls + 1
+		}
+		if next.Stalls >= MaxStalls {
+			return out, fmt.Errorf("task %s: %d invocations in a row ran out of time before one object was copied "+
+				"(an object too large for the function's timeout, or a source that is too slow): raise the copier's "+
+				"Timeout or copy this date with the e3sync CLI", t, next.Stalls)
+		}
+		if _, err := SendTasks(ctx, c.Queue, c.QueueURL, []export.Task{next}); err != nil {
 			return out, fmt.Errorf("continue task %s: %w", t, err)
 		}
 		out.Continued = true

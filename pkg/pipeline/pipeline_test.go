@@ -228,6 +228,23 @@ func TestCopierCompletesDateAndEmitsMetrics(t *testing.T) {
 	}
 }
 
+// A task whose invocations keep running out of time before one object is
+// copied fails after MaxStalls of them instead of continuing forever; one
+// that makes progress resets the count.
+func TestCopierStallsFail(t *testing.T) {
+	root, src, dst := newDirs(t)
+	writeFile(t, root, "type=events/date=2024-03-01/event=a/part-0.parquet", []byte("data"))
+	q := &fakeQueue{}
+	c := &Copier{Engine: transfer.New(src, dst, transfer.Options{}), Queue: q, QueueURL: "url", StopMargin: time.Hour, AbortMargin: time.Second}
+	task := export.Task{RunID: "r1", Type: export.Events, Date: "2024-03-01", Partition: "event=a", Stalls: MaxStalls - 1}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	out, err := c.Run(ctx, task)
+	if err == nil || !strings.Contains(err.Error(), "ran out of time") || out.Continued || len(q.bodies) != 0 {
+		t.Errorf("Run(stalled task) = %+v, %v, %d messages; want an error naming the stall, no continuation", out, err, len(q.bodies))
+	}
+}
+
 func TestCopierContinuesWhenTimeRunsShort(t *testing.T) {
 	root, src, dst := newDirs(t)
 	for i := 0; i < 5; i++ {
@@ -248,8 +265,10 @@ func TestCopierContinuesWhenTimeRunsShort(t *testing.T) {
 		t.Fatalf("continuations sent = %d, want 1", len(q.bodies))
 	}
 	cont, err := export.DecodeTask([]byte(q.bodies[0]))
-	if err != nil || cont != task {
-		t.Errorf("continuation = %+v, %v; want the same task %+v", cont, err, task)
+	want := task
+	want.Stalls = 1 // nothing copied in this invocation
+	if err != nil || cont != want {
+		t.Errorf("continuation = %+v, %v; want %+v", cont, err, want)
 	}
 	if _, err := dst.Head(context.Background(), "type=events/date=2024-03-01/_SUCCESS"); !errors.Is(err, store.ErrNotFound) {
 		t.Errorf("destination _SUCCESS written for a deferred task (err %v)", err)
