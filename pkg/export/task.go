@@ -75,6 +75,9 @@ func (t Task) Validate() error {
 	if err := validPartition(t.Partition); err != nil {
 		problems = append(problems, err.Error())
 	}
+	if t.Stalls < 0 {
+		problems = append(problems, fmt.Sprintf("stalls %d is negative", t.Stalls))
+	}
 	if len(problems) > 0 {
 		return fmt.Errorf("%w %s: %s", ErrInvalidTask, t, strings.Join(problems, "; "))
 	}

@@ -137,6 +137,8 @@ func TestDecodeTaskRejects(t *testing.T) {
 		{"truncated", `{"type":"events","date":"2020-09-14"`},
 		{"invalid task", `{"type":"events","date":"2020-09-14","partition":"../x"}`},
 		{"unknown type", `{"type":"bogus","date":"2020-09-14"}`},
+		{"negative stalls", `{"type":"events","date":"2020-09-14","stalls":-1}`},
+		{"bad force_before", `{"type":"events","date":"2020-09-14","force_before":"yesterday"}`},
 	}
 	for _, tt := range tests {
 		got, err := DecodeTask([]byte(tt.in))
