@@ -21,33 +21,16 @@ import (
 	sqstypes "github.com/aws/aws-sdk-go-v2/service/sqs/types"
 
 	"github.com/e3sync/e3sync/internal/testenv"
-	"github.com/e3sync/e3sync/pkg/emulator"
+	"github.com/e3sync/e3sync/internal/testworld"
 	"github.com/e3sync/e3sync/pkg/export"
 	"github.com/e3sync/e3sync/pkg/notify"
 )
 
 func TestCopierPublishesDateSyncedEvent(t *testing.T) {
 	ctx := context.Background()
-	m := testenv.MinIOForTest(t)
+	w := testworld.New(t, testworld.Options{Token: pat, AccountPrefix: acct})
+	m, apiURL := w.MinIO, w.APIURL
 	moto := testenv.MotoForTest(t)
-	for _, b := range []string{srcBucket, dstBucket} {
-		if err := m.CreateBucket(ctx, b); err != nil {
-			t.Fatal(err)
-		}
-	}
-	if err := m.AddUser(ctx, "exporter", "exporter-secret-key", testenv.ReadOnlyPolicy(srcBucket)); err != nil {
-		t.Fatal(err)
-	}
-	if err := m.AddUser(ctx, "customer", "customer-secret-key", testenv.ReadWritePolicy(dstBucket)); err != nil {
-		t.Fatal(err)
-	}
-	api := emulator.NewAuthAPI(emulator.AuthAPIOptions{
-		Tokens: []string{pat},
-		Minter: &emulator.MinIOSTS{Endpoint: m.Endpoint(), AccessKey: "exporter", SecretKey: "exporter-secret-key"},
-		Bucket: srcBucket, Prefix: acct,
-	})
-	apiURL, stop := api.Start()
-	t.Cleanup(stop)
 
 	creds := credentials.NewStaticCredentialsProvider("customer", "customer-secret-key", "")
 	sm := secretsmanager.New(secretsmanager.Options{Region: "us-east-1", Credentials: creds, BaseEndpoint: aws.String(moto.Endpoint())})

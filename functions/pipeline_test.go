@@ -26,15 +26,16 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 
 	"github.com/e3sync/e3sync/internal/testenv"
+	"github.com/e3sync/e3sync/internal/testworld"
 	"github.com/e3sync/e3sync/pkg/emulator"
 	"github.com/e3sync/e3sync/pkg/export"
 	"github.com/e3sync/e3sync/pkg/pipeline"
 )
 
 const (
-	srcBucket = "optimizely-events-data"
+	srcBucket = testworld.SourceBucket
 	acct      = "v1/account_id=777/"
-	dstBucket = "customer-lake"
+	dstBucket = testworld.DestBucket
 	dstPrefix = "e3/"
 	pat       = "pat-LAMBDA-secret-token-42"
 )
@@ -54,27 +55,9 @@ type stack struct {
 func newStack(t *testing.T) *stack {
 	t.Helper()
 	ctx := context.Background()
-	m := testenv.MinIOForTest(t)
+	w := testworld.New(t, testworld.Options{Token: pat, AccountPrefix: acct})
+	m := w.MinIO
 	moto := testenv.MotoForTest(t)
-	for _, b := range []string{srcBucket, dstBucket} {
-		if err := m.CreateBucket(ctx, b); err != nil {
-			t.Fatal(err)
-		}
-	}
-	if err := m.AddUser(ctx, "exporter", "exporter-secret-key", testenv.ReadOnlyPolicy(srcBucket)); err != nil {
-		t.Fatal(err)
-	}
-	if err := m.AddUser(ctx, "customer", "customer-secret-key", testenv.ReadWritePolicy(dstBucket)); err != nil {
-		t.Fatal(err)
-	}
-	minted := &emulator.RecordingMinter{Minter: &emulator.MinIOSTS{Endpoint: m.Endpoint(), AccessKey: "exporter", SecretKey: "exporter-secret-key"}}
-	api := emulator.NewAuthAPI(emulator.AuthAPIOptions{
-		Tokens: []string{pat},
-		Minter: minted,
-		Bucket: srcBucket, Prefix: acct,
-	})
-	apiURL, stop := api.Start()
-	t.Cleanup(stop)
 
 	motoCreds := credentials.NewStaticCredentialsProvider("customer", "customer-secret-key", "")
 	sm := secretsmanager.New(secretsmanager.Options{Region: "us-east-1", Credentials: motoCreds, BaseEndpoint: aws.String(moto.Endpoint())})
@@ -88,8 +71,8 @@ func newStack(t *testing.T) *stack {
 		t.Fatal(err)
 	}
 	env := map[string]string{
-		"AWS_ACCESS_KEY_ID":                "customer",
-		"AWS_SECRET_ACCESS_KEY":            "customer-secret-key",
+		"AWS_ACCESS_KEY_ID":                testworld.CustomerKey,
+		"AWS_SECRET_ACCESS_KEY":            testworld.CustomerSecret,
 		"AWS_ENDPOINT_URL_S3":              m.Endpoint(),
 		"AWS_ENDPOINT_URL_SQS":             moto.Endpoint(),
 		"AWS_ENDPOINT_URL_SECRETS_MANAGER": moto.Endpoint(),
@@ -99,16 +82,16 @@ func newStack(t *testing.T) *stack {
 		"DEST_BUCKET":                      dstBucket,
 		"DEST_PREFIX":                      dstPrefix,
 		"TASK_QUEUE_URL":                   aws.ToString(qo.QueueUrl),
-		"OPTIMIZELY_API_URL":               apiURL,
+		"OPTIMIZELY_API_URL":               w.APIURL,
 		"SOURCE_S3_ENDPOINT":               m.Endpoint(),
 		"STACK_NAME":                       "e3sync-test",
 	}
 	return &stack{
-		t: t, root: m.S3Client(m.RootProvider()), queue: q, queueURL: aws.ToString(qo.QueueUrl),
+		t: t, root: w.Root, queue: q, queueURL: aws.ToString(qo.QueueUrl),
 		fetch:     testenv.StartLambda(t, testenv.BuildLambda(t, "./functions/fetchcreds"), env),
 		copier:    testenv.StartLambda(t, testenv.BuildLambda(t, "./functions/copier"), env),
-		sentinels: []string{pat, "exporter-secret-key", "customer-secret-key"},
-		api:       api, minted: minted,
+		sentinels: []string{pat, testworld.ExporterSecret, testworld.CustomerSecret},
+		api:       w.API, minted: w.Minted,
 	}
 }
 

@@ -7,9 +7,6 @@ import (
 	"strings"
 	"testing"
 	"time"
-
-	"github.com/e3sync/e3sync/internal/testenv"
-	"github.com/e3sync/e3sync/pkg/emulator"
 )
 
 // Nothing the CLI prints — logs at debug level, summaries in text and JSON,
@@ -17,20 +14,8 @@ import (
 // and the error of a revoked token — holds the PAT, a minted credential or
 // the destination's secret key.
 func TestCLINeverPrintsSecrets(t *testing.T) {
-	w := newWorld(t, 0)
-	rec := &emulator.RecordingMinter{Minter: &emulator.MinIOSTS{Endpoint: w.minio.Endpoint(), AccessKey: "exporter", SecretKey: "exporter-secret-key"}}
-	api := emulator.NewAuthAPI(emulator.AuthAPIOptions{
-		Tokens: []string{token}, Minter: rec, Bucket: srcBucket, Prefix: acctPrefix, AdvertisedLifetime: 2 * time.Second,
-	})
-	apiURL, stop := api.Start()
-	t.Cleanup(stop)
-	proxy, err := testenv.NewExpiryProxy(w.minio.Endpoint(), api.Expiry)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(proxy.Close)
-	w.env["E3SYNC_OPTIMIZELY_API"] = apiURL
-	w.env["E3SYNC_SOURCE_ENDPOINT"] = proxy.URL
+	w := newWorld(t, 2*time.Second) // credentials expire every 2 seconds
+	api, rec := w.API, w.Minted
 
 	d := day(-1)
 	for i := 0; i < 6; i++ {
@@ -73,7 +58,7 @@ func TestCLINeverPrintsSecrets(t *testing.T) {
 	if !strings.Contains(text, "regenerate") || !strings.Contains(text, "content mismatch") {
 		t.Errorf("output lacks the expected error and report:\n%s", text)
 	}
-	for _, v := range append(minted, token, "exporter-secret-key", "customer-secret-key") {
+	for _, v := range w.Secrets() {
 		if len(v) < 8 {
 			t.Fatalf("sentinel %q too short", v)
 		}

@@ -17,79 +17,45 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 
-	"github.com/e3sync/e3sync/internal/testenv"
-	"github.com/e3sync/e3sync/pkg/emulator"
+	"github.com/e3sync/e3sync/internal/testworld"
 	"github.com/e3sync/e3sync/pkg/job"
 )
 
 const (
-	srcBucket  = "optimizely-events-data"
+	srcBucket  = testworld.SourceBucket
 	acctPrefix = "v1/account_id=12345/"
-	dstBucket  = "customer-lake"
+	dstBucket  = testworld.DestBucket
 	dstPrefix  = "optimizely/"
 	token      = "pat-INTEGRATION-secret-0123456789"
 )
 
-// world is a real MinIO holding Optimizely's bucket (readable only through
-// STS credentials scoped to the account prefix, handed out by a fake
-// Authentication API) and the customer's bucket (written by another user).
+// world is a testworld (MinIO with Optimizely's bucket behind the emulated
+// Authentication API, and the customer's bucket) plus the environment the
+// CLI is run with.
 type world struct {
-	t      *testing.T
-	minio  *testenv.MinIO
-	root   *s3.Client
-	api    *emulator.AuthAPI
-	apiURL string
-	srcEP  string // S3 endpoint e3sync reads the source through
-	env    map[string]string
+	*testworld.World
+	t   *testing.T
+	env map[string]string
 }
 
 func newWorld(t *testing.T, lifetime time.Duration) *world {
 	t.Helper()
-	ctx := context.Background()
-	m := testenv.MinIOForTest(t)
-	w := &world{t: t, minio: m, root: m.S3Client(m.RootProvider()), srcEP: m.Endpoint()}
-	for _, b := range []string{srcBucket, dstBucket, "other-bucket"} {
-		if err := m.CreateBucket(ctx, b); err != nil {
-			t.Fatal(err)
-		}
-	}
-	if err := m.AddUser(ctx, "exporter", "exporter-secret-key", testenv.ReadOnlyPolicy(srcBucket)); err != nil {
-		t.Fatal(err)
-	}
-	if err := m.AddUser(ctx, "customer", "customer-secret-key", testenv.ReadWritePolicy(dstBucket)); err != nil {
-		t.Fatal(err)
-	}
-	w.api = emulator.NewAuthAPI(emulator.AuthAPIOptions{
-		Tokens:             []string{token},
-		Minter:             &emulator.MinIOSTS{Endpoint: m.Endpoint(), AccessKey: "exporter", SecretKey: "exporter-secret-key"},
-		Bucket:             srcBucket,
-		Prefix:             acctPrefix,
-		AdvertisedLifetime: lifetime,
-		TrailingSlash:      true,
+	tw := testworld.New(t, testworld.Options{
+		Token: token, AccountPrefix: acctPrefix, Lifetime: lifetime, TrailingSlash: true, ExtraBuckets: []string{"other-bucket"},
 	})
-	var stop func()
-	w.apiURL, stop = w.api.Start()
-	t.Cleanup(stop)
-	if lifetime > 0 {
-		proxy, err := testenv.NewExpiryProxy(m.Endpoint(), w.api.Expiry)
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(proxy.Close)
-		w.srcEP = proxy.URL
-	}
+	w := &world{World: tw, t: t}
 	// The destination identity comes from the SDK's default chain, as in
 	// production: environment variables here.
 	home := t.TempDir()
 	for k, v := range map[string]string{
-		"AWS_ACCESS_KEY_ID":           "customer",
-		"AWS_SECRET_ACCESS_KEY":       "customer-secret-key",
+		"AWS_ACCESS_KEY_ID":           testworld.CustomerKey,
+		"AWS_SECRET_ACCESS_KEY":       testworld.CustomerSecret,
 		"AWS_SESSION_TOKEN":           "",
 		"AWS_REGION":                  "us-east-1",
 		"AWS_PROFILE":                 "",
 		"AWS_CONFIG_FILE":             filepath.Join(home, "config"),
 		"AWS_SHARED_CREDENTIALS_FILE": filepath.Join(home, "credentials"),
-		"AWS_ENDPOINT_URL_S3":         m.Endpoint(),
+		"AWS_ENDPOINT_URL_S3":         tw.MinIO.Endpoint(),
 		"AWS_ENDPOINT_URL":            "http://127.0.0.1:9", // any other service: a closed loopback port, never AWS
 		"AWS_EC2_METADATA_DISABLED":   "true",
 	} {
@@ -97,21 +63,16 @@ func newWorld(t *testing.T, lifetime time.Duration) *world {
 	}
 	w.env = map[string]string{
 		"OPTIMIZELY_TOKEN":       token,
-		"E3SYNC_OPTIMIZELY_API":  w.apiURL,
-		"E3SYNC_SOURCE_ENDPOINT": w.srcEP,
-		"AWS_ENDPOINT_URL_S3":    m.Endpoint(),
+		"E3SYNC_OPTIMIZELY_API":  tw.APIURL,
+		"E3SYNC_SOURCE_ENDPOINT": tw.SourceEndpoint,
+		"AWS_ENDPOINT_URL_S3":    tw.MinIO.Endpoint(),
 	}
 	return w
 }
 
 func (w *world) put(key string, body []byte) {
 	w.t.Helper()
-	_, err := w.root.PutObject(context.Background(), &s3.PutObjectInput{
-		Bucket: aws.String(srcBucket), Key: aws.String(acctPrefix + key), Body: bytes.NewReader(body),
-	})
-	if err != nil {
-		w.t.Fatalf("seed %s: %v", key, err)
-	}
+	w.Put(w.t, key, body)
 }
 
 // sync runs the CLI and returns its exit code and JSON summary.
@@ -157,8 +118,8 @@ func objects(t *testing.T, c *s3.Client, bucket, prefix string) map[string]strin
 // objects, byte for byte, plus _SUCCESS for exactly the wanted dates.
 func (w *world) assertMirror(t *testing.T, wantSuccess ...string) {
 	t.Helper()
-	src := objects(t, w.root, srcBucket, acctPrefix)
-	dst := objects(t, w.root, dstBucket, dstPrefix)
+	src := objects(t, w.Root, srcBucket, acctPrefix)
+	dst := objects(t, w.Root, dstBucket, dstPrefix)
 	for k := range dst {
 		if strings.HasPrefix(k, "_e3sync/") {
 			delete(dst, k)
@@ -217,7 +178,7 @@ func TestSyncAgainstMinIO(t *testing.T) {
 		w.put("type=events/date="+d+"/_SUCCESS", nil)
 	}
 	// Something the scoped credentials must never reach.
-	if _, err := w.root.PutObject(context.Background(), &s3.PutObjectInput{Bucket: aws.String(srcBucket), Key: aws.String("v1/account_id=999/type=events/date=" + old + "/event=x/secret.parquet"), Body: strings.NewReader("nope")}); err != nil {
+	if _, err := w.Root.PutObject(context.Background(), &s3.PutObjectInput{Bucket: aws.String(srcBucket), Key: aws.String("v1/account_id=999/type=events/date=" + old + "/event=x/secret.parquet"), Body: strings.NewReader("nope")}); err != nil {
 		t.Fatal(err)
 	}
 	dest := "s3://" + dstBucket + "/" + dstPrefix
@@ -300,9 +261,9 @@ func TestSyncAgainstMinIO(t *testing.T) {
 	})
 
 	t.Run("revoked token: clear error, nothing written", func(t *testing.T) {
-		before := objects(t, w.root, dstBucket, "")
-		w.api.Revoke(token)
-		defer w.api.AddToken(token)
+		before := objects(t, w.Root, dstBucket, "")
+		w.API.Revoke(token)
+		defer w.API.AddToken(token)
 		w.put("type=events/date="+day(0)+"/event=add_to_cart/part-00001-h.c000.snappy.parquet", randBytes(10, 9))
 		code, _, stderr := w.sync(t, "--dest", dest)
 		if code != exitRejected {
@@ -314,7 +275,7 @@ func TestSyncAgainstMinIO(t *testing.T) {
 		if strings.Contains(stderr, token) {
 			t.Errorf("stderr contains the token:\n%s", stderr)
 		}
-		after := objects(t, w.root, dstBucket, "")
+		after := objects(t, w.Root, dstBucket, "")
 		if len(after) != len(before) {
 			t.Errorf("destination changed: %d objects before, %d after", len(before), len(after))
 		}
@@ -338,7 +299,7 @@ func TestSyncWithExpiringCredentials(t *testing.T) {
 	if s.ObjectsCopied != 12 || s.DatesCompleted != 1 {
 		t.Errorf("summary = %+v, want 12 copied, 1 date completed", s)
 	}
-	if n := w.api.Issued(); n < 2 {
+	if n := w.API.Issued(); n < 2 {
 		t.Errorf("credentials issued = %d, want several refreshes", n)
 	}
 	w.assertMirror(t, "type=events/date="+d+"/")

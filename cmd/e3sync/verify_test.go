@@ -34,7 +34,7 @@ func (w *world) verifyJSON(t *testing.T, args ...string) (int, verify.Report) {
 
 func (w *world) putDest(key string, body []byte) {
 	w.t.Helper()
-	if _, err := w.root.PutObject(context.Background(), &s3.PutObjectInput{
+	if _, err := w.Root.PutObject(context.Background(), &s3.PutObjectInput{
 		Bucket: aws.String(dstBucket), Key: aws.String(dstPrefix + key), Body: bytes.NewReader(body),
 	}); err != nil {
 		w.t.Fatal(err)
@@ -101,7 +101,7 @@ func TestVerifyAgainstMinIO(t *testing.T) {
 	})
 
 	t.Run("missing, extra, size and _SUCCESS differences", func(t *testing.T) {
-		if _, err := w.root.DeleteObject(context.Background(), &s3.DeleteObjectInput{Bucket: aws.String(dstBucket), Key: aws.String(dstPrefix + small)}); err != nil {
+		if _, err := w.Root.DeleteObject(context.Background(), &s3.DeleteObjectInput{Bucket: aws.String(dstBucket), Key: aws.String(dstPrefix + small)}); err != nil {
 			t.Fatal(err)
 		}
 		w.putDest("type=events/date="+d2+"/event=NULL/part-99999.c000.snappy.parquet", []byte("extra"))
