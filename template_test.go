@@ -519,7 +519,7 @@ func TestS3LimitedToDestinationPrefix(t *testing.T) {
 	objectsARN := sub("arn:${AWS::Partition}:s3:::${DestinationBucket}/${DestinationPrefix}*")
 	want := map[string][]string{
 		"FetchCredsFunction": {"s3:GetObject", "s3:ListBucket"},
-		"CopierFunction":     {"s3:AbortMultipartUpload", "s3:GetObject", "s3:ListBucket", "s3:ListMultipartUploadParts", "s3:PutObject"},
+		"CopierFunction":     {"s3:AbortMultipartUpload", "s3:GetObject", "s3:ListBucket", "s3:ListBucketMultipartUploads", "s3:ListMultipartUploadParts", "s3:PutObject"},
 	}
 	got := map[string][]string{}
 	for _, s := range policyStatements(t, tpl) {
@@ -537,6 +537,15 @@ func TestS3LimitedToDestinationPrefix(t *testing.T) {
 			}
 			if c := lookup(s.stmt, "Condition", "StringLike", "s3:prefix"); !reflect.DeepEqual(c, sub("${DestinationPrefix}*")) {
 				t.Errorf("%s: s3:ListBucket condition StringLike s3:prefix = %v, want ${DestinationPrefix}*", s.where, c)
+			}
+			continue
+		}
+		if slices.Contains(acts, "s3:ListBucketMultipartUploads") {
+			// A bucket-level action with no prefix condition key in IAM: the
+			// copier sees the keys of the bucket's open uploads, and aborts
+			// only those under the prefix (s3:AbortMultipartUpload below).
+			if len(acts) != 1 || !reflect.DeepEqual(s.stmt["Resource"], bucketARN) {
+				t.Errorf("%s: %v on %v, want s3:ListBucketMultipartUploads alone on %v", s.where, acts, s.stmt["Resource"], bucketARN)
 			}
 			continue
 		}

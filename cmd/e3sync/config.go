@@ -36,6 +36,7 @@ type config struct {
 	taskConcurrency int
 	partSize        int64
 	kmsKeyID        string
+	staleUploadAge  time.Duration // --abort-uploads-after
 	json, quiet     bool
 	verbose         bool
 	apiBaseURL      string
@@ -55,6 +56,7 @@ func parseConfig(name string, args []string, getenv func(string) string, stderr 
 	var (
 		c                                         config
 		dest, types, partitions, duration, partSz string
+		abortAfter                                string
 	)
 	fs.StringVar(&dest, "dest", "", "destination: s3://bucket/prefix or a local directory (required)")
 	fs.StringVar(&types, "types", "decisions,events", "export types, comma-separated")
@@ -68,6 +70,9 @@ func parseConfig(name string, args []string, getenv func(string) string, stderr 
 	fs.IntVar(&c.taskConcurrency, "task-concurrency", 8, "sub-partitions worked on at once")
 	fs.StringVar(&partSz, "part-size", "8MiB", "multipart part size for S3 destinations (5MiB to 512MiB)")
 	fs.StringVar(&c.kmsKeyID, "kms-key-id", "", "encrypt S3 destination objects with this KMS key (SSE-KMS)")
+	fs.StringVar(&abortAfter, "abort-uploads-after", "1h", // transfer.DefaultStaleUploadAge (the test checks)
+		"abort multipart uploads an interrupted run left open in the destination once they are older than this\n"+
+			"(checked under each sub-partition that is complete); keep it longer than any run")
 	fs.BoolVar(&c.json, "json", false, "print a machine-readable JSON summary on stdout")
 	fs.BoolVar(&c.quiet, "quiet", false, "print only errors (and the --json summary)")
 	fs.BoolVar(&c.verbose, "verbose", false, "log every object")
@@ -119,6 +124,11 @@ func parseConfig(name string, args []string, getenv func(string) string, stderr 
 		problems = append(problems, fmt.Sprintf("--part-size %q: want 5MiB to 512MiB", partSz))
 	} else {
 		c.partSize = n
+	}
+	if d, err := time.ParseDuration(abortAfter); err != nil || d <= 0 {
+		problems = append(problems, fmt.Sprintf("--abort-uploads-after %q: want a duration above zero, e.g. 1h", abortAfter))
+	} else {
+		c.staleUploadAge = d
 	}
 	c.token = getenv(envToken)
 	if c.tokenSecret == "" && strings.TrimSpace(c.token) == "" {

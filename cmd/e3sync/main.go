@@ -110,7 +110,7 @@ func runSync(ctx context.Context, cmd string, args []string, getenv func(string)
 	}
 	return runJob(ctx, src, dst, jobSettings{
 		dryRun: cmd == "plan", json: c.json, quiet: c.quiet, concurrency: c.concurrency,
-		taskConcurrency: c.taskConcurrency, log: log,
+		taskConcurrency: c.taskConcurrency, staleUploadAge: c.staleUploadAge, log: log,
 		options: plan.Options{Types: c.types, From: c.from, To: c.to, Lookback: c.lookback, Partitions: c.partitions},
 	}, stdout, stderr)
 }
@@ -123,6 +123,7 @@ type jobSettings struct {
 	json, quiet     bool
 	concurrency     int
 	taskConcurrency int
+	staleUploadAge  time.Duration // 0: transfer.DefaultStaleUploadAge
 	log             *slog.Logger
 }
 
@@ -130,6 +131,7 @@ func runJob(ctx context.Context, src transfer.Source, dst transfer.Destination, 
 	bar := newProgress(stderr, s.quiet || s.json)
 	eng := transfer.New(src, dst, transfer.Options{
 		Concurrency: s.concurrency, DryRun: s.dryRun, Logger: s.log, Progress: bar.bytes,
+		StaleUploadAge: s.staleUploadAge,
 	})
 	s.options.Now = time.Now().UTC()
 	s.options.RunID = newRunID(s.options.Now)

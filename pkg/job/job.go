@@ -49,6 +49,7 @@ type Summary struct {
 	ObjectsSkipped int         `json:"objects_skipped"`
 	ObjectsFailed  int         `json:"objects_failed"`
 	BytesCopied    int64       `json:"bytes_copied"`
+	UploadsAborted int         `json:"uploads_aborted"` // stale multipart uploads a killed run left
 	DatesCompleted int         `json:"dates_completed"`
 	CompletedDates []string    `json:"completed_dates"`
 	Errors         []string    `json:"errors"`
@@ -127,6 +128,7 @@ func (j *Job) Run(ctx context.Context, o plan.Options) (Summary, error) {
 			s.ObjectsSkipped += r.Skipped
 			s.ObjectsFailed += r.Failed
 			s.BytesCopied += r.Bytes
+			s.UploadsAborted += r.UploadsAborted
 			if err != nil {
 				s.Errors = append(s.Errors, err.Error())
 				failed[k] = true

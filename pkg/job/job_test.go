@@ -321,3 +321,26 @@ func TestRunFailedTaskBlocksFinalize(t *testing.T) {
 		t.Errorf("Run() wrote _SUCCESS for events/2024-01-01 although one of its tasks failed")
 	}
 }
+
+// cleaningDir is a directory destination that reports one stale upload
+// aborted under every prefix it is asked about.
+type cleaningDir struct{ *store.Dir }
+
+func (d cleaningDir) AbortStaleUploads(ctx context.Context, prefix string, delim bool, before time.Time) ([]store.Upload, error) {
+	return []store.Upload{{Key: prefix + "part-killed.parquet", ID: "u", Initiated: before.Add(-time.Minute)}}, nil
+}
+
+// The summary adds up the stale uploads every task aborted.
+func TestRunCountsAbortedUploads(t *testing.T) {
+	src, _ := newDir(t, exportFiles)
+	dir, _ := newDir(t, nil)
+	dst := cleaningDir{dir}
+	s, err := newJob(src, dst, false).Run(context.Background(), options())
+	if err != nil || s.Failed() || s.UploadsAborted != s.Tasks || s.Tasks != 6 {
+		t.Errorf("Run() = %+v, %v; want %d uploads aborted, one per task", s, err, s.Tasks)
+	}
+	s, err = newJob(src, dst, true).Run(context.Background(), options())
+	if err != nil || s.UploadsAborted != 0 {
+		t.Errorf("dry Run() = %+v, %v; want no upload aborted", s, err)
+	}
+}

@@ -44,6 +44,10 @@ const (
 	DefaultLargeConcurrency = 2
 	DefaultLargeObject      = store.DefaultPartSize
 	DefaultAttempts         = 3
+	// DefaultStaleUploadAge is far longer than one upload takes (a copier
+	// invocation lasts at most 15 minutes), so the live upload of a run
+	// going on at the same time is never taken for a stale one.
+	DefaultStaleUploadAge = time.Hour
 )
 
 // Options tune an Engine.
@@ -62,6 +66,11 @@ type Options struct {
 	Attempts int
 	// DryRun decides but copies nothing.
 	DryRun bool
+	// StaleUploadAge: once a task has copied everything, multipart uploads
+	// under its prefix initiated longer ago than this are aborted (left by
+	// a killed run; see AbortStaleUploads in package store). Default
+	// DefaultStaleUploadAge.
+	StaleUploadAge time.Duration
 	// Progress, if set, is called with byte counts as they are copied.
 	Progress func(n int64)
 	Logger   *slog.Logger
@@ -75,6 +84,9 @@ type Engine struct {
 	opts  Options
 	slots chan struct{}
 	large chan struct{}
+	// noCleanup is set once the destination denied listing or aborting
+	// uploads: asking again for every task would only repeat the warning.
+	noCleanup atomic.Bool
 }
 
 // New returns an engine.
@@ -93,6 +105,9 @@ func New(src Source, dst Destination, opts Options) *Engine {
 	}
 	if opts.Attempts <= 0 {
 		opts.Attempts = DefaultAttempts
+	}
+	if opts.StaleUploadAge <= 0 {
+		opts.StaleUploadAge = DefaultStaleUploadAge
 	}
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.DiscardHandler)
@@ -113,6 +128,9 @@ type Result struct {
 	// Deferred counts objects not started because the stop time passed;
 	// the task must run again to copy them.
 	Deferred int `json:"objects_deferred"`
+	// UploadsAborted counts stale multipart uploads (left by a killed run)
+	// aborted under the task's prefix.
+	UploadsAborted int `json:"uploads_aborted"`
 }
 
 // Add adds r2's counts to r.
@@ -122,6 +140,7 @@ func (r *Result) Add(r2 Result) {
 	r.Failed += r2.Failed
 	r.Bytes += r2.Bytes
 	r.Deferred += r2.Deferred
+	r.UploadsAborted += r2.UploadsAborted
 }
 
 // Copy brings the destination up to date with the source for one task. It
@@ -135,6 +154,10 @@ func (e *Engine) Copy(ctx context.Context, t export.Task) (Result, error) {
 // Objects in flight at stopAt run on, bounded by ctx; objects not started
 // are counted in Result.Deferred. A deferred task is not an error: running
 // it again continues where it stopped.
+//
+// A task that copied everything (nothing failed or deferred) then aborts
+// the stale multipart uploads under its prefix, when the destination can
+// (Result.UploadsAborted; see Options.StaleUploadAge).
 func (e *Engine) CopyUntil(ctx context.Context, t export.Task, stopAt time.Time) (Result, error) {
 	if err := t.Validate(); err != nil {
 		return Result{}, err
@@ -300,7 +323,44 @@ func (e *Engine) CopyUntil(ctx context.Context, t export.Task, stopAt time.Time)
 	if len(errs) > 0 {
 		return res, fmt.Errorf("task %s: %d of %d objects failed: %w", t, res.Failed, len(srcL.Objects), errors.Join(errs...))
 	}
+	if res.Deferred == 0 && !e.opts.DryRun {
+		res.UploadsAborted = e.abortStaleUploads(ctx, t, log)
+	}
 	return res, nil
+}
+
+// uploadCleaner is a Destination that can abort the multipart uploads a
+// killed run left open (*store.S3).
+type uploadCleaner interface {
+	AbortStaleUploads(ctx context.Context, prefix string, delim bool, initiatedBefore time.Time) ([]store.Upload, error)
+}
+
+// abortStaleUploads aborts the uploads under t's prefix initiated more than
+// StaleUploadAge ago, once t has copied everything: a process killed in the
+// middle of an upload (SIGKILL, out of memory, a Lambda timeout) could not
+// abort it, and an open upload is stored, and billed, until it is aborted.
+// It returns how many it aborted. A failure is logged, never the task's: the
+// data is complete.
+func (e *Engine) abortStaleUploads(ctx context.Context, t export.Task, log *slog.Logger) int {
+	c, ok := e.dst.(uploadCleaner)
+	if !ok || e.noCleanup.Load() || ctx.Err() != nil {
+		return 0
+	}
+	aborted, err := c.AbortStaleUploads(ctx, t.Prefix(), t.Partition == "", time.Now().Add(-e.opts.StaleUploadAge))
+	for _, u := range aborted {
+		log.WarnContext(ctx, "aborted a stale multipart upload left by an interrupted run",
+			"key", u.Key, "upload_id", u.ID, "initiated", u.Initiated.UTC().Format(time.RFC3339))
+	}
+	switch {
+	case errors.Is(err, store.ErrAccessDenied):
+		if e.noCleanup.CompareAndSwap(false, true) {
+			log.WarnContext(ctx, "stale multipart uploads cannot be cleaned up: the destination identity may not list or abort them "+
+				"(s3:ListBucketMultipartUploads, s3:AbortMultipartUpload); not trying again in this run", "error", err.Error())
+		}
+	case err != nil:
+		log.WarnContext(ctx, "cleaning up stale multipart uploads failed; the task's data is complete", "error", err.Error())
+	}
+	return len(aborted)
 }
 
 // manifestTimeout bounds writing a task's manifest after its context is done.

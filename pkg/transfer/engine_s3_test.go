@@ -4,8 +4,10 @@ import (
 	"bytes"
 	"context"
 	"io"
+	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/credentials"
@@ -127,4 +129,62 @@ func readObject(t *testing.T, s Source, key string) []byte {
 		t.Fatalf("Open(%q) read = %v", key, err)
 	}
 	return b
+}
+
+// A killed run's upload is aborted by the next run of its task once it is
+// older than StaleUploadAge, and only under the task's own prefix; with the
+// default age, a fresh upload (a run going on at the same time) is left.
+func TestCopyS3AbortsStaleUploads(t *testing.T) {
+	c := startS3(t, "export", "mirror")
+	ctx := context.Background()
+	src := store.NewS3(c, "export", "v1/account_id=123/", store.S3Options{})
+	dst := store.NewS3(c, "mirror", "optimizely/", store.S3Options{})
+	for k, v := range exportDay() {
+		if err := src.Write(ctx, k, int64(len(v)), strings.NewReader(v), nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	open := []string{
+		"optimizely/" + purchase.Prefix() + "part-00001.c000.snappy.parquet", // a killed run's
+		"optimizely/" + cart.Prefix() + "part-00000.c000.snappy.parquet",     // another task's
+		"optimizely/" + day + "loose.parquet",                                // the date-level task's
+	}
+	for _, k := range open {
+		if _, err := c.CreateMultipartUpload(ctx, &s3.CreateMultipartUploadInput{Bucket: aws.String("mirror"), Key: aws.String(k)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	left := func() []string {
+		out, err := c.ListMultipartUploads(ctx, &s3.ListMultipartUploadsInput{Bucket: aws.String("mirror")})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var keys []string
+		for _, u := range out.Uploads {
+			keys = append(keys, aws.ToString(u.Key))
+		}
+		slices.Sort(keys)
+		return keys
+	}
+
+	got, err := New(src, dst, Options{Attempts: 1}).Copy(ctx, purchase)
+	if err != nil || got.Copied != 3 || got.UploadsAborted != 0 {
+		t.Errorf("Copy() with the default age = %+v, %v, want 3 copied, no upload aborted", got, err)
+	}
+	if l := left(); len(l) != 3 {
+		t.Errorf("uploads left = %q, want all 3 (too young)", l)
+	}
+
+	e := New(src, dst, Options{Attempts: 1, StaleUploadAge: time.Nanosecond})
+	got, err = e.Copy(ctx, purchase)
+	if want := (Result{Skipped: 3, UploadsAborted: 1}); err != nil || got != want {
+		t.Errorf("Copy() = %+v, %v, want %+v", got, err, want)
+	}
+	got, err = e.Copy(ctx, dayLevel)
+	if want := (Result{Copied: 1, Bytes: 5, UploadsAborted: 1}); err != nil || got != want {
+		t.Errorf("Copy(date-level task) = %+v, %v, want %+v", got, err, want)
+	}
+	if l, want := left(), open[1:2]; !slices.Equal(l, want) {
+		t.Errorf("uploads left = %q, want %q", l, want)
+	}
 }

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"slices"
@@ -594,5 +595,132 @@ func TestCompletionString(t *testing.T) {
 		if got := tt.c.String(); got != tt.want {
 			t.Errorf("Completion(%d).String() = %q, want %q", tt.c, got, tt.want)
 		}
+	}
+}
+
+// cleaningDest is a directory destination that can abort stale uploads: it
+// records each call and answers with aborted and err.
+type cleaningDest struct {
+	*dest
+	mu      sync.Mutex
+	calls   []cleanCall
+	aborted []store.Upload
+	err     error
+}
+
+type cleanCall struct {
+	prefix string
+	delim  bool
+	before time.Time
+}
+
+func (d *cleaningDest) AbortStaleUploads(ctx context.Context, prefix string, delim bool, before time.Time) ([]store.Upload, error) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	d.calls = append(d.calls, cleanCall{prefix, delim, before})
+	return d.aborted, d.err
+}
+
+// A task that copied everything aborts the stale uploads under its own
+// prefix (a date-level task only the date folder's own), counts and logs
+// them; a task that failed, was deferred or was a dry run does not; a failed
+// clean-up is logged, never the task's failure, and one the destination
+// denies is not tried again.
+func TestCopyAbortsStaleUploads(t *testing.T) {
+	stale := []store.Upload{
+		{Key: day + "event=purchase/part-00009.c000.snappy.parquet", ID: "u1", Initiated: time.Now().Add(-3 * time.Hour)},
+		{Key: day + "event=purchase/part-00010.c000.snappy.parquet", ID: "u2", Initiated: time.Now().Add(-2 * time.Hour)},
+	}
+	const age = 90 * time.Minute
+	tests := []struct {
+		name      string
+		task      export.Task
+		opts      Options
+		truncate  bool // one source object reads short: the task fails
+		deferIt   bool // the stop time has passed: every object is deferred
+		aborted   []store.Upload
+		err       error
+		wantCalls []cleanCall
+		wantRes   int
+		wantErr   bool
+		wantWarns []string // said in the logs
+		warnLines int      // lines logged at WARN
+	}{
+		{name: "partition task", task: purchase, aborted: stale,
+			wantCalls: []cleanCall{{prefix: purchase.Prefix()}}, wantRes: 2,
+			wantWarns: []string{`key="` + stale[0].Key + `"`, `key="` + stale[1].Key + `"`}, warnLines: 2},
+		{name: "date-level task", task: dayLevel,
+			wantCalls: []cleanCall{{prefix: dayLevel.Prefix(), delim: true}}},
+		{name: "nothing stale", task: purchase, wantCalls: []cleanCall{{prefix: purchase.Prefix()}}},
+		{name: "an object failed", task: purchase, truncate: true, aborted: stale, wantErr: true},
+		{name: "deferred", task: purchase, deferIt: true, aborted: stale},
+		{name: "dry run", task: purchase, opts: Options{DryRun: true}, aborted: stale},
+		{name: "clean-up fails part way", task: purchase, aborted: stale[:1], err: errors.New("abort upload u2: InternalError"),
+			wantCalls: []cleanCall{{prefix: purchase.Prefix()}}, wantRes: 1,
+			wantWarns: []string{`key="` + stale[0].Key + `"`, "cleaning up stale multipart uploads failed", "error=\"abort upload u2: InternalError\""}, warnLines: 2},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			src := newSource(t, exportDay())
+			if tt.truncate {
+				src.truncate[day+"event=purchase/part-00001.c000.snappy.parquet"] = true
+			}
+			dst := &cleaningDest{dest: newDest(t), aborted: tt.aborted, err: tt.err}
+			var logs bytes.Buffer
+			opts := tt.opts
+			opts.Attempts, opts.StaleUploadAge = 1, age
+			opts.Logger = slog.New(slog.NewTextHandler(&logs, nil))
+			e := New(src, dst, opts)
+			stopAt := time.Time{}
+			if tt.deferIt {
+				stopAt = time.Now().Add(-time.Second)
+			}
+			before := time.Now()
+			got, err := e.CopyUntil(context.Background(), tt.task, stopAt)
+			after := time.Now()
+			if (err != nil) != tt.wantErr || got.UploadsAborted != tt.wantRes {
+				t.Errorf("CopyUntil() = %+v, %v; want %d uploads aborted, error %v", got, err, tt.wantRes, tt.wantErr)
+			}
+			if len(dst.calls) != len(tt.wantCalls) {
+				t.Fatalf("AbortStaleUploads calls = %+v, want %+v", dst.calls, tt.wantCalls)
+			}
+			for i, c := range dst.calls {
+				w := tt.wantCalls[i]
+				if c.prefix != w.prefix || c.delim != w.delim || c.before.Before(before.Add(-age)) || c.before.After(after.Add(-age)) {
+					t.Errorf("AbortStaleUploads(%q, %v, %v), want (%q, %v, %v ago)", c.prefix, c.delim, c.before, w.prefix, w.delim, age)
+				}
+			}
+			warns := 0
+			for _, line := range strings.Split(logs.String(), "\n") {
+				if strings.Contains(line, "level=WARN") {
+					warns++
+				}
+			}
+			for _, w := range tt.wantWarns {
+				if !strings.Contains(logs.String(), w) {
+					t.Errorf("logs do not say %q:\n%s", w, logs.String())
+				}
+			}
+			if warns != tt.warnLines {
+				t.Errorf("%d warnings logged, want %d:\n%s", warns, tt.warnLines, logs.String())
+			}
+		})
+	}
+}
+
+func TestCopyCleanupDeniedIsNotRetried(t *testing.T) {
+	src := newSource(t, exportDay())
+	dst := &cleaningDest{dest: newDest(t), err: fmt.Errorf("list uploads s3://b/p/: %w: AccessDenied", store.ErrAccessDenied)}
+	var logs bytes.Buffer
+	e := New(src, dst, Options{Attempts: 1, Logger: slog.New(slog.NewTextHandler(&logs, nil))})
+	got, err := copyAll(t, e, purchase, cart, dayLevel)
+	if err != nil || got.Copied != 5 || got.UploadsAborted != 0 {
+		t.Errorf("Copy() with the clean-up denied = %+v, %v, want 5 copied, no error", got, err)
+	}
+	if len(dst.calls) != 1 {
+		t.Errorf("AbortStaleUploads called %d times, want once: a denial is not asked again", len(dst.calls))
+	}
+	if n := strings.Count(logs.String(), "level=WARN"); n != 1 || !strings.Contains(logs.String(), "s3:ListBucketMultipartUploads") {
+		t.Errorf("logs = %s; want one warning naming the missing permission", logs.String())
 	}
 }
