@@ -7,7 +7,7 @@
 // It prints one JSON line with what it did.
 //
 // `copybench exec <rusage-file> cmd args...` runs cmd and writes its peak RSS
-// (KiB) to rusage-file. The benchmark starts every measured process this way:
+// (KiB) and CPU time (user + system, seconds) to rusage-file. The benchmark starts every measured process this way:
 // on Linux a child's max RSS starts at the high-water mark of the process that
 // forked it, and the small launcher, not the benchmark driver, must be that
 // process.
@@ -22,7 +22,7 @@ import (
 	"io"
 	"os"
 	"os/exec"
-	"strconv"
+	"runtime/pprof"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -59,6 +59,7 @@ type flags struct {
 	part                 int64
 	streamed             bool
 	copyConcurrency      int
+	cpuprofile           string
 }
 
 func main() {
@@ -76,12 +77,25 @@ func main() {
 	flag.StringVar(&f.dstBucket, "dst-bucket", "", "destination bucket")
 	flag.StringVar(&f.dstPrefix, "dst-prefix", "", "destination prefix")
 	flag.StringVar(&f.task, "task", "", "type=<t>/date=<d>/<partition>")
-	flag.IntVar(&f.concurrency, "concurrency", 16, "streams in flight (limit modes)")
-	flag.Int64Var(&f.part, "part", 16<<20, "range and part size (limit modes)")
+	flag.IntVar(&f.concurrency, "concurrency", 8, "streams in flight (limit modes; getput: this many GET and this many PUT streams)")
+	flag.Int64Var(&f.part, "part", store.DefaultPartSize, "range and part size (limit modes; e3sync's part size by default)")
 	flag.BoolVar(&f.streamed, "streamed", false, "copy: hide the source's ranged reads, so large objects stream through one GET (the pre-#4 path)")
 	flag.IntVar(&f.copyConcurrency, "copy-concurrency", 0, "copy: transfer.Options.Concurrency (0: the Lambda default)")
+	flag.StringVar(&f.cpuprofile, "cpuprofile", "", "write a CPU profile of the run to this file")
 	flag.Parse()
+	if f.cpuprofile != "" {
+		pf, err := os.Create(f.cpuprofile)
+		if err == nil {
+			err = pprof.StartCPUProfile(pf)
+		}
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "copybench:", err)
+			os.Exit(1)
+		}
+		defer pf.Close()
+	}
 	out, err := run(context.Background(), f)
+	pprof.StopCPUProfile()
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "copybench:", err)
 		os.Exit(1)
@@ -105,7 +119,9 @@ func launch(rusageFile string, argv []string) int {
 	if ru, ok := cmd.ProcessState.SysUsage().(*syscall.Rusage); ok {
 		rss = ru.Maxrss
 	}
-	if werr := os.WriteFile(rusageFile, []byte(strconv.FormatInt(rss, 10)), 0o600); werr != nil {
+	cpu := cmd.ProcessState.UserTime() + cmd.ProcessState.SystemTime()
+	line := fmt.Sprintf("%d %.3f", rss, cpu.Seconds())
+	if werr := os.WriteFile(rusageFile, []byte(line), 0o600); werr != nil {
 		fmt.Fprintln(os.Stderr, "copybench exec:", werr)
 		return 2
 	}
@@ -306,8 +322,6 @@ func putAll(ctx context.Context, c *s3.Client, f flags, objs []types.Object, pre
 		u.left.Store(n)
 	}
 	return pool(f.concurrency, jobs, func(j chunk) error {
-		body := strings.NewReader("")
-		_ = body
 		if j.partNumber == 0 {
 			_, err := c.PutObject(ctx, &s3.PutObjectInput{
 				Bucket: aws.String(f.dstBucket), Key: aws.String(j.key), Body: bytesReader(data[:j.n]),

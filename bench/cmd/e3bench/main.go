@@ -4,11 +4,15 @@
 // seeds each workload, and measures, in the same invocation, the raw GET/PUT
 // limit, e3sync's copy engine and rclone (defaults and tuned). Each case runs
 // once as a warm-up through a request-counting proxy, then BENCH_RUNS times
-// directly; the table shows medians.
+// directly; the table shows medians. The limit cases are run once at each of
+// a few stream counts first, and the best is the limit (more streams is not
+// faster on a 2-core machine shared with MinIO).
 //
 //	BENCH_WORKLOADS=small,mix   workloads to run (default: quick; "all" for every one)
 //	BENCH_RUNS=3                timed runs per case
 //	BENCH_CASES=e3sync,rclone-tuned  cases to run (default: all)
+//	BENCH_LIMIT_STREAMS=2,4,8,16     stream counts the limit cases are measured at (the best is the limit)
+//	BENCH_CPUPROFILE=dir             CPU profiles of the timed e3sync runs (<workload>-<case>.pprof, last run wins)
 //	RCLONE=path                 rclone binary (default $E3SYNC_CACHE/bin/rclone)
 package main
 
@@ -16,19 +20,20 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"math/rand"
 	"net/http"
 	"os"
 	"os/exec"
+	"os/signal"
 	"path/filepath"
 	"slices"
 	"sort"
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"text/tabwriter"
 	"time"
 
@@ -104,17 +109,33 @@ var workloads = []workload{
 // machine (MinIO does about 50 PUTs/s there).
 var quick = []string{"medium", "large"}
 
-var allCases = []string{"limit-get", "limit-put", "limit-getput", "e3sync", "rclone", "rclone-tuned"}
+var allCases = []string{"limit-get", "limit-put", "limit-getput", "e3sync", "rclone", "rclone-tuned", "rclone-tuned-few"}
 
-// rcloneTuned are the flags of the tuned rclone case.
-var rcloneTuned = []string{
-	"--transfers", "32", "--checkers", "32",
-	"--s3-upload-concurrency", "8", "--s3-chunk-size", "16M",
-	"--multi-thread-cutoff", "64M", "--multi-thread-streams", "8",
+// rcloneFlags are the flags of the tuned rclone cases. rclone-tuned is
+// tuned for many streams (the usual advice, and what helps small objects);
+// rclone-tuned-few keeps few streams of e3sync's 8 MiB parts, which is what
+// large objects need on a 2-core machine (rclone-tuned holds up to
+// 32 × 8 × 16 MiB of chunks there: 3 GiB RSS).
+var rcloneFlags = map[string][]string{
+	"rclone": nil,
+	"rclone-tuned": {
+		"--transfers", "32", "--checkers", "32",
+		"--s3-upload-concurrency", "8", "--s3-chunk-size", "16M",
+		"--multi-thread-cutoff", "64M", "--multi-thread-streams", "8",
+	},
+	"rclone-tuned-few": {
+		"--transfers", "4", "--checkers", "8",
+		"--s3-upload-concurrency", "4", "--s3-chunk-size", "8M",
+		"--multi-thread-cutoff", "64M", "--multi-thread-streams", "4",
+	},
 }
 
 func main() {
-	if err := run(context.Background()); err != nil {
+	// Interrupted, run still returns: MinIO is stopped and its data on
+	// tmpfs removed by run's deferred calls.
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := run(ctx); err != nil {
 		fmt.Fprintln(os.Stderr, "e3bench:", err)
 		os.Exit(1)
 	}
@@ -131,6 +152,9 @@ type env struct {
 	rclone   string
 	rcConfig string
 	runs     int
+	streams  []int   // stream counts the limit cases are measured at
+	profiles string  // BENCH_CPUPROFILE: directory for CPU profiles of the e3sync runs
+	lastCPU  float64 // CPU seconds of the last case run, from copybench exec
 	cases    []string
 	log      io.Writer
 }
@@ -142,7 +166,17 @@ type result struct {
 	seconds        []float64
 	rssKiB         int64
 	counts         map[string]int
+	loads          []float64    // 1-minute load average before each timed run
+	cpu            []float64    // CPU seconds (user + system) of the copier process in each timed run
+	sweep          []sweepPoint // limit cases: one run per stream count
+	streams        int          // limit cases: the best stream count
+	runs           int          // timed runs so far, for the log
 	err            error
+}
+
+type sweepPoint struct {
+	streams int
+	seconds float64
 }
 
 func (r result) median() float64 {
@@ -155,6 +189,11 @@ func (r result) median() float64 {
 		return s[len(s)/2]
 	}
 	return (s[len(s)/2-1] + s[len(s)/2]) / 2
+}
+
+// cpuMedian is the median CPU seconds of the measured process.
+func (r result) cpuMedian() float64 {
+	return result{seconds: r.cpu}.median()
 }
 
 func (r result) mbps() float64 {
@@ -188,6 +227,18 @@ func run(ctx context.Context) error {
 			return fmt.Errorf("BENCH_RUNS=%q", r)
 		}
 		e.runs = n
+	}
+	e.profiles = os.Getenv("BENCH_CPUPROFILE")
+	e.streams = []int{2, 4, 8, 16}
+	if v := os.Getenv("BENCH_LIMIT_STREAMS"); v != "" {
+		e.streams = nil
+		for _, f := range strings.Split(v, ",") {
+			n, err := strconv.Atoi(f)
+			if err != nil || n < 1 {
+				return fmt.Errorf("BENCH_LIMIT_STREAMS=%q", v)
+			}
+			e.streams = append(e.streams, n)
+		}
 	}
 	if c := os.Getenv("BENCH_CASES"); c != "" {
 		e.cases = strings.Split(c, ",")
@@ -249,11 +300,14 @@ func run(ctx context.Context) error {
 			return fmt.Errorf("workload %s: %w", w.name, err)
 		}
 		results = append(results, rs...)
-		printTable(os.Stdout, results[len(results)-len(rs):], selected, e.runs, false)
+		printTable(os.Stdout, results[len(results)-len(rs):], selected, false)
 	}
 	fmt.Println()
 	fmt.Printf("## All workloads (median of %d runs after a warm-up; MB = 10^6 bytes)\n\n", e.runs)
-	printTable(os.Stdout, results, selected, e.runs, true)
+	fmt.Printf("limit-*: the best of %v streams (each limit case run once at each, then %d runs at the best); "+
+		"× limit divides by limit-getput; client CPU s: user + system seconds of the copying process (MinIO not included); "+
+		"load: 1-minute load average before the timed runs\n\n", e.streams, e.runs)
+	printTable(os.Stdout, results, selected, true)
 	return nil
 }
 
@@ -423,39 +477,109 @@ func (e *env) runWorkload(ctx context.Context, w workload) ([]result, error) {
 	var out []result
 	for _, c := range e.cases {
 		r := result{workload: w.name, kase: c, objects: n, bytes: total}
-		for i := 0; i <= e.runs; i++ { // run 0 is the counted warm-up
-			dstPrefix := fmt.Sprintf("run-%s-%d/", c, i)
-			counted := i == 0
-			if counted {
-				e.counter.Reset()
+		if strings.HasPrefix(c, "limit-") {
+			e.runLimit(ctx, w, &r)
+		} else {
+			for i := 0; i <= e.runs; i++ { // run 0 is the counted warm-up
+				if err := e.timed(ctx, w, &r, 0, i == 0); err != nil {
+					break
+				}
 			}
-			secs, rss, err := e.runCase(ctx, w, c, dstPrefix, counted)
-			if counted {
-				r.counts = e.counter.Counts()
-			}
-			if cerr := e.clear(ctx, dstBucket, dstPrefix); cerr != nil && err == nil {
-				err = cerr
-			}
-			e.purgeTrash()
-			if err != nil {
-				r.err = err
-				fmt.Fprintf(e.log, "   %-13s run %d: %v\n", c, i, err)
-				break
-			}
-			r.rssKiB = max(r.rssKiB, rss)
-			if !counted {
-				r.seconds = append(r.seconds, secs)
-			}
-			fmt.Fprintf(e.log, "   %-13s run %d: %6.2fs %8.1f MB/s  rss %d MiB\n", c, i, secs, float64(total)/1e6/secs, rss/1024)
 		}
 		out = append(out, r)
 	}
 	return out, nil
 }
 
+// runLimit measures a limit case at every stream count of e.streams (one
+// run each, after a counted warm-up at the middle one) and keeps the best:
+// on this machine more streams is not always faster, and the limit must be
+// the best the machine can do. The best stream count then gets e.runs-1 more
+// runs, and the result is the median of its e.runs runs.
+func (e *env) runLimit(ctx context.Context, w workload, r *result) {
+	if err := e.timed(ctx, w, r, e.streams[len(e.streams)/2], true); err != nil {
+		return
+	}
+	best, bestRun := 0, 0
+	for i, n := range e.streams {
+		if err := e.timed(ctx, w, r, n, false); err != nil {
+			return
+		}
+		r.sweep = append(r.sweep, sweepPoint{streams: n, seconds: r.seconds[i]})
+		if best == 0 || r.seconds[i] < r.seconds[bestRun] {
+			best, bestRun = n, i
+		}
+	}
+	r.streams = best
+	r.seconds = r.seconds[bestRun : bestRun+1]
+	r.loads = r.loads[bestRun : bestRun+1]
+	r.cpu = r.cpu[bestRun : bestRun+1]
+	for range e.runs - 1 {
+		if err := e.timed(ctx, w, r, best, false); err != nil {
+			return
+		}
+	}
+}
+
+// timed runs case r.kase once (through the counting proxy when counted,
+// then its request counts are kept and its time is not), checks and deletes
+// the copy, and records the time, peak RSS and load average in r. It
+// records and returns the first error.
+func (e *env) timed(ctx context.Context, w workload, r *result, streams int, counted bool) error {
+	run := 0 // the counted warm-up
+	if counted {
+		e.counter.Reset()
+	} else {
+		r.runs++
+		run = r.runs
+	}
+	dstPrefix := fmt.Sprintf("run-%s-%d-%d/", r.kase, streams, run)
+	load := loadAvg()
+	secs, rss, err := e.runCase(ctx, w, r.kase, dstPrefix, streams, counted)
+	if counted {
+		r.counts = e.counter.Counts()
+	}
+	if cerr := e.clear(ctx, dstBucket, dstPrefix); cerr != nil && err == nil {
+		err = cerr
+	}
+	e.purgeTrash()
+	label := r.kase
+	if streams > 0 {
+		label = fmt.Sprintf("%s/%d", r.kase, streams)
+	}
+	if err != nil {
+		r.err = err
+		fmt.Fprintf(e.log, "   %-16s run %d: %v\n", label, run, err)
+		return err
+	}
+	r.rssKiB = max(r.rssKiB, rss)
+	if !counted {
+		r.seconds = append(r.seconds, secs)
+		r.loads = append(r.loads, load)
+		r.cpu = append(r.cpu, e.lastCPU)
+	}
+	fmt.Fprintf(e.log, "   %-16s run %d: %6.2fs %8.1f MB/s  rss %d MiB  cpu %.1fs  load %.1f\n", label, run, secs, float64(r.bytes)/1e6/secs, rss/1024, e.lastCPU, load)
+	return nil
+}
+
+// loadAvg is the 1-minute load average: the machine is shared, and the
+// tables say how busy it was.
+func loadAvg() float64 {
+	b, err := os.ReadFile("/proc/loadavg")
+	if err != nil {
+		return 0
+	}
+	f := strings.Fields(string(b))
+	if len(f) == 0 {
+		return 0
+	}
+	l, _ := strconv.ParseFloat(f[0], 64)
+	return l
+}
+
 // runCase runs one case once in a child process and returns its wall time
 // and peak RSS in KiB.
-func (e *env) runCase(ctx context.Context, w workload, c, dstPrefix string, counted bool) (float64, int64, error) {
+func (e *env) runCase(ctx context.Context, w workload, c, dstPrefix string, streams int, counted bool) (float64, int64, error) {
 	ep := e.minio.Endpoint()
 	if counted {
 		ep = e.counter.URL
@@ -477,6 +601,9 @@ func (e *env) runCase(ctx context.Context, w workload, c, dstPrefix string, coun
 		} else if n, ok := strings.CutPrefix(c, "e3sync-c"); ok {
 			args = append(args, "-copy-concurrency", n)
 		}
+		if e.profiles != "" && !counted {
+			args = append(args, "-cpuprofile", filepath.Join(e.profiles, w.name+"-"+c+".pprof"))
+		}
 		cmd = exec.CommandContext(ctx, e.copybin, args...)
 	case strings.HasPrefix(c, "limit-"):
 		creds, err := e.sourceCreds(ctx)
@@ -485,19 +612,17 @@ func (e *env) runCase(ctx context.Context, w workload, c, dstPrefix string, coun
 		}
 		cmd = exec.CommandContext(ctx, e.copybin, "-mode", strings.TrimPrefix(c, "limit-"),
 			"-src-endpoint", ep, "-dst-endpoint", ep, "-src-bucket", srcBucket, "-src-prefix", acctPrefix,
-			"-dst-bucket", dstBucket, "-dst-prefix", dstPrefix, "-task", task)
+			"-dst-bucket", dstBucket, "-dst-prefix", dstPrefix, "-task", task, "-concurrency", strconv.Itoa(streams))
 		environ = append(environ, "SRC_AWS_ACCESS_KEY_ID="+creds.Credentials.AccessKeyID,
 			"SRC_AWS_SECRET_ACCESS_KEY="+creds.Credentials.SecretAccessKey, "SRC_AWS_SESSION_TOKEN="+creds.Credentials.SessionToken)
-	case c == "rclone" || c == "rclone-tuned":
+	case rcloneFlags[c] != nil || c == "rclone":
 		creds, err := e.sourceCreds(ctx)
 		if err != nil {
 			return 0, 0, err
 		}
 		args := []string{"copy", "--config", e.rcConfig, "-q",
 			"src:" + srcBucket + "/" + acctPrefix + taskPrefix(w), "dst:" + dstBucket + "/" + dstPrefix + taskPrefix(w)}
-		if c == "rclone-tuned" {
-			args = append(args, rcloneTuned...)
-		}
+		args = append(args, rcloneFlags[c]...)
 		cmd = exec.CommandContext(ctx, e.rclone, args...)
 		environ = slices.DeleteFunc(environ, func(s string) bool { return strings.HasPrefix(s, "AWS_CA_BUNDLE=") })
 		for k, v := range map[string]string{
@@ -528,10 +653,12 @@ func (e *env) runCase(ctx context.Context, w workload, c, dstPrefix string, coun
 	if err != nil {
 		return 0, 0, err
 	}
-	rss, err := strconv.ParseInt(string(b), 10, 64)
-	if err != nil {
-		return 0, 0, err
+	var rss int64
+	var cpu float64
+	if _, err := fmt.Sscanf(string(b), "%d %f", &rss, &cpu); err != nil {
+		return 0, 0, fmt.Errorf("rusage %q: %w", b, err)
 	}
+	e.lastCPU = cpu
 	if strings.HasPrefix(c, "e3sync") {
 		var o struct {
 			Objects int   `json:"objects"`
@@ -603,7 +730,7 @@ func tail(s string, n int) string {
 	return s
 }
 
-func printTable(out io.Writer, rs []result, ws []workload, runs int, markdown bool) {
+func printTable(out io.Writer, rs []result, ws []workload, markdown bool) {
 	tw := tabwriter.NewWriter(out, 0, 0, 1, ' ', 0)
 	sep := "\t"
 	if markdown {
@@ -616,9 +743,9 @@ func printTable(out io.Writer, rs []result, ws []workload, runs int, markdown bo
 		}
 		fmt.Fprintln(tw, line)
 	}
-	row("workload", "case", "MB/s", "objects/s", "× rclone-tuned", "× limit", "peak RSS MiB", "requests per object")
+	row("workload", "case", "MB/s", "objects/s", "× rclone-tuned", "× limit", "peak RSS MiB", "client CPU s", "load", "requests per object")
 	if markdown {
-		row("---", "---", "---:", "---:", "---:", "---:", "---:", "---")
+		row("---", "---", "---:", "---:", "---:", "---:", "---:", "---:", "---:", "---")
 	}
 	for _, r := range rs {
 		desc := r.workload
@@ -626,7 +753,7 @@ func printTable(out io.Writer, rs []result, ws []workload, runs int, markdown bo
 			desc = r.workload + " (" + ws[i].desc + ")"
 		}
 		if r.err != nil {
-			row(desc, r.kase, "failed", "", "", "", "", firstLine(r.err.Error()))
+			row(desc, r.kase, "failed", "", "", "", "", "", "", firstLine(r.err.Error()))
 			continue
 		}
 		ratio := func(kase string) string {
@@ -637,12 +764,45 @@ func printTable(out io.Writer, rs []result, ws []workload, runs int, markdown bo
 			}
 			return "-"
 		}
-		row(desc, r.kase, fmt.Sprintf("%.0f", r.mbps()), fmt.Sprintf("%.0f", r.ops()),
-			ratio("rclone-tuned"), ratio("limit-getput"), fmt.Sprintf("%d", r.rssKiB/1024), bench.PerObject(r.counts, r.objects))
+		kase := r.kase
+		if r.streams > 0 {
+			kase = fmt.Sprintf("%s (%d streams)", r.kase, r.streams)
+		}
+		row(desc, kase, fmt.Sprintf("%.0f", r.mbps()), fmt.Sprintf("%.0f", r.ops()),
+			ratio("rclone-tuned"), ratio("limit-getput"), fmt.Sprintf("%d", r.rssKiB/1024), fmt.Sprintf("%.1f", r.cpuMedian()), loadRange(r.loads),
+			bench.PerObject(r.counts, r.objects))
 	}
 	tw.Flush()
-	_ = runs
-	_ = errors.New
+	var notes []string
+	for _, r := range rs {
+		if len(r.sweep) == 0 || r.err != nil {
+			continue
+		}
+		var pts []string
+		for _, p := range r.sweep {
+			pts = append(pts, fmt.Sprintf("%d: %.0f", p.streams, float64(r.bytes)/1e6/p.seconds))
+		}
+		notes = append(notes, fmt.Sprintf("%s %s MB/s by streams (one run each) %s; best %d, median of %d runs there",
+			r.workload, r.kase, strings.Join(pts, ", "), r.streams, len(r.seconds)))
+	}
+	if len(notes) > 0 {
+		fmt.Fprintln(out)
+		for _, n := range notes {
+			fmt.Fprintln(out, "- "+n)
+		}
+	}
+}
+
+// loadRange is the range of the load averages seen before the timed runs.
+func loadRange(l []float64) string {
+	if len(l) == 0 {
+		return "-"
+	}
+	lo, hi := slices.Min(l), slices.Max(l)
+	if fmt.Sprintf("%.1f", lo) == fmt.Sprintf("%.1f", hi) {
+		return fmt.Sprintf("%.1f", lo)
+	}
+	return fmt.Sprintf("%.1f–%.1f", lo, hi)
 }
 
 func firstLine(s string) string {
