@@ -15,6 +15,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"golang.org/x/sync/semaphore"
+
 	"github.com/e3sync/e3sync/pkg/export"
 	"github.com/e3sync/e3sync/pkg/store"
 )
@@ -43,6 +45,7 @@ const (
 	DefaultConcurrency      = 8
 	DefaultLargeConcurrency = 2
 	DefaultLargeObject      = store.DefaultPartSize
+	DefaultSmallMemory      = 64 << 20
 	DefaultAttempts         = 3
 	// DefaultStaleUploadAge is far longer than one upload takes (a copier
 	// invocation lasts at most 15 minutes), so the live upload of a run
@@ -61,6 +64,10 @@ type Options struct {
 	// parts; default: the destination's part size (PartSize() int64), else
 	// DefaultLargeObject.
 	LargeObject int64
+	// SmallMemory bounds the bytes of smaller objects in flight: each is
+	// read whole into memory for its single PutObject, so many small objects
+	// can be in flight at once while a few near LargeObject cannot exceed it.
+	SmallMemory int64
 	// Attempts is how many times one object is tried before its task fails;
 	// each attempt re-reads the source from the start.
 	Attempts int
@@ -84,6 +91,7 @@ type Engine struct {
 	opts  Options
 	slots chan struct{}
 	large chan struct{}
+	small *semaphore.Weighted // bytes of small objects in flight
 	// noCleanup is set once the destination denied listing or aborting
 	// uploads: asking again for every task would only repeat the warning.
 	noCleanup atomic.Bool
@@ -103,6 +111,9 @@ func New(src Source, dst Destination, opts Options) *Engine {
 			opts.LargeObject = ps.PartSize()
 		}
 	}
+	if opts.SmallMemory <= 0 {
+		opts.SmallMemory = DefaultSmallMemory
+	}
 	if opts.Attempts <= 0 {
 		opts.Attempts = DefaultAttempts
 	}
@@ -116,6 +127,7 @@ func New(src Source, dst Destination, opts Options) *Engine {
 		src: src, dst: dst, opts: opts,
 		slots: make(chan struct{}, opts.Concurrency),
 		large: make(chan struct{}, opts.LargeConcurrency),
+		small: semaphore.NewWeighted(opts.SmallMemory),
 	}
 }
 
@@ -377,6 +389,12 @@ func (e *Engine) copyObject(ctx context.Context, o store.Object) error {
 		case <-ctx.Done():
 			return fmt.Errorf("copy %s: %w", o.Key, ctx.Err())
 		}
+	} else {
+		w := min(max(o.Size, 1), e.opts.SmallMemory)
+		if err := e.small.Acquire(ctx, w); err != nil {
+			return fmt.Errorf("copy %s: %w", o.Key, err)
+		}
+		defer e.small.Release(w)
 	}
 	var err error
 	for attempt := 1; attempt <= e.opts.Attempts; attempt++ {

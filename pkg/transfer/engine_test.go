@@ -724,3 +724,44 @@ func TestCopyCleanupDeniedIsNotRetried(t *testing.T) {
 		t.Errorf("logs = %s; want one warning naming the missing permission", logs.String())
 	}
 }
+
+// peakDest records the most Writes in flight at once.
+type peakDest struct {
+	*dest
+	mu        sync.Mutex
+	now, peak int
+}
+
+func (d *peakDest) Write(ctx context.Context, key string, size int64, r io.Reader, meta map[string]string) error {
+	d.mu.Lock()
+	d.now++
+	d.peak = max(d.peak, d.now)
+	d.mu.Unlock()
+	time.Sleep(20 * time.Millisecond) // long enough for the others to start, if allowed
+	defer func() {
+		d.mu.Lock()
+		d.now--
+		d.mu.Unlock()
+	}()
+	return d.dest.Write(ctx, key, size, r, meta)
+}
+
+// SmallMemory bounds the bytes of small objects in flight, whatever the
+// object concurrency: three ~16-byte objects under a 20-byte budget go one
+// at a time; under the default budget all three go at once.
+func TestCopySmallMemoryBound(t *testing.T) {
+	for _, tt := range []struct {
+		budget int64
+		want   int
+	}{{20, 1}, {0, 3}} {
+		src := newSource(t, exportDay())
+		dst := &peakDest{dest: newDest(t)}
+		e := New(src, dst, Options{Attempts: 1, Concurrency: 8, SmallMemory: tt.budget})
+		if r, err := e.Copy(context.Background(), purchase); err != nil || r.Copied != 3 {
+			t.Fatalf("Copy = %+v, %v, want 3 copied", r, err)
+		}
+		if dst.peak != tt.want {
+			t.Errorf("SmallMemory %d: %d objects in flight at most, want %d", tt.budget, dst.peak, tt.want)
+		}
+	}
+}
