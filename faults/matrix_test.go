@@ -157,7 +157,7 @@ func (w *world) runScenario(t *testing.T, sc scenario) row {
 	}
 	res.injected = total(w.proxy.Injected()) - before + w.api.FaultsInjected() - authBefore
 	res.lost, res.corrupted, res.partial, res.falseSuccess = len(d.lost), len(d.corrupted), len(d.partial), len(d.falseSuccess)
-	res.orphans = w.openUploads(ctx, prefix)
+	res.orphans = len(w.openUploads(ctx, prefix))
 
 	if !clean {
 		t.Errorf("no clean run in %d runs", maxRuns)
@@ -292,7 +292,7 @@ func TestDuplicateDelivery(t *testing.T) {
 			t.Errorf("difference after duplicate delivery: %v", df)
 		}
 	}
-	orphans := w.openUploads(ctx, prefix)
+	orphans := len(w.openUploads(ctx, prefix))
 	if len(d.lost)+len(d.corrupted)+len(d.partial)+len(d.falseSuccess)+orphans > 0 {
 		t.Errorf("damage: lost [%s] corrupted [%s] partial [%s] false _SUCCESS [%s] open uploads %d",
 			keys(d.lost), keys(d.corrupted), keys(d.partial), keys(d.falseSuccess), orphans)

@@ -68,9 +68,38 @@ type world struct {
 	sizes  map[string]int64
 	dates  map[string]bool // "type=t/date=d/" -> source has _SUCCESS
 	next   int             // destination prefix counter
+	rng    *rand.Rand      // the source data
 }
 
 func newWorld(t *testing.T, scale int) *world {
+	t.Helper()
+	w := newEmptyWorld(t, int64(scale))
+	d1, d2 := "type=decisions/date="+fromDate+"/", "type=events/date="+fromDate+"/"
+	d3 := "type=events/date=" + toDate + "/"
+	for i := 0; i < 3*scale; i++ {
+		w.put(fmt.Sprintf("%sexperiment=1/part-%05d.c000.snappy.parquet", d1, i), 100_000+w.rng.Intn(200_000))
+	}
+	w.put(d1+"experiment=2/part-00000.c000.snappy.parquet", 12<<20) // multipart: 3 parts
+	for i := 0; i < 2*scale; i++ {
+		w.put(fmt.Sprintf("%sevent=purchase/part-%05d.c000.snappy.parquet", d2, i), 150_000+w.rng.Intn(100_000))
+	}
+	w.put(d2+"event=NULL/part-00000.c000.snappy.parquet", 0)
+	w.put(d2+"event=video play/part-00000.c000.snappy.parquet", 70_000)
+	w.put(d3+"event=purchase/part-00000.c000.snappy.parquet", 90_000)
+	if scale > 1 {
+		w.put(d3+"event=big/part-00000.c000.snappy.parquet", 11<<20)
+	}
+	w.put(d1+export.SuccessMarker, 0)
+	w.put(d2+export.SuccessMarker, 0)
+	w.dates[d1], w.dates[d2], w.dates[d3] = true, true, false
+	return w
+}
+
+// newEmptyWorld starts MinIO with the export bucket (read by "exporter",
+// through the emulated Authentication API's credentials) and the customer's
+// bucket (read and written by "customer"), the fault proxy in front of it,
+// and no data: seed with put, and mark each date in w.dates.
+func newEmptyWorld(t *testing.T, seed int64) *world {
 	t.Helper()
 	ctx := context.Background()
 	m := testenv.MinIOForTest(t)
@@ -85,7 +114,8 @@ func newWorld(t *testing.T, scale int) *world {
 	if err := m.AddUser(ctx, "customer", "customer-secret-key", testenv.ReadWritePolicy(dstBucket)); err != nil {
 		t.Fatal(err)
 	}
-	w := &world{t: t, root: m.S3Client(m.RootProvider()), src: map[string]string{}, sizes: map[string]int64{}, dates: map[string]bool{}}
+	w := &world{t: t, root: m.S3Client(m.RootProvider()), src: map[string]string{}, sizes: map[string]int64{}, dates: map[string]bool{},
+		rng: rand.New(rand.NewSource(seed))}
 	w.api = emulator.NewAuthAPI(emulator.AuthAPIOptions{
 		Tokens: []string{token},
 		Minter: &emulator.MinIOSTS{Endpoint: m.Endpoint(), AccessKey: "exporter", SecretKey: "exporter-secret-key"},
@@ -100,38 +130,22 @@ func newWorld(t *testing.T, scale int) *world {
 	}
 	t.Cleanup(p.Close)
 	w.proxy = p
-
-	rng := rand.New(rand.NewSource(int64(scale)))
-	put := func(key string, size int) {
-		b := make([]byte, size)
-		rng.Read(b)
-		if _, err := w.root.PutObject(ctx, &s3.PutObjectInput{Bucket: aws.String(srcBucket), Key: aws.String(acct + key), Body: bytes.NewReader(b)}); err != nil {
-			t.Fatal(err)
-		}
-		if !strings.HasSuffix(key, export.SuccessMarker) {
-			h := sha256.Sum256(b)
-			w.src[key], w.sizes[key] = hex.EncodeToString(h[:]), int64(size)
-		}
-	}
-	d1, d2 := "type=decisions/date="+fromDate+"/", "type=events/date="+fromDate+"/"
-	d3 := "type=events/date=" + toDate + "/"
-	for i := 0; i < 3*scale; i++ {
-		put(fmt.Sprintf("%sexperiment=1/part-%05d.c000.snappy.parquet", d1, i), 100_000+rng.Intn(200_000))
-	}
-	put(d1+"experiment=2/part-00000.c000.snappy.parquet", 12<<20) // multipart: 3 parts
-	for i := 0; i < 2*scale; i++ {
-		put(fmt.Sprintf("%sevent=purchase/part-%05d.c000.snappy.parquet", d2, i), 150_000+rng.Intn(100_000))
-	}
-	put(d2+"event=NULL/part-00000.c000.snappy.parquet", 0)
-	put(d2+"event=video play/part-00000.c000.snappy.parquet", 70_000)
-	put(d3+"event=purchase/part-00000.c000.snappy.parquet", 90_000)
-	if scale > 1 {
-		put(d3+"event=big/part-00000.c000.snappy.parquet", 11<<20)
-	}
-	put(d1+export.SuccessMarker, 0)
-	put(d2+export.SuccessMarker, 0)
-	w.dates[d1], w.dates[d2], w.dates[d3] = true, true, false
 	return w
+}
+
+// put writes size random bytes at key (relative to the account root) in the
+// export bucket and records their SHA-256 (a _SUCCESS is not recorded).
+func (w *world) put(key string, size int) {
+	w.t.Helper()
+	b := make([]byte, size)
+	w.rng.Read(b)
+	if _, err := w.root.PutObject(context.Background(), &s3.PutObjectInput{Bucket: aws.String(srcBucket), Key: aws.String(acct + key), Body: bytes.NewReader(b)}); err != nil {
+		w.t.Fatal(err)
+	}
+	if !strings.HasSuffix(key, export.SuccessMarker) {
+		h := sha256.Sum256(b)
+		w.src[key], w.sizes[key] = hex.EncodeToString(h[:]), int64(size)
+	}
 }
 
 // newPrefix returns a fresh destination prefix: each scenario starts empty.
@@ -276,13 +290,60 @@ func (w *world) inspect(ctx context.Context, prefix string, d *damage, final boo
 	return nil
 }
 
-// openUploads lists multipart uploads left open under prefix.
-func (w *world) openUploads(ctx context.Context, prefix string) int {
-	out, err := w.root.ListMultipartUploads(ctx, &s3.ListMultipartUploadsInput{Bucket: aws.String(dstBucket), Prefix: aws.String(prefix)})
+// openUploads lists the keys of the multipart uploads left open under
+// prefix, and fails the world's test if it cannot.
+func (w *world) openUploads(ctx context.Context, prefix string) []string {
+	keys, err := w.listOpenUploads(ctx, prefix)
 	if err != nil {
 		w.t.Fatalf("ListMultipartUploads: %v", err)
 	}
-	return len(out.Uploads)
+	return keys
+}
+
+// listOpenUploads lists the keys of the multipart uploads open under
+// prefix. It lists the whole bucket and filters: MinIO lists uploads under
+// a prefix only when the prefix is an object's exact name
+// (minio/minio#20989), so a listing by prefix would never find one.
+func (w *world) listOpenUploads(ctx context.Context, prefix string) ([]string, error) {
+	var keys []string
+	in := &s3.ListMultipartUploadsInput{Bucket: aws.String(dstBucket)}
+	for {
+		out, err := w.root.ListMultipartUploads(ctx, in)
+		if err != nil {
+			return nil, err
+		}
+		for _, u := range out.Uploads {
+			if k := aws.ToString(u.Key); strings.HasPrefix(k, prefix) {
+				keys = append(keys, strings.TrimPrefix(k, prefix))
+			}
+		}
+		if !aws.ToBool(out.IsTruncated) {
+			break
+		}
+		in.KeyMarker, in.UploadIdMarker = out.NextKeyMarker, out.NextUploadIdMarker
+	}
+	sort.Strings(keys)
+	return keys, nil
+}
+
+// observe inspects the destination prefix over and over, while runs go on,
+// until the returned stop is called; stop returns how many passes it made.
+func (w *world) observe(prefix string, d *damage, mu *sync.Mutex) (stop func() int) {
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan int)
+	go func() {
+		looks := 0
+		for ctx.Err() == nil {
+			if w.inspect(ctx, prefix, d, false, mu) == nil {
+				looks++
+			}
+		}
+		done <- looks
+	}()
+	return func() int {
+		cancel()
+		return <-done
+	}
 }
 
 // identical compares the destination with the source through pkg/verify,
