@@ -39,8 +39,13 @@ func (c failingAbort) AbortMultipartUpload(ctx context.Context, in *s3.AbortMult
 // createUploads opens one multipart upload per key (bucket-relative).
 func createUploads(t *testing.T, c *s3.Client, keys ...string) {
 	t.Helper()
+	createUploadsIn(t, c, testBucket, keys...)
+}
+
+func createUploadsIn(t *testing.T, c *s3.Client, bucket string, keys ...string) {
+	t.Helper()
 	for _, k := range keys {
-		if _, err := c.CreateMultipartUpload(context.Background(), &s3.CreateMultipartUploadInput{Bucket: aws.String(testBucket), Key: aws.String(k)}); err != nil {
+		if _, err := c.CreateMultipartUpload(context.Background(), &s3.CreateMultipartUploadInput{Bucket: aws.String(bucket), Key: aws.String(k)}); err != nil {
 			t.Fatalf("CreateMultipartUpload(%q) error = %v", k, err)
 		}
 	}
@@ -50,7 +55,12 @@ func createUploads(t *testing.T, c *s3.Client, keys ...string) {
 // nothing under a folder prefix), sorted, with their initiation times.
 func allUploads(t *testing.T, c *s3.Client) ([]string, map[string]time.Time) {
 	t.Helper()
-	out, err := c.ListMultipartUploads(context.Background(), &s3.ListMultipartUploadsInput{Bucket: aws.String(testBucket)})
+	return allUploadsIn(t, c, testBucket)
+}
+
+func allUploadsIn(t *testing.T, c *s3.Client, bucket string) ([]string, map[string]time.Time) {
+	t.Helper()
+	out, err := c.ListMultipartUploads(context.Background(), &s3.ListMultipartUploadsInput{Bucket: aws.String(bucket)})
 	if err != nil {
 		t.Fatalf("ListMultipartUploads() error = %v", err)
 	}
@@ -81,10 +91,15 @@ func TestAbortStaleUploads(t *testing.T) {
 		c := startS3(t)
 		testAbortStaleUploads(t, pagedClient{c}, c)
 	})
+	m := testenv.MinIOForTest(t)
+	root := m.S3Client(m.RootProvider())
 	t.Run("minio", func(t *testing.T) {
-		c := startMinIO(t)
-		testAbortStaleUploads(t, c, c)
+		if err := m.CreateBucket(context.Background(), testBucket); err != nil {
+			t.Fatal(err)
+		}
+		testAbortStaleUploads(t, root, root)
 	})
+	t.Run("minio errors", func(t *testing.T) { testAbortStaleUploadsErrors(t, m, root) })
 }
 
 func testAbortStaleUploads(t *testing.T, c S3API, root *s3.Client) {
@@ -151,33 +166,32 @@ func testAbortStaleUploads(t *testing.T, c S3API, root *s3.Client) {
 
 // A failed abort names the key and does not stop the others; a listing the
 // identity may not make is ErrAccessDenied, naming the bucket.
-func TestAbortStaleUploadsErrors(t *testing.T) {
+func testAbortStaleUploadsErrors(t *testing.T, m *testenv.MinIO, root *s3.Client) {
 	ctx := context.Background()
-	m := testenv.MinIOForTest(t)
-	if err := m.CreateBucket(ctx, testBucket); err != nil {
+	const bucket = "denied"
+	if err := m.CreateBucket(ctx, bucket); err != nil {
 		t.Fatal(err)
 	}
-	root := m.S3Client(m.RootProvider())
-	createUploads(t, root, "r/event=a/part-0.parquet", "r/event=a/part-1.parquet", "r/event=a/part-2.parquet")
+	createUploadsIn(t, root, bucket, "r/event=a/part-0.parquet", "r/event=a/part-1.parquet", "r/event=a/part-2.parquet")
 
-	s := NewS3(failingAbort{Client: root, bad: "part-1"}, testBucket, "r/", S3Options{})
+	s := NewS3(failingAbort{Client: root, bad: "part-1"}, bucket, "r/", S3Options{})
 	got, err := s.AbortStaleUploads(ctx, "event=a/", false, time.Now().Add(time.Hour))
 	if want := []string{"event=a/part-0.parquet", "event=a/part-2.parquet"}; !slices.Equal(uploadKeys(got), want) {
 		t.Errorf("AbortStaleUploads() aborted %q, want %q", uploadKeys(got), want)
 	}
-	if err == nil || !strings.Contains(err.Error(), "s3://"+testBucket+"/r/event=a/part-1.parquet") || !strings.Contains(err.Error(), "injected") {
-		t.Errorf("AbortStaleUploads() error = %v, want one naming s3://%s/r/event=a/part-1.parquet", err, testBucket)
+	if err == nil || !strings.Contains(err.Error(), "s3://"+bucket+"/r/event=a/part-1.parquet") || !strings.Contains(err.Error(), "injected") {
+		t.Errorf("AbortStaleUploads() error = %v, want one naming s3://%s/r/event=a/part-1.parquet", err, bucket)
 	}
 
-	if err := m.AddUser(ctx, "reader", "reader-secret-key", testenv.ReadOnlyPolicy(testBucket)); err != nil {
+	if err := m.AddUser(ctx, "reader", "reader-secret-key", testenv.ReadOnlyPolicy(bucket)); err != nil {
 		t.Fatal(err)
 	}
-	reader := NewS3(m.S3Client(testenv.StaticCredentials(aws.Credentials{AccessKeyID: "reader", SecretAccessKey: "reader-secret-key"})), testBucket, "r/", S3Options{})
+	reader := NewS3(m.S3Client(testenv.StaticCredentials(aws.Credentials{AccessKeyID: "reader", SecretAccessKey: "reader-secret-key"})), bucket, "r/", S3Options{})
 	got, err = reader.AbortStaleUploads(ctx, "event=a/", false, time.Now().Add(time.Hour))
-	if !errors.Is(err, ErrAccessDenied) || !strings.Contains(err.Error(), "s3://"+testBucket+"/r/event=a/") || len(got) != 0 {
-		t.Errorf("AbortStaleUploads() without permission = %q, %v, want ErrAccessDenied naming s3://%s/r/event=a/", uploadKeys(got), err, testBucket)
+	if !errors.Is(err, ErrAccessDenied) || !strings.Contains(err.Error(), "s3://"+bucket+"/r/event=a/") || len(got) != 0 {
+		t.Errorf("AbortStaleUploads() without permission = %q, %v, want ErrAccessDenied naming s3://%s/r/event=a/", uploadKeys(got), err, bucket)
 	}
-	if left, _ := allUploads(t, root); !slices.Equal(left, []string{"r/event=a/part-1.parquet"}) {
+	if left, _ := allUploadsIn(t, root, bucket); !slices.Equal(left, []string{"r/event=a/part-1.parquet"}) {
 		t.Errorf("uploads left open = %q, want only the one whose abort failed", left)
 	}
 }
