@@ -215,6 +215,7 @@ func TestAlarms(t *testing.T) {
 		{"CopyFailuresAlarm", "e3sync", metrics.ObjectsFailed, stack, "notBreaching"},
 		{"DeadLetterAlarm", "AWS/SQS", "ApproximateNumberOfMessagesVisible", []any{map[string]any{"Name": "QueueName", "Value": getAtt("TaskDeadLetterQueue", "QueueName")}}, "notBreaching"},
 		{"TokenRejectedAlarm", "e3sync", metrics.TokenRejected, stack, "notBreaching"},
+		{"EventPublishFailuresAlarm", "e3sync", metrics.EventPublishFailures, stack, "notBreaching"},
 		// No report at all means the planner has not run: stale.
 		{"StaleDecisionsAlarm", "e3sync", metrics.NewestSyncedDateAgeHours, typed("decisions"), "breaching"},
 		{"StaleEventsAlarm", "e3sync", metrics.NewestSyncedDateAgeHours, typed("events"), "breaching"},

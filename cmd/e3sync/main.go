@@ -230,6 +230,9 @@ func printSummary(w io.Writer, s job.Summary, dst fmt.Stringer) {
 		fmt.Fprintf(w, "  %-9s %s  %3d sub-partitions  source complete: %-5v  (%s)\n", d.Type, d.Date, d.Partitions, d.SourceComplete, d.Reason)
 	}
 	fmt.Fprintf(w, "objects %s: %d (%s), skipped: %d, failed: %d\n", verb, s.ObjectsCopied, humanBytes(s.BytesCopied), s.ObjectsSkipped, s.ObjectsFailed)
+	if s.UploadsAborted > 0 {
+		fmt.Fprintf(w, "stale multipart uploads aborted: %d\n", s.UploadsAborted)
+	}
 	if !s.DryRun {
 		fmt.Fprintf(w, "dates completed: %d\n", s.DatesCompleted)
 		for _, d := range s.CompletedDates {

@@ -25,6 +25,9 @@ const (
 	// EventPublishFailures counts completion events that could not be sent
 	// to EventBridge after retries (the date itself is complete).
 	EventPublishFailures = "EventPublishFailures"
+	// StaleUploadsAborted counts multipart uploads left by a killed run and
+	// aborted once their task was copied.
+	StaleUploadsAborted = "StaleUploadsAborted"
 	// NewestSyncedDateAgeHours is, per export type, the age in hours of the
 	// newest date that is complete in the destination (measured from the end
 	// of that day, UTC). The staleness alarm watches it.

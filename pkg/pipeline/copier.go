@@ -104,7 +104,8 @@ func (c *Copier) Run(ctx context.Context, t export.Task) (Outcome, error) {
 	c.putCredentialMetrics(err)
 	attrs := []any{
 		"copied", out.Result.Copied, "skipped", out.Result.Skipped, "failed", out.Result.Failed,
-		"bytes", out.Result.Bytes, "deferred", out.Result.Deferred, "date_state", out.Completion,
+		"bytes", out.Result.Bytes, "deferred", out.Result.Deferred, "uploads_aborted", out.Result.UploadsAborted,
+		"date_state", out.Completion,
 		"continued", out.Continued, "seconds", time.Since(start).Seconds(),
 	}
 	switch {
@@ -218,6 +219,9 @@ func (c *Copier) putResult(r transfer.Result) {
 		metrics.Value{Name: metrics.ObjectsFailed, Unit: metrics.Count, Value: float64(r.Failed)},
 		metrics.Value{Name: metrics.BytesCopied, Unit: metrics.Bytes, Value: float64(r.Bytes)},
 	)
+	if r.UploadsAborted > 0 {
+		c.Metrics.Put(nil, metrics.Value{Name: metrics.StaleUploadsAborted, Unit: metrics.Count, Value: float64(r.UploadsAborted)})
+	}
 }
 
 // putCredentialMetrics emits the credential refreshes since the last task
