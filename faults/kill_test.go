@@ -26,6 +26,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/s3/types"
 
 	"github.com/e3sync/e3sync/internal/testenv"
+	"github.com/e3sync/e3sync/internal/testworld"
 	"github.com/e3sync/e3sync/pkg/export"
 	"github.com/e3sync/e3sync/pkg/job"
 )
@@ -332,8 +333,8 @@ func (w *world) startCLI(t *testing.T, bin, endpoint, prefix string, args ...str
 		"E3SYNC_SOURCE_ENDPOINT=" + endpoint,
 		"AWS_ENDPOINT_URL_S3=" + endpoint,
 		"AWS_ENDPOINT_URL=http://127.0.0.1:9",
-		"AWS_ACCESS_KEY_ID=customer",
-		"AWS_SECRET_ACCESS_KEY=customer-secret-key",
+		"AWS_ACCESS_KEY_ID=" + testworld.CustomerKey,
+		"AWS_SECRET_ACCESS_KEY=" + testworld.CustomerSecret,
 		"AWS_REGION=us-east-1",
 		"AWS_CONFIG_FILE=" + filepath.Join(home, "config"),
 		"AWS_SHARED_CREDENTIALS_FILE=" + filepath.Join(home, "credentials"),

@@ -30,6 +30,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 
 	"github.com/e3sync/e3sync/internal/testenv"
+	"github.com/e3sync/e3sync/internal/testworld"
 	"github.com/e3sync/e3sync/pkg/clients"
 	"github.com/e3sync/e3sync/pkg/emulator"
 	"github.com/e3sync/e3sync/pkg/export"
@@ -42,9 +43,9 @@ import (
 )
 
 const (
-	srcBucket = "optimizely-events-data"
+	srcBucket = testworld.SourceBucket
 	acct      = "v1/account_id=4242/"
-	dstBucket = "customer-lake"
+	dstBucket = testworld.DestBucket
 	token     = "pat-FAULTS-secret-token"
 	partSize  = 5 << 20
 	fromDate  = "2024-03-01"
@@ -101,29 +102,10 @@ func newWorld(t *testing.T, scale int) *world {
 // and no data: seed with put, and mark each date in w.dates.
 func newEmptyWorld(t *testing.T, seed int64) *world {
 	t.Helper()
-	ctx := context.Background()
-	m := testenv.MinIOForTest(t)
-	for _, b := range []string{srcBucket, dstBucket} {
-		if err := m.CreateBucket(ctx, b); err != nil {
-			t.Fatal(err)
-		}
-	}
-	if err := m.AddUser(ctx, "exporter", "exporter-secret-key", testenv.ReadOnlyPolicy(srcBucket)); err != nil {
-		t.Fatal(err)
-	}
-	if err := m.AddUser(ctx, "customer", "customer-secret-key", testenv.ReadWritePolicy(dstBucket)); err != nil {
-		t.Fatal(err)
-	}
-	w := &world{t: t, root: m.S3Client(m.RootProvider()), src: map[string]string{}, sizes: map[string]int64{}, dates: map[string]bool{},
-		rng: rand.New(rand.NewSource(seed))}
-	w.api = emulator.NewAuthAPI(emulator.AuthAPIOptions{
-		Tokens: []string{token},
-		Minter: &emulator.MinIOSTS{Endpoint: m.Endpoint(), AccessKey: "exporter", SecretKey: "exporter-secret-key"},
-		Bucket: srcBucket, Prefix: acct,
-	})
-	var stop func()
-	w.apiURL, stop = w.api.Start()
-	t.Cleanup(stop)
+	tw := testworld.New(t, testworld.Options{Token: token, AccountPrefix: acct})
+	m := tw.MinIO
+	w := &world{t: t, root: tw.Root, api: tw.API, apiURL: tw.APIURL,
+		src: map[string]string{}, sizes: map[string]int64{}, dates: map[string]bool{}, rng: rand.New(rand.NewSource(seed))}
 	p, err := testenv.NewFaultProxy(m.Endpoint())
 	if err != nil {
 		t.Fatal(err)
@@ -164,7 +146,7 @@ func (w *world) source(ctx context.Context) (*clients.Source, error) {
 func (w *world) dest(prefix string) *store.S3 {
 	cfg := aws.Config{
 		Region:       "us-east-1",
-		Credentials:  credentials.NewStaticCredentialsProvider("customer", "customer-secret-key", ""),
+		Credentials:  credentials.NewStaticCredentialsProvider(testworld.CustomerKey, testworld.CustomerSecret, ""),
 		BaseEndpoint: aws.String(w.proxy.URL),
 	}
 	return clients.NewDestinationS3(cfg, store.Target{Bucket: dstBucket, Prefix: prefix}, true, store.S3Options{PartSize: partSize})
