@@ -4,9 +4,10 @@
 // seeds each workload, and measures, in the same invocation, the raw GET/PUT
 // limit, e3sync's copy engine and rclone (defaults and tuned). Each case runs
 // once as a warm-up through a request-counting proxy, then BENCH_RUNS times
-// directly; the table shows medians. The limit cases are run once at each of
-// a few stream counts first, and the best is the limit (more streams is not
-// faster on a 2-core machine shared with MinIO).
+// directly, the runs of all cases interleaved; the table shows medians. The
+// limit cases are run once at each of a few stream counts first, and the best
+// is the limit (more streams is not faster on a 2-core machine shared with
+// MinIO).
 //
 //	BENCH_WORKLOADS=small,mix   workloads to run (default: quick; "all" for every one)
 //	BENCH_RUNS=3                timed runs per case
@@ -303,8 +304,8 @@ func run(ctx context.Context) error {
 		printTable(os.Stdout, results[len(results)-len(rs):], selected, false)
 	}
 	fmt.Println()
-	fmt.Printf("## All workloads (median of %d runs after a warm-up; MB = 10^6 bytes)\n\n", e.runs)
-	fmt.Printf("limit-*: the best of %v streams (each limit case run once at each, then %d runs at the best); "+
+	fmt.Printf("## All workloads (median of %d runs after a warm-up, runs of the cases interleaved; MB = 10^6 bytes)\n\n", e.runs)
+	fmt.Printf("limit-*: the best of %v streams (one run at each; then the median of %d runs at the best, the sweep's run among them); "+
 		"× limit divides by limit-getput; client CPU s: user + system seconds of the copying process (MinIO not included); "+
 		"load: 1-minute load average before the timed runs\n\n", e.streams, e.runs)
 	printTable(os.Stdout, results, selected, true)
@@ -474,29 +475,41 @@ func (e *env) runWorkload(ctx context.Context, w workload) ([]result, error) {
 	fmt.Fprintf(e.log, "   %d objects, %.1f MB in %.1fs\n", n, float64(total)/1e6, time.Since(start).Seconds())
 	defer e.purgeTrash()
 	defer e.clear(ctx, srcBucket, acctPrefix+taskPrefix(w))
-	var out []result
-	for _, c := range e.cases {
-		r := result{workload: w.name, kase: c, objects: n, bytes: total}
-		if strings.HasPrefix(c, "limit-") {
-			e.runLimit(ctx, w, &r)
+	rs := make([]*result, len(e.cases))
+	for i, c := range e.cases {
+		rs[i] = &result{workload: w.name, kase: c, objects: n, bytes: total}
+	}
+	// Warm-ups (counted) and the limit cases' stream sweeps first, then the
+	// timed runs interleaved: run i of every case before run i+1 of any, so
+	// that a change in the shared machine's load hits every case alike.
+	for _, r := range rs {
+		if strings.HasPrefix(r.kase, "limit-") {
+			e.sweepLimit(ctx, w, r)
 		} else {
-			for i := 0; i <= e.runs; i++ { // run 0 is the counted warm-up
-				if err := e.timed(ctx, w, &r, 0, i == 0); err != nil {
-					break
-				}
-			}
+			e.timed(ctx, w, r, 0, true)
 		}
-		out = append(out, r)
+	}
+	for i := range e.runs {
+		for _, r := range rs {
+			if r.err != nil || i == 0 && r.streams > 0 { // a limit case's first run is its sweep's best
+				continue
+			}
+			e.timed(ctx, w, r, r.streams, false)
+		}
+	}
+	var out []result
+	for _, r := range rs {
+		out = append(out, *r)
 	}
 	return out, nil
 }
 
-// runLimit measures a limit case at every stream count of e.streams (one
-// run each, after a counted warm-up at the middle one) and keeps the best:
-// on this machine more streams is not always faster, and the limit must be
-// the best the machine can do. The best stream count then gets e.runs-1 more
-// runs, and the result is the median of its e.runs runs.
-func (e *env) runLimit(ctx context.Context, w workload, r *result) {
+// sweepLimit runs a limit case once through the counting proxy, at the
+// middle of e.streams, then once at every stream count of e.streams, and
+// keeps the best: on this machine more streams is not always faster, and the
+// limit must be the best the machine can do. The timed runs that follow are
+// at that stream count; the sweep's best run is the first of them.
+func (e *env) sweepLimit(ctx context.Context, w workload, r *result) {
 	if err := e.timed(ctx, w, r, e.streams[len(e.streams)/2], true); err != nil {
 		return
 	}
@@ -514,11 +527,6 @@ func (e *env) runLimit(ctx context.Context, w workload, r *result) {
 	r.seconds = r.seconds[bestRun : bestRun+1]
 	r.loads = r.loads[bestRun : bestRun+1]
 	r.cpu = r.cpu[bestRun : bestRun+1]
-	for range e.runs - 1 {
-		if err := e.timed(ctx, w, r, best, false); err != nil {
-			return
-		}
-	}
 }
 
 // timed runs case r.kase once (through the counting proxy when counted,
