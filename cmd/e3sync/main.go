@@ -104,6 +104,7 @@ func runSync(ctx context.Context, cmd string, args []string, getenv func(string)
 		return err
 	}
 	log := newLogger(stderr, c.quiet, c.verbose)
+	clients.LimitMemory(getenv, c.partSize)
 	src, dst, err := connect(ctx, c, getenv, log)
 	if err != nil {
 		return err

@@ -29,6 +29,7 @@ func StartLambda(newHandler func(s settings.Settings, p *Pipeline, log *slog.Log
 		log.Error("invalid configuration", "error", err.Error())
 		os.Exit(1)
 	}
+	LimitMemory(os.Getenv, s.PartSize)
 	cfg, err := awsconfig.LoadDefaultConfig(context.Background())
 	if err != nil {
 		log.Error("AWS configuration", "error", err.Error())

@@ -45,7 +45,7 @@ const (
 	DefaultConcurrency      = 8
 	DefaultLargeConcurrency = 2
 	DefaultLargeObject      = store.DefaultPartSize
-	DefaultSmallMemory      = 64 << 20
+	DefaultSmallMemory      = 32 << 20
 	DefaultAttempts         = 3
 	// DefaultStaleUploadAge is far longer than one upload takes (a copier
 	// invocation lasts at most 15 minutes), so the live upload of a run

@@ -174,6 +174,7 @@ func copyTask(ctx context.Context, f flags, t export.Task) (Output, error) {
 	if f.streamed {
 		from = struct{ transfer.Source }{src.Store}
 	}
+	clients.LimitMemory(os.Getenv, 0) // as the copier Lambda and the CLI do
 	res, err := transfer.New(from, dst, transfer.Options{Concurrency: f.copyConcurrency}).Copy(ctx, t)
 	if err != nil {
 		return Output{}, err

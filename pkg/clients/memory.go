@@ -1,0 +1,42 @@
+package clients
+
+import (
+	"math"
+	"runtime/debug"
+
+	"github.com/e3sync/e3sync/pkg/store"
+	"github.com/e3sync/e3sync/pkg/transfer"
+)
+
+// memoryHeadroom is what the SDK, the HTTP connections and the listings need
+// beside the copy buffers.
+const memoryHeadroom = 32 << 20
+
+// CopyMemory is the memory the copy engine's buffers may take with its
+// default limits and the given part size: the part buffers of the large
+// objects in flight plus the bytes of small objects in flight.
+func CopyMemory(partSize int64) int64 {
+	if partSize <= 0 {
+		partSize = store.DefaultPartSize
+	}
+	return transfer.DefaultLargeConcurrency*store.DefaultUploadConcurrency*partSize + transfer.DefaultSmallMemory
+}
+
+// LimitMemory sets the Go runtime's soft memory limit to CopyMemory plus
+// headroom, unless GOMEMLIMIT is set, and returns the limit in effect. Without
+// it the garbage collector lets the heap grow to twice the live buffers, so
+// the footprint would depend on how many buffers happened to be garbage at
+// once; with it, peak RSS stays near the limit whatever the object sizes
+// (measured in BENCHMARKS.md). It is a soft limit: a heap that needs more
+// gets more.
+func LimitMemory(getenv func(string) string, partSize int64) int64 {
+	if getenv("GOMEMLIMIT") != "" {
+		return debug.SetMemoryLimit(-1) // -1 reads the current limit
+	}
+	limit := CopyMemory(partSize) + memoryHeadroom
+	if limit <= 0 { // overflow: leave the runtime's default
+		limit = math.MaxInt64
+	}
+	debug.SetMemoryLimit(limit)
+	return limit
+}
