@@ -12,6 +12,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"os"
@@ -237,4 +238,24 @@ func serverForTest[S server](t testing.TB, name string, timeout time.Duration, s
 		s.Stop()
 	})
 	return s
+}
+
+// Opener is any store's Open.
+type Opener interface {
+	Open(ctx context.Context, key string) (io.ReadCloser, error)
+}
+
+// ReadAll reads the whole object at key, failing t on any error.
+func ReadAll(t testing.TB, s Opener, key string) []byte {
+	t.Helper()
+	rc, err := s.Open(context.Background(), key)
+	if err != nil {
+		t.Fatalf("Open(%q) error = %v", key, err)
+	}
+	defer rc.Close()
+	b, err := io.ReadAll(rc)
+	if err != nil {
+		t.Fatalf("Open(%q) read error = %v", key, err)
+	}
+	return b
 }

@@ -13,6 +13,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 
+	"github.com/e3sync/e3sync/internal/testenv"
 	"github.com/e3sync/e3sync/pkg/emulator"
 	"github.com/e3sync/e3sync/pkg/export"
 	"github.com/e3sync/e3sync/pkg/store"
@@ -133,7 +134,7 @@ func TestCopierDeadlineMidTask(t *testing.T) {
 				continue
 			}
 			want, ok := files[o.Key]
-			got := readAll(t, dst, o.Key)
+			got := testenv.ReadAll(t, dst, o.Key)
 			if !ok || !bytes.Equal(got, want) {
 				t.Errorf("%s: %s holds %d bytes, not the source's %d", when, o.Key, len(got), len(want))
 			}
@@ -171,18 +172,4 @@ func TestCopierDeadlineMidTask(t *testing.T) {
 		t.Errorf("continuation Run = %+v, %v; want %d copied, %d skipped, the date completed", out, err, first.Deferred, first.Copied)
 	}
 	checkMirror("after the continuation", true)
-}
-
-func readAll(t *testing.T, s *store.S3, key string) []byte {
-	t.Helper()
-	rc, err := s.Open(context.Background(), key)
-	if err != nil {
-		t.Fatalf("Open(%q) = %v", key, err)
-	}
-	defer rc.Close()
-	b, err := io.ReadAll(rc)
-	if err != nil {
-		t.Fatalf("read %q: %v", key, err)
-	}
-	return b
 }

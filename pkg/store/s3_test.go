@@ -47,22 +47,6 @@ func randomBytes(n int, seed int64) []byte {
 	return b
 }
 
-func readAll(t *testing.T, s interface {
-	Open(context.Context, string) (io.ReadCloser, error)
-}, key string) []byte {
-	t.Helper()
-	rc, err := s.Open(context.Background(), key)
-	if err != nil {
-		t.Fatalf("Open(%q) error = %v", key, err)
-	}
-	defer rc.Close()
-	b, err := io.ReadAll(rc)
-	if err != nil {
-		t.Fatalf("Open(%q) read error = %v", key, err)
-	}
-	return b
-}
-
 // openUploads lists the multipart uploads left open in the bucket.
 func openUploads(t *testing.T, c *s3.Client) []string {
 	t.Helper()
@@ -127,7 +111,7 @@ func testAwkwardKeys(t *testing.T, c *s3.Client, controls string) {
 		if info.Size != int64(len(data)) || info.ETag == "" || !maps.Equal(info.Metadata, meta) {
 			t.Errorf("Head(%q) = %+v, want size %d, an ETag, metadata %v", key, info, len(data), meta)
 		}
-		if got := readAll(t, s, key); !bytes.Equal(got, data) {
+		if got := testenv.ReadAll(t, s, key); !bytes.Equal(got, data) {
 			t.Errorf("Open(%q) = %q, want %q", key, got, data)
 		}
 	}
@@ -223,7 +207,7 @@ func TestS3WriteSizes(t *testing.T) {
 		if err != nil || info.Size != int64(size) || !maps.Equal(info.Metadata, meta) {
 			t.Errorf("Head(%d-byte object) = %+v, %v, want size %d, metadata %v", size, info, err, size, meta)
 		}
-		if got := readAll(t, s, key); !bytes.Equal(got, data) {
+		if got := testenv.ReadAll(t, s, key); !bytes.Equal(got, data) {
 			t.Errorf("Open(%d-byte object) read %d bytes that differ from what was written", size, len(got))
 		}
 	}
@@ -299,7 +283,7 @@ func TestS3WriteParts(t *testing.T) {
 		if err != nil || got.Size != int64(size) || !maps.Equal(got.Metadata, meta) {
 			t.Errorf("Head(%d-byte object) = %+v, %v, want size %d, metadata %v", size, got, err, size, meta)
 		}
-		if b := readAll(t, dst, key); !bytes.Equal(b, data) {
+		if b := testenv.ReadAll(t, dst, key); !bytes.Equal(b, data) {
 			t.Errorf("Open(%d-byte object) read %d bytes that differ from what was written", size, len(b))
 		}
 	}

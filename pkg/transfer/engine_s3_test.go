@@ -3,7 +3,6 @@ package transfer
 import (
 	"bytes"
 	"context"
-	"io"
 	"slices"
 	"strings"
 	"testing"
@@ -13,6 +12,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 
+	"github.com/e3sync/e3sync/internal/testenv"
 	"github.com/e3sync/e3sync/pkg/emulator"
 	"github.com/e3sync/e3sync/pkg/export"
 	"github.com/e3sync/e3sync/pkg/store"
@@ -87,8 +87,8 @@ func TestCopyS3ToS3(t *testing.T) {
 		if info.Size != o.Size || info.Metadata[MetaSourceETag] != o.ETag {
 			t.Errorf("Head(%q) = size %d, %s %q, want size %d, %q", o.Key, info.Size, MetaSourceETag, info.Metadata[MetaSourceETag], o.Size, o.ETag)
 		}
-		want := readObject(t, src, o.Key)
-		if got := readObject(t, dst, o.Key); !bytes.Equal(got, want) {
+		want := testenv.ReadAll(t, src, o.Key)
+		if got := testenv.ReadAll(t, dst, o.Key); !bytes.Equal(got, want) {
 			t.Errorf("destination %q = %q, want %q", o.Key, got, want)
 		}
 	}
@@ -115,20 +115,6 @@ func TestCopyS3ToS3(t *testing.T) {
 	if info, err := dst.Head(ctx, export.SuccessKey(export.Events, date)); err != nil || info.Size != 0 {
 		t.Errorf("Head(_SUCCESS) = %+v, %v, want a zero-byte object", info, err)
 	}
-}
-
-func readObject(t *testing.T, s Source, key string) []byte {
-	t.Helper()
-	rc, err := s.Open(context.Background(), key)
-	if err != nil {
-		t.Fatalf("Open(%q) = %v", key, err)
-	}
-	defer rc.Close()
-	b, err := io.ReadAll(rc)
-	if err != nil {
-		t.Fatalf("Open(%q) read = %v", key, err)
-	}
-	return b
 }
 
 // A killed run's upload is aborted by the next run of its task once it is
