@@ -63,4 +63,5 @@ lint-template:
 SOAK_ROUNDS ?= 3
 .PHONY: soak
 soak: test-tools
-	set -o pipefail; E3SYNC_SOAK=$(SOAK_ROUNDS) $(GO) test -count=1 -timeout 90m -v -run 'TestFaultMatrix|TestSoak|TestDuplicateDelivery' ./faults/ | grep -E '^(\||--- FAIL|FAIL|ok|PASS)'
+	set -o pipefail; E3SYNC_SOAK=$(SOAK_ROUNDS) $(GO) test -count=1 -timeout 90m -v -run 'TestFaultMatrix|TestSoak|TestDuplicateDelivery|TestKill' ./faults/ | grep -E '^(\||--- FAIL|FAIL|ok|PASS)'
+	E3SYNC_SOAK=$(SOAK_ROUNDS) $(GO) test -count=1 -timeout 30m -run 'TestSyncWithExpiringCredentials' ./cmd/e3sync/

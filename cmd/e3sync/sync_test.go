@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/feature/s3/manager"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 
 	"github.com/e3sync/e3sync/internal/testworld"
@@ -291,17 +292,32 @@ func TestSyncWithExpiringCredentials(t *testing.T) {
 	for i := 0; i < 12; i++ {
 		w.put(fmt.Sprintf("type=events/date=%s/event=e%02d/part-00000.c000.snappy.parquet", d, i), randBytes(6<<20, int64(i)))
 	}
+	want := 12
+	if os.Getenv("E3SYNC_SOAK") != "" {
+		// make soak: a multi-GiB object, copied over hundreds of credential lifetimes.
+		want++
+		key := acctPrefix + "type=events/date=" + d + "/event=huge/part-00000.c000.snappy.parquet"
+		up := manager.NewUploader(w.Root, func(u *manager.Uploader) { u.PartSize = 64 << 20 })
+		_, err := up.Upload(context.Background(), &s3.PutObjectInput{
+			Bucket: aws.String(srcBucket), Key: aws.String(key), Body: io.LimitReader(rand.New(rand.NewSource(7)), 2<<30),
+		})
+		if err != nil {
+			t.Fatalf("seed 2 GiB: %v", err)
+		}
+	}
 	w.put("type=events/date="+d+"/_SUCCESS", nil)
 	code, s, stderr := w.sync(t, "--dest", "s3://"+dstBucket+"/"+dstPrefix, "--part-size", "5MiB", "--concurrency", "2", "--task-concurrency", "1")
 	if code != 0 {
 		t.Fatalf("exit %d, stderr:\n%s", code, stderr)
 	}
-	if s.ObjectsCopied != 12 || s.DatesCompleted != 1 {
-		t.Errorf("summary = %+v, want 12 copied, 1 date completed", s)
+	if s.ObjectsCopied != want || s.DatesCompleted != 1 {
+		t.Errorf("summary = %+v, want %d copied, 1 date completed", s, want)
 	}
-	if n := w.API.Issued(); n < 2 {
+	n := w.API.Issued()
+	if n < 2 {
 		t.Errorf("credentials issued = %d, want several refreshes", n)
 	}
+	t.Logf("%d objects, %d credential grants of 2 s each", want, n)
 	w.assertMirror(t, "type=events/date="+d+"/")
 }
 
