@@ -59,9 +59,11 @@ lint-template:
 # The long fault matrix (faults/): SOAK_ROUNDS more rounds of every fault,
 # with more data and other fault rates, after the short matrix. Prints the
 # fault table (faults injected, objects lost, corrupted, partial, false
-# _SUCCESS, orphaned uploads).
+# _SUCCESS, orphaned uploads). Then every fuzz target for FUZZ_TIME each.
 SOAK_ROUNDS ?= 3
+FUZZ_TIME ?= 30s
 .PHONY: soak
 soak: test-tools
 	set -o pipefail; E3SYNC_SOAK=$(SOAK_ROUNDS) $(GO) test -count=1 -timeout 90m -v -run 'TestFaultMatrix|TestSoak|TestDuplicateDelivery|TestKill' ./faults/ | grep -E '^(\||--- FAIL|FAIL|ok|PASS)'
 	E3SYNC_SOAK=$(SOAK_ROUNDS) $(GO) test -count=1 -timeout 30m -run 'TestSyncWithExpiringCredentials' ./cmd/e3sync/
+	FUZZ_TIME=$(FUZZ_TIME) GO=$(GO) bash scripts/fuzz.sh
