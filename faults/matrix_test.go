@@ -37,6 +37,7 @@ func TestMain(m *testing.M) {
 		for _, r := range table {
 			fmt.Printf("| %s | %d | %d (%d) | %d | %d | %d | %d | %d |\n", r.name, r.injected, r.runs, r.failedRuns, r.lost, r.corrupted, r.partial, r.falseSuccess, r.orphans)
 		}
+		printTotals()
 	}
 	os.Exit(code)
 }
@@ -50,13 +51,16 @@ type scenario struct {
 	clearAfter int
 }
 
-func matrix(every, times int) []scenario {
+// matrix is every scenario: faults of the request-level rules hit every
+// every-th request of their kind, times at most; the multipart-level ones
+// hit the first onceTimes requests of their kind.
+func matrix(every, times, onceTimes int) []scenario {
 	r := func(op testenv.Op, kind testenv.FaultKind, after int64) testenv.FaultRule {
 		return testenv.FaultRule{Op: op, Kind: kind, Every: every, Times: times, AfterBytes: after}
 	}
 	once := func(op testenv.Op, kind testenv.FaultKind) testenv.FaultRule {
 		// One request of this kind per multipart object: fail the first ones.
-		return testenv.FaultRule{Op: op, Kind: kind, Times: 2}
+		return testenv.FaultRule{Op: op, Kind: kind, Times: onceTimes}
 	}
 	return []scenario{
 		{name: "GET 500 InternalError", rules: []testenv.FaultRule{r(testenv.OpGetObject, testenv.FaultInternalError, 0)}},
@@ -196,7 +200,7 @@ func record(r row) {
 
 func TestFaultMatrix(t *testing.T) {
 	w := newWorld(t, 1)
-	for _, sc := range matrix(2, 4) {
+	for _, sc := range matrix(2, 4, 2) {
 		t.Run(sc.name, func(t *testing.T) { record(w.runScenario(t, sc)) })
 	}
 }
@@ -209,9 +213,12 @@ func TestSoak(t *testing.T) {
 		t.Skip("set E3SYNC_SOAK=N (make soak) to run the long fault matrix")
 	}
 	for i := 1; i <= rounds; i++ {
-		w := newWorld(t, 2+i%3)
-		every, times := 2+i%3, 6+2*i
-		for _, sc := range matrix(every, times) {
+		// More data, and more faults of each kind, every round (printTotals
+		// adds them up per kind).
+		scale := 4 * (2 + i%3)
+		w := newWorld(t, scale)
+		every, times := 2+i%3, 30+10*i
+		for _, sc := range matrix(every, times, 3*scale) {
 			sc.name = fmt.Sprintf("soak %d: %s", i, sc.name)
 			t.Run(sc.name, func(t *testing.T) { record(w.runScenario(t, sc)) })
 		}
@@ -299,4 +306,38 @@ func TestDuplicateDelivery(t *testing.T) {
 	}
 	record(row{name: "duplicate delivery (2 concurrent + 1 late)", runs: 3, lost: len(d.lost), corrupted: len(d.corrupted),
 		partial: len(d.partial), falseSuccess: len(d.falseSuccess), orphans: orphans})
+}
+
+// printTotals prints the table again with the rows of each fault kind
+// (the short matrix and every soak round) added up.
+func printTotals() {
+	var names []string
+	sum := map[string]*row{}
+	for _, r := range table {
+		name := r.name
+		if strings.HasPrefix(name, "soak ") {
+			if _, rest, ok := strings.Cut(name, ": "); ok {
+				name = rest
+			}
+		}
+		t, ok := sum[name]
+		if !ok {
+			t = &row{name: name}
+			sum[name] = t
+			names = append(names, name)
+		}
+		t.injected += r.injected
+		t.runs += r.runs
+		t.failedRuns += r.failedRuns
+		t.lost += r.lost
+		t.corrupted += r.corrupted
+		t.partial += r.partial
+		t.falseSuccess += r.falseSuccess
+		t.orphans += r.orphans
+	}
+	fmt.Printf("\nTotals by fault kind\n\n| fault | injected | runs (failed) | lost | corrupted | partial | false _SUCCESS | orphaned uploads |\n|---|---|---|---|---|---|---|---|\n")
+	for _, n := range names {
+		r := sum[n]
+		fmt.Printf("| %s | %d | %d (%d) | %d | %d | %d | %d | %d |\n", r.name, r.injected, r.runs, r.failedRuns, r.lost, r.corrupted, r.partial, r.falseSuccess, r.orphans)
+	}
 }

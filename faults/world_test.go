@@ -89,6 +89,10 @@ func newWorld(t *testing.T, scale int) *world {
 	w.put(d3+"event=purchase/part-00000.c000.snappy.parquet", 90_000)
 	if scale > 1 {
 		w.put(d3+"event=big/part-00000.c000.snappy.parquet", 11<<20)
+		// Multipart objects (2 parts each) for the multipart-level faults.
+		for i := 0; i < scale; i++ {
+			w.put(fmt.Sprintf("%sexperiment=3/part-%05d.c000.snappy.parquet", d1, i), 6<<20)
+		}
 	}
 	w.put(d1+export.SuccessMarker, 0)
 	w.put(d2+export.SuccessMarker, 0)
