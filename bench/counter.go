@@ -5,12 +5,15 @@ package bench
 
 import (
 	"fmt"
+	"maps"
 	"net/http"
 	"net/http/httptest"
 	"net/http/httputil"
 	"net/url"
 	"strings"
 	"sync"
+
+	"github.com/e3sync/e3sync/internal/testenv"
 )
 
 // Request types counted by a Counter.
@@ -26,43 +29,17 @@ const (
 	Other      = "other"
 )
 
+// labels are the short names of testenv's S3 operations in the tables.
+var labels = map[testenv.Op]string{
+	testenv.OpGetObject: Get, testenv.OpPutObject: Put, testenv.OpUploadPart: UploadPart,
+	testenv.OpHeadObject: Head, testenv.OpList: List, testenv.OpCreateMultipart: CreateMPU,
+	testenv.OpCompleteUpload: CompleteMP, testenv.OpAbortUpload: AbortMPU, testenv.OpOther: Other,
+}
+
 // Classify names the S3 request r (path-style addressing).
 func Classify(r *http.Request) string {
-	q := r.URL.Query()
-	path := strings.TrimPrefix(r.URL.Path, "/")
-	bucketOnly := !strings.Contains(path, "/") || strings.HasSuffix(path, "/") && strings.Count(path, "/") == 1
-	switch r.Method {
-	case http.MethodHead:
-		return Head
-	case http.MethodGet:
-		if bucketOnly || q.Has("list-type") {
-			return List
-		}
-		if q.Has("uploadId") {
-			return Other
-		}
-		return Get
-	case http.MethodPut:
-		if q.Has("partNumber") && q.Has("uploadId") {
-			return UploadPart
-		}
-		if bucketOnly {
-			return Other
-		}
-		return Put
-	case http.MethodPost:
-		if q.Has("uploads") {
-			return CreateMPU
-		}
-		if q.Has("uploadId") {
-			return CompleteMP
-		}
-	case http.MethodDelete:
-		if q.Has("uploadId") {
-			return AbortMPU
-		}
-	}
-	return Other
+	op, _ := testenv.ClassifyS3(r)
+	return labels[op]
 }
 
 // Counter is a reverse proxy in front of an S3 endpoint that counts requests
@@ -116,11 +93,7 @@ func (c *Counter) Reset() {
 func (c *Counter) Counts() map[string]int {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	out := make(map[string]int, len(c.counts))
-	for k, v := range c.counts {
-		out[k] = v
-	}
-	return out
+	return maps.Clone(c.counts)
 }
 
 // Close stops the proxy.

@@ -3,6 +3,7 @@ package testenv
 import (
 	"fmt"
 	"io"
+	"maps"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -144,11 +145,7 @@ func (p *FaultProxy) SetRules(rules ...FaultRule) {
 func (p *FaultProxy) Injected() map[FaultKind]int {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	out := make(map[FaultKind]int, len(p.injected))
-	for k, v := range p.injected {
-		out[k] = v
-	}
-	return out
+	return maps.Clone(p.injected)
 }
 
 // TotalInjected is the number of faults injected so far, latency excluded.
@@ -166,11 +163,7 @@ func (p *FaultProxy) TotalInjected() int {
 func (p *FaultProxy) Requests() map[Op]int {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	out := make(map[Op]int, len(p.requests))
-	for k, v := range p.requests {
-		out[k] = v
-	}
-	return out
+	return maps.Clone(p.requests)
 }
 
 // ClassifyS3 returns the operation and object key of a path-style S3
@@ -183,6 +176,9 @@ func ClassifyS3(r *http.Request) (Op, string) {
 	case http.MethodGet:
 		if key == "" {
 			return OpList, ""
+		}
+		if q.Has("uploadId") { // ListParts
+			return OpOther, key
 		}
 		return OpGetObject, key
 	case http.MethodHead:
