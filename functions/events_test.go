@@ -15,10 +15,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/eventbridge"
-	ebtypes "github.com/aws/aws-sdk-go-v2/service/eventbridge/types"
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
-	sqstypes "github.com/aws/aws-sdk-go-v2/service/sqs/types"
 
 	"github.com/e3sync/e3sync/internal/testenv"
 	"github.com/e3sync/e3sync/internal/testworld"
@@ -45,25 +43,7 @@ func TestCopierPublishesDateSyncedEvent(t *testing.T) {
 	}
 	// Downstream: bus "analytics", rule on e3sync's events, target a queue.
 	eb := eventbridge.New(eventbridge.Options{Region: "us-east-1", Credentials: creds, BaseEndpoint: aws.String(moto.Endpoint())})
-	if _, err := eb.CreateEventBus(ctx, &eventbridge.CreateEventBusInput{Name: aws.String("analytics")}); err != nil {
-		t.Fatal(err)
-	}
-	synced, err := q.CreateQueue(ctx, &sqs.CreateQueueInput{QueueName: aws.String("synced-dates")})
-	if err != nil {
-		t.Fatal(err)
-	}
-	qa, err := q.GetQueueAttributes(ctx, &sqs.GetQueueAttributesInput{QueueUrl: synced.QueueUrl, AttributeNames: []sqstypes.QueueAttributeName{sqstypes.QueueAttributeNameQueueArn}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := eb.PutRule(ctx, &eventbridge.PutRuleInput{Name: aws.String("dates"), EventBusName: aws.String("analytics"),
-		EventPattern: aws.String(`{"source":["e3sync"],"detail-type":["Export Date Synced"]}`)}); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := eb.PutTargets(ctx, &eventbridge.PutTargetsInput{Rule: aws.String("dates"), EventBusName: aws.String("analytics"),
-		Targets: []ebtypes.Target{{Id: aws.String("q"), Arn: aws.String(qa.Attributes["QueueArn"])}}}); err != nil {
-		t.Fatal(err)
-	}
+	syncedURL := moto.RouteEventsToQueue(t, eb, q, "analytics", `{"source":["e3sync"],"detail-type":["Export Date Synced"]}`, "synced-dates")
 
 	copier := testenv.StartLambda(t, testenv.BuildLambda(t, "./functions/copier"), map[string]string{
 		"AWS_ACCESS_KEY_ID":                "customer",
@@ -96,7 +76,7 @@ func TestCopierPublishesDateSyncedEvent(t *testing.T) {
 	if res.FunctionError {
 		t.Fatalf("copier: %s %s\n%s", res.ErrorType, res.Payload, copier.Logs())
 	}
-	r, err := q.ReceiveMessage(ctx, &sqs.ReceiveMessageInput{QueueUrl: synced.QueueUrl, MaxNumberOfMessages: 10})
+	r, err := q.ReceiveMessage(ctx, &sqs.ReceiveMessageInput{QueueUrl: aws.String(syncedURL), MaxNumberOfMessages: 10})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -8,6 +8,12 @@ import (
 	"strconv"
 	"testing"
 	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/eventbridge"
+	ebtypes "github.com/aws/aws-sdk-go-v2/service/eventbridge/types"
+	"github.com/aws/aws-sdk-go-v2/service/sqs"
+	sqstypes "github.com/aws/aws-sdk-go-v2/service/sqs/types"
 )
 
 // Moto is a running moto_server on 127.0.0.1 (Secrets Manager, SQS,
@@ -72,3 +78,38 @@ func (m *Moto) Stop() {
 
 // Endpoint is the server's endpoint for every service, http://127.0.0.1:port.
 func (m *Moto) Endpoint() string { return m.endpoint }
+
+// RouteEventsToQueue creates, in moto, the event bus (unless it is
+// "default"), a rule on it matching pattern, and a new SQS queue as the
+// rule's target, and returns the queue's URL: what a downstream consumer of
+// the events would set up.
+func (m *Moto) RouteEventsToQueue(t testing.TB, eb *eventbridge.Client, q *sqs.Client, bus, pattern, queue string) string {
+	t.Helper()
+	ctx := context.Background()
+	if bus != "default" {
+		if _, err := eb.CreateEventBus(ctx, &eventbridge.CreateEventBusInput{Name: aws.String(bus)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	qo, err := q.CreateQueue(ctx, &sqs.CreateQueueInput{QueueName: aws.String(queue)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	qa, err := q.GetQueueAttributes(ctx, &sqs.GetQueueAttributesInput{
+		QueueUrl: qo.QueueUrl, AttributeNames: []sqstypes.QueueAttributeName{sqstypes.QueueAttributeNameQueueArn},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rule := queue + "-rule"
+	if _, err := eb.PutRule(ctx, &eventbridge.PutRuleInput{Name: aws.String(rule), EventBusName: aws.String(bus), EventPattern: aws.String(pattern)}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := eb.PutTargets(ctx, &eventbridge.PutTargetsInput{
+		Rule: aws.String(rule), EventBusName: aws.String(bus),
+		Targets: []ebtypes.Target{{Id: aws.String("queue"), Arn: aws.String(qa.Attributes["QueueArn"])}},
+	}); err != nil {
+		t.Fatal(err)
+	}
+	return aws.ToString(qo.QueueUrl)
+}
