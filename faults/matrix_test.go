@@ -2,9 +2,11 @@ package faults
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"os"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -13,6 +15,7 @@ import (
 	"github.com/e3sync/e3sync/internal/testenv"
 	"github.com/e3sync/e3sync/pkg/emulator"
 	"github.com/e3sync/e3sync/pkg/export"
+	"github.com/e3sync/e3sync/pkg/optimizely"
 	"github.com/e3sync/e3sync/pkg/plan"
 	"github.com/e3sync/e3sync/pkg/transfer"
 )
@@ -37,7 +40,10 @@ func TestMain(m *testing.M) {
 		for _, r := range table {
 			fmt.Printf("| %s | %d | %d (%d) | %d | %d | %d | %d | %d |\n", r.name, r.injected, r.runs, r.failedRuns, r.lost, r.corrupted, r.partial, r.falseSuccess, r.orphans)
 		}
-		printTotals()
+		if short := printTotals(); len(short) > 0 {
+			fmt.Printf("FAIL: fewer than %d faults injected in the soak: %s\n", soakFaults, strings.Join(short, "; "))
+			code = max(code, 1)
+		}
 	}
 	os.Exit(code)
 }
@@ -45,22 +51,39 @@ func TestMain(m *testing.M) {
 type scenario struct {
 	name  string
 	rules []testenv.FaultRule
-	auth  []emulator.AuthFault
-	// clearAfter > 0: the rules hold for that many runs, each of which must
-	// fail, then are removed.
+	// auth are queued at the Authentication API before each run while the
+	// faults hold; authHold is answered to every request meanwhile.
+	auth     []emulator.AuthFault
+	authHold emulator.AuthFault
+	// clearAfter > 0: the faults hold for that many runs, each of which must
+	// fail (with an error wrapping wantErr, if set), then are removed.
 	clearAfter int
+	wantErr    error
+	// rerun: the faults also hit a run with nothing left to copy (they hit
+	// credentials or listings), so the soak repeats the scenario as next
+	// scheduled runs over the complete destination, not from an empty one.
+	rerun bool
 }
 
-// matrix is every scenario: faults of the request-level rules hit every
-// every-th request of their kind, times at most; the multipart-level ones
-// hit the first onceTimes requests of their kind.
-func matrix(every, times, onceTimes int) []scenario {
+// rates are how often a matrix injects its faults: the request-level rules
+// hit every every-th request of their kind, times at most; the
+// multipart-level ones the first onceTimes requests of their kind; a
+// permanent fault holds for failRuns runs.
+type rates struct{ every, times, onceTimes, failRuns int }
+
+// matrix is every scenario at the given rates.
+func matrix(p rates) []scenario {
 	r := func(op testenv.Op, kind testenv.FaultKind, after int64) testenv.FaultRule {
-		return testenv.FaultRule{Op: op, Kind: kind, Every: every, Times: times, AfterBytes: after}
+		return testenv.FaultRule{Op: op, Kind: kind, Every: p.every, Times: p.times, AfterBytes: after}
 	}
 	once := func(op testenv.Op, kind testenv.FaultKind) testenv.FaultRule {
 		// One request of this kind per multipart object: fail the first ones.
-		return testenv.FaultRule{Op: op, Kind: kind, Times: onceTimes}
+		return testenv.FaultRule{Op: op, Kind: kind, Times: p.onceTimes}
+	}
+	// Retried Authentication API faults: all but the last of the client's
+	// attempts fail, so each run still gets credentials.
+	retried := func(f emulator.AuthFault) []emulator.AuthFault {
+		return slices.Repeat([]emulator.AuthFault{f}, optimizely.DefaultMaxAttempts-1)
 	}
 	return []scenario{
 		{name: "GET 500 InternalError", rules: []testenv.FaultRule{r(testenv.OpGetObject, testenv.FaultInternalError, 0)}},
@@ -75,10 +98,18 @@ func matrix(every, times, onceTimes int) []scenario {
 		{name: "UploadPart reset mid-body", rules: []testenv.FaultRule{r(testenv.OpUploadPart, testenv.FaultResetRequest, 1<<20)}},
 		{name: "CompleteMultipartUpload 500", rules: []testenv.FaultRule{once(testenv.OpCompleteUpload, testenv.FaultInternalError)}},
 		{name: "CompleteMultipartUpload response lost", rules: []testenv.FaultRule{once(testenv.OpCompleteUpload, testenv.FaultDropResponse)}},
-		{name: "LIST 503 SlowDown", rules: []testenv.FaultRule{r(testenv.OpList, testenv.FaultSlowDown, 0)}},
+		{name: "LIST 503 SlowDown", rerun: true, rules: []testenv.FaultRule{r(testenv.OpList, testenv.FaultSlowDown, 0)}},
 		{name: "latency 20ms on every request", rules: []testenv.FaultRule{{Kind: testenv.FaultLatency, Latency: 20 * time.Millisecond}}},
-		{name: "Auth API 429, 500, malformed JSON, slow", auth: []emulator.AuthFault{emulator.AuthTooManyRequests, emulator.AuthServerError, emulator.AuthMalformed, emulator.AuthSlow}},
-		{name: "one object's GET always truncated, then healed", clearAfter: 2, rules: []testenv.FaultRule{
+		{name: "Auth API 401 once, token read again", rerun: true, auth: []emulator.AuthFault{emulator.AuthUnauthorized}},
+		{name: "Auth API 401 revoked token, until replaced", rerun: true, authHold: emulator.AuthUnauthorized,
+			clearAfter: p.failRuns, wantErr: optimizely.ErrTokenRejected},
+		{name: "Auth API 403, then allowed", rerun: true, authHold: emulator.AuthForbidden,
+			clearAfter: p.failRuns, wantErr: optimizely.ErrTokenRejected},
+		{name: "Auth API 429 Retry-After", rerun: true, auth: retried(emulator.AuthTooManyRequests)},
+		{name: "Auth API 500", rerun: true, auth: retried(emulator.AuthServerError)},
+		{name: "Auth API malformed JSON", rerun: true, auth: retried(emulator.AuthMalformed)},
+		{name: "Auth API slow response (2 s)", rerun: true, auth: []emulator.AuthFault{emulator.AuthSlow}},
+		{name: "one object's GET always truncated, then healed", clearAfter: p.failRuns, rules: []testenv.FaultRule{
 			{Op: testenv.OpGetObject, Kind: testenv.FaultTruncateResponse, KeyContains: "experiment=2/part", AfterBytes: 1 << 20}}},
 		{name: "everything at once", auth: []emulator.AuthFault{emulator.AuthServerError}, rules: []testenv.FaultRule{
 			r(testenv.OpGetObject, testenv.FaultResetResponse, 10<<10), r(testenv.OpGetObject, testenv.FaultSlowDown, 0),
@@ -87,44 +118,69 @@ func matrix(every, times, onceTimes int) []scenario {
 	}
 }
 
-const maxRuns = 6
+// runScenario runs sc from an empty destination until a run is clean. Until
+// it has injected at least min faults it goes on: as next scheduled runs
+// over the complete destination when sc.rerun, else from another empty one.
+func (w *world) runScenario(t *testing.T, sc scenario, min int) row {
+	res := row{name: sc.name}
+	var prefix string
+	for pass := 0; pass == 0 || res.injected < min; pass++ {
+		fresh := pass == 0 || !sc.rerun
+		if fresh {
+			prefix = w.newPrefix(sc.name)
+		}
+		r := w.pass(t, sc, prefix, fresh)
+		res.add(r)
+		if t.Failed() {
+			break
+		}
+	}
+	t.Logf("%d faults injected, %d runs (%d failed), %d observer passes", res.injected, res.runs, res.failedRuns, res.seen)
+	return res
+}
 
-func (w *world) runScenario(t *testing.T, sc scenario) row {
+// pass arms sc's faults and syncs into prefix until a run is clean; the
+// destination is empty when fresh, else a complete copy (nothing to copy).
+func (w *world) pass(t *testing.T, sc scenario, prefix string, fresh bool) row {
 	ctx := context.Background()
-	prefix := w.newPrefix(sc.name)
 	w.proxy.SetRules(sc.rules...)
 	defer w.proxy.SetRules()
+	defer w.api.Hold("")
+	defer w.api.ClearFaults()
 	before := total(w.proxy.Injected())
 	authBefore := w.api.FaultsInjected()
 	drops := w.proxy.Injected()[testenv.FaultDropResponse]
-	w.api.InjectFaults(sc.auth...)
+	w.api.Hold(sc.authHold)
+	want := len(w.src) // objects to copy
+	if !fresh {
+		want = 0
+	}
 
 	// An observer inspects the destination while the runs go on.
 	d := newDamage()
 	var mu sync.Mutex
-	obsCtx, stopObs := context.WithCancel(ctx)
-	obsDone := make(chan int)
-	go func() {
-		looks := 0
-		for obsCtx.Err() == nil {
-			if w.inspect(obsCtx, prefix, d, false, &mu) == nil {
-				looks++
-			}
-		}
-		obsDone <- looks
-	}()
+	stopObs := w.observe(prefix, d, &mu)
 
 	res := row{name: sc.name}
 	copied, clean := 0, false
+	maxRuns := max(6, sc.clearAfter+3)
 	for res.runs < maxRuns && !clean {
 		res.runs++
-		if sc.clearAfter > 0 && res.runs == sc.clearAfter+1 {
+		holding := sc.clearAfter == 0 || res.runs <= sc.clearAfter
+		if !holding {
 			w.proxy.SetRules()
+			w.api.Hold("")
+		} else {
+			w.api.InjectFaults(sc.auth...)
 		}
 		sum, err := w.sync(ctx, prefix)
+		w.api.ClearFaults() // those a run did not ask for do not carry over
 		if err != nil {
 			res.failedRuns++
-			t.Logf("run %d failed as a whole: %v", res.runs, err)
+			if holding && sc.wantErr != nil && !errors.Is(err, sc.wantErr) {
+				t.Errorf("run %d failed with %v, want an error wrapping %q", res.runs, err, sc.wantErr)
+			}
+			t.Logf("run %d failed as a whole: %.300v", res.runs, err)
 			continue
 		}
 		copied += sum.ObjectsCopied
@@ -154,8 +210,7 @@ func (w *world) runScenario(t *testing.T, sc scenario) row {
 		}
 		clean = true
 	}
-	stopObs()
-	res.seen = <-obsDone
+	res.seen = stopObs()
 	if err := w.inspect(ctx, prefix, d, true, &mu); err != nil {
 		t.Fatal(err)
 	}
@@ -169,19 +224,33 @@ func (w *world) runScenario(t *testing.T, sc scenario) row {
 	if sc.clearAfter > 0 && res.failedRuns < sc.clearAfter {
 		t.Errorf("%d runs failed while a fault was permanent, want %d: a failure went unreported", res.failedRuns, sc.clearAfter)
 	}
-	if len(sc.rules)+len(sc.auth) > 0 && res.injected == 0 {
-		t.Errorf("no fault was injected: the scenario tests nothing")
+	if len(sc.rules)+len(sc.auth) > 0 || sc.authHold != "" {
+		if res.injected == 0 {
+			t.Errorf("no fault was injected: the scenario tests nothing")
+		}
 	}
 	lostResponses := w.proxy.Injected()[testenv.FaultDropResponse] - drops
-	if copied > len(w.src) || copied < len(w.src)-lostResponses {
-		t.Errorf("objects copied over all runs = %d, want %d (less at most %d written with a lost response)", copied, len(w.src), lostResponses)
+	if copied > want || copied < want-lostResponses {
+		t.Errorf("objects copied over all runs = %d, want %d (less at most %d written with a lost response)", copied, want, lostResponses)
 	}
 	if res.lost+res.corrupted+res.partial+res.falseSuccess+res.orphans+len(d.extra) > 0 {
 		t.Errorf("damage: lost [%s] corrupted [%s] partial [%s] false _SUCCESS [%s] extra [%s] open uploads %d",
 			keys(d.lost), keys(d.corrupted), keys(d.partial), keys(d.falseSuccess), keys(d.extra), res.orphans)
 	}
-	t.Logf("%d faults injected, %d runs (%d failed), %d observer passes", res.injected, res.runs, res.failedRuns, res.seen)
 	return res
+}
+
+// add adds r's counts to s.
+func (s *row) add(r row) {
+	s.injected += r.injected
+	s.runs += r.runs
+	s.failedRuns += r.failedRuns
+	s.lost += r.lost
+	s.corrupted += r.corrupted
+	s.partial += r.partial
+	s.falseSuccess += r.falseSuccess
+	s.orphans += r.orphans
+	s.seen += r.seen
 }
 
 func total(m map[testenv.FaultKind]int) int {
@@ -200,37 +269,50 @@ func record(r row) {
 
 func TestFaultMatrix(t *testing.T) {
 	w := newWorld(t, 1)
-	for _, sc := range matrix(2, 4, 2) {
-		t.Run(sc.name, func(t *testing.T) { record(w.runScenario(t, sc)) })
+	for _, sc := range matrix(rates{every: 2, times: 4, onceTimes: 2, failRuns: 2}) {
+		t.Run(sc.name, func(t *testing.T) { record(w.runScenario(t, sc, 0)) })
 	}
 }
 
 // TestSoak runs the matrix again, E3SYNC_SOAK times, with more data and
-// other fault rates.
+// other fault rates, each scenario until it has injected its share of
+// soakFaults.
 func TestSoak(t *testing.T) {
 	rounds := soakRounds()
 	if rounds == 0 {
 		t.Skip("set E3SYNC_SOAK=N (make soak) to run the long fault matrix")
 	}
 	for i := 1; i <= rounds; i++ {
-		// More data, and more faults of each kind, every round (printTotals
-		// adds them up per kind).
-		scale := 4 * (2 + i%3)
+		scale := 2 * (2 + i%3)
 		w := newWorld(t, scale)
-		every, times := 2+i%3, 30+10*i
-		for _, sc := range matrix(every, times, 3*scale) {
+		p := rates{every: 2 + i%3, times: 30 + 10*i, onceTimes: 3 * scale, failRuns: 5}
+		for _, sc := range matrix(p) {
 			sc.name = fmt.Sprintf("soak %d: %s", i, sc.name)
-			t.Run(sc.name, func(t *testing.T) { record(w.runScenario(t, sc)) })
+			t.Run(sc.name, func(t *testing.T) { record(w.runScenario(t, sc, soakShare(rounds))) })
 		}
 	}
 }
 
 // The same task delivered twice at once (two copiers on the same message),
 // and again later: the destination is exact, nothing is left open, and the
-// late copy copies nothing.
+// late copy copies nothing. Each task's two extra deliveries count as its
+// faults; the soak repeats until it has delivered soakFaults extra.
 func TestDuplicateDelivery(t *testing.T) {
-	ctx := context.Background()
+	const name = "duplicate delivery (2 concurrent + 1 late)"
 	w := newWorld(t, 1)
+	record(runDuplicates(t, w, name))
+	rounds := soakRounds()
+	for i := 1; i <= rounds && !t.Failed(); i++ {
+		soak := row{name: fmt.Sprintf("soak %d: %s", i, name)}
+		for soak.injected < soakShare(rounds) && !t.Failed() {
+			soak.add(runDuplicates(t, w, soak.name))
+		}
+		record(soak)
+	}
+}
+
+func runDuplicates(t *testing.T, w *world, name string) row {
+	ctx := context.Background()
 	prefix := w.newPrefix("duplicate delivery")
 	src, err := w.source(ctx)
 	if err != nil {
@@ -242,14 +324,7 @@ func TestDuplicateDelivery(t *testing.T) {
 	}
 	d := newDamage()
 	var mu sync.Mutex
-	obsCtx, stopObs := context.WithCancel(ctx)
-	obsDone := make(chan struct{})
-	go func() {
-		for obsCtx.Err() == nil {
-			w.inspect(obsCtx, prefix, d, false, &mu)
-		}
-		close(obsDone)
-	}()
+	stopObs := w.observe(prefix, d, &mu)
 	engines := []*transfer.Engine{
 		transfer.New(src.Store, w.dest(prefix), transfer.Options{Concurrency: 4}),
 		transfer.New(src.Store, w.dest(prefix), transfer.Options{Concurrency: 4}),
@@ -275,8 +350,7 @@ func TestDuplicateDelivery(t *testing.T) {
 		}()
 	}
 	wg.Wait()
-	stopObs()
-	<-obsDone
+	seen := stopObs()
 	if copied[0]+copied[1] < len(w.src) {
 		t.Errorf("copied %v, want at least %d in all", copied, len(w.src))
 	}
@@ -304,20 +378,23 @@ func TestDuplicateDelivery(t *testing.T) {
 		t.Errorf("damage: lost [%s] corrupted [%s] partial [%s] false _SUCCESS [%s] open uploads %d",
 			keys(d.lost), keys(d.corrupted), keys(d.partial), keys(d.falseSuccess), orphans)
 	}
-	record(row{name: "duplicate delivery (2 concurrent + 1 late)", runs: 3, lost: len(d.lost), corrupted: len(d.corrupted),
-		partial: len(d.partial), falseSuccess: len(d.falseSuccess), orphans: orphans})
+	return row{name: name, injected: 2 * len(p.Tasks), runs: 3, seen: seen, lost: len(d.lost), corrupted: len(d.corrupted),
+		partial: len(d.partial), falseSuccess: len(d.falseSuccess), orphans: orphans}
 }
 
 // printTotals prints the table again with the rows of each fault kind
-// (the short matrix and every soak round) added up.
-func printTotals() {
+// (the short matrix and every soak round) added up, and returns the kinds
+// the soak ran that got fewer than soakFaults faults in all.
+func printTotals() (short []string) {
 	var names []string
 	sum := map[string]*row{}
+	soaked := map[string]bool{}
 	for _, r := range table {
 		name := r.name
 		if strings.HasPrefix(name, "soak ") {
 			if _, rest, ok := strings.Cut(name, ": "); ok {
 				name = rest
+				soaked[name] = true
 			}
 		}
 		t, ok := sum[name]
@@ -326,18 +403,18 @@ func printTotals() {
 			sum[name] = t
 			names = append(names, name)
 		}
-		t.injected += r.injected
-		t.runs += r.runs
-		t.failedRuns += r.failedRuns
-		t.lost += r.lost
-		t.corrupted += r.corrupted
-		t.partial += r.partial
-		t.falseSuccess += r.falseSuccess
-		t.orphans += r.orphans
+		t.add(r)
+	}
+	if len(soaked) == 0 {
+		return nil // every row is its own total
 	}
 	fmt.Printf("\nTotals by fault kind\n\n| fault | injected | runs (failed) | lost | corrupted | partial | false _SUCCESS | orphaned uploads |\n|---|---|---|---|---|---|---|---|\n")
 	for _, n := range names {
 		r := sum[n]
 		fmt.Printf("| %s | %d | %d (%d) | %d | %d | %d | %d | %d |\n", r.name, r.injected, r.runs, r.failedRuns, r.lost, r.corrupted, r.partial, r.falseSuccess, r.orphans)
+		if soaked[n] && r.injected < soakFaults {
+			short = append(short, fmt.Sprintf("%s (%d)", n, r.injected))
+		}
 	}
+	return short
 }

@@ -59,6 +59,13 @@ func soakRounds() int {
 	return n
 }
 
+// soakFaults is how many faults of each kind the soak injects at least (the
+// short matrix included).
+const soakFaults = 100
+
+// soakShare is one soak round's share of soakFaults.
+func soakShare(rounds int) int { return (soakFaults + rounds - 1) / rounds }
+
 type world struct {
 	t      *testing.T
 	root   *s3.Client // MinIO directly, never through the proxy

@@ -1,6 +1,7 @@
 package testenv
 
 import (
+	"bytes"
 	"fmt"
 	"io"
 	"maps"
@@ -54,7 +55,8 @@ const (
 	// FaultDropResponse forwards the request (it takes effect upstream) and
 	// resets the connection instead of answering: the client cannot know.
 	FaultDropResponse FaultKind = "response lost"
-	// FaultLatency waits Latency, then forwards.
+	// FaultLatency reads the request, waits Latency (or until the client
+	// goes away), then forwards.
 	FaultLatency FaultKind = "latency"
 )
 
@@ -245,6 +247,13 @@ func (p *FaultProxy) serve(w http.ResponseWriter, r *http.Request) {
 	case FaultSlowDown:
 		s3Error(w, r, http.StatusServiceUnavailable, "SlowDown", "Please reduce your request rate.")
 	case FaultLatency:
+		// Read the body first: only then does the server notice a client
+		// that goes away (and cancel r's context) while the request waits.
+		body, err := io.ReadAll(r.Body)
+		if err != nil {
+			return
+		}
+		r.Body = io.NopCloser(bytes.NewReader(body))
 		select {
 		case <-time.After(rule.Latency):
 		case <-r.Context().Done():

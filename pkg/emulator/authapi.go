@@ -50,6 +50,7 @@ type AuthAPI struct {
 
 	faultMu  sync.Mutex
 	faults   []AuthFault // answered next, one per request
+	hold     AuthFault   // answered to every request while set
 	injected int
 }
 
@@ -58,6 +59,8 @@ type AuthFault string
 
 // The faults InjectFaults can queue.
 const (
+	AuthUnauthorized    AuthFault = "401 (revoked token)"
+	AuthForbidden       AuthFault = "403"
 	AuthTooManyRequests AuthFault = "429 Retry-After: 1"
 	AuthServerError     AuthFault = "500"
 	AuthMalformed       AuthFault = "200 with malformed JSON"
@@ -72,6 +75,24 @@ func (a *AuthAPI) InjectFaults(faults ...AuthFault) {
 	a.faults = append(a.faults, faults...)
 }
 
+// Hold makes every request fail with f until Hold(""), before any queued
+// fault: a revoked token (AuthUnauthorized), an outage.
+func (a *AuthAPI) Hold(f AuthFault) {
+	a.faultMu.Lock()
+	defer a.faultMu.Unlock()
+	a.hold = f
+}
+
+// ClearFaults drops the faults queued and not yet answered, and returns how
+// many there were.
+func (a *AuthAPI) ClearFaults() int {
+	a.faultMu.Lock()
+	defer a.faultMu.Unlock()
+	n := len(a.faults)
+	a.faults = nil
+	return n
+}
+
 // FaultsInjected is the number of faults answered so far.
 func (a *AuthAPI) FaultsInjected() int {
 	a.faultMu.Lock()
@@ -83,15 +104,23 @@ func (a *AuthAPI) FaultsInjected() int {
 // request is done.
 func (a *AuthAPI) fault(w http.ResponseWriter, r *http.Request) bool {
 	a.faultMu.Lock()
-	if len(a.faults) == 0 {
+	f := a.hold
+	switch {
+	case f != "":
+	case len(a.faults) > 0:
+		f = a.faults[0]
+		a.faults = a.faults[1:]
+	default:
 		a.faultMu.Unlock()
 		return false
 	}
-	f := a.faults[0]
-	a.faults = a.faults[1:]
 	a.injected++
 	a.faultMu.Unlock()
 	switch f {
+	case AuthUnauthorized:
+		writeAuthError(w, http.StatusUnauthorized, "UNAUTHORIZED", "Invalid or revoked token.")
+	case AuthForbidden:
+		writeAuthError(w, http.StatusForbidden, "FORBIDDEN", "You do not have permission to perform this action.")
 	case AuthTooManyRequests:
 		w.Header().Set("Retry-After", "1")
 		writeAuthError(w, http.StatusTooManyRequests, "TOO_MANY_REQUESTS", "Rate limit exceeded")
