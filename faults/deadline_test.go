@@ -21,13 +21,14 @@ import (
 const deadlineName = "Lambda deadline mid-task, then the continuations"
 
 // Copier invocations as the Lambda runs them (pipeline.Copier, every task
-// of the plan at once, each with 2 s to live) while every third GET of a
-// data object and every second UploadPart hang until their client gives up: at the stop
-// margin no object starts, at the abort margin those in flight are
-// cancelled (a multipart upload aborted) and deferred, and the invocation
-// sends its task again. The continuations, without hangs, complete every
-// date. Each invocation its deadline cut short counts as a fault; the soak
-// repeats until each round has its share of soakFaults.
+// of the plan at once, each with an engine of its own and 2 s to live)
+// while every second UploadPart and every third GET of a source events
+// object hang until their client gives up: at the stop margin no object starts,
+// at the abort margin those in flight are cancelled (a multipart upload
+// aborted) and deferred, and the invocation sends its task again. The
+// continuations, without hangs, complete every date. Every invocation cut
+// short by its deadline counts as a fault; each soak round repeats until it
+// has its share of soakFaults.
 func TestDeadline(t *testing.T) {
 	w := newWorld(t, 2) // multipart objects in a task with others
 	t.Run(deadlineName, func(t *testing.T) { record(w.runDeadlines(t, deadlineName, 1)) })
@@ -38,14 +39,9 @@ func TestDeadline(t *testing.T) {
 	}
 }
 
-// runDeadlines runs deadline passes until min invocations were cut short.
-func (w *world) runDeadlines(t *testing.T, name string, min int) row {
-	res := row{name: name}
-	for res.injected < min && !t.Failed() {
-		res.add(w.deadlinePass(t))
-	}
-	t.Logf("%d invocations cut short by their deadline, %d invocations (%d failed), %d observer passes", res.injected, res.runs, res.failedRuns, res.seen)
-	return res
+// runDeadlines runs deadline passes until atLeast invocations were cut short.
+func (w *world) runDeadlines(t *testing.T, name string, atLeast int) row {
+	return repeat(t, name, atLeast, func() row { return w.deadlinePass(t) })
 }
 
 // deadlinePass copies the plan into an empty destination: first every task
@@ -64,15 +60,12 @@ func (w *world) deadlinePass(t *testing.T) row {
 		t.Fatal(err)
 	}
 	q := &queue{}
-	c := &pipeline.Copier{
-		Engine: transfer.New(src.Store, dst, transfer.Options{Concurrency: 4}), Queue: q, QueueURL: "continuations",
-		StopMargin: time.Second, AbortMargin: 500 * time.Millisecond,
-	}
 	d := newDamage()
 	var mu sync.Mutex
 	stopObs := w.observe(prefix, d, &mu)
 	res := row{}
-	copied := 0
+	copied, deferred := 0, 0
+	aborts := w.proxy.Requests()[testenv.OpAbortUpload]
 
 	// invoke runs tasks at once, each with its own time to live, and
 	// returns how many were cut short.
@@ -82,6 +75,10 @@ func (w *world) deadlinePass(t *testing.T) row {
 		var wg sync.WaitGroup
 		for i, task := range tasks {
 			wg.Go(func() {
+				c := &pipeline.Copier{
+					Engine: transfer.New(src.Store, dst, transfer.Options{Concurrency: 4}), Queue: q, QueueURL: "continuations",
+					StopMargin: time.Second, AbortMargin: 500 * time.Millisecond,
+				}
 				ictx, cancel := context.WithTimeout(ctx, ttl)
 				defer cancel()
 				outs[i], errs[i] = c.Run(ictx, task)
@@ -95,6 +92,7 @@ func (w *world) deadlinePass(t *testing.T) row {
 				t.Errorf("invocation of %s = %+v, %v; want no error and no failed object (deferred, at worst)", tasks[i], out.Result, errs[i])
 			}
 			copied += out.Result.Copied
+			deferred += out.Result.Deferred
 			if out.Continued {
 				cut++
 			}
@@ -106,11 +104,15 @@ func (w *world) deadlinePass(t *testing.T) row {
 	}
 
 	w.proxy.SetRules(
-		testenv.FaultRule{Op: testenv.OpGetObject, KeyContains: ".parquet", Kind: testenv.FaultLatency, Latency: time.Hour, Every: 3},
+		testenv.FaultRule{Op: testenv.OpGetObject, KeyContains: acct + "type=events/", Kind: testenv.FaultLatency, Latency: time.Hour, Every: 3},
 		testenv.FaultRule{Op: testenv.OpUploadPart, Kind: testenv.FaultLatency, Latency: time.Hour, Every: 2},
 	)
 	res.injected = invoke(p.Tasks, 2*time.Second)
 	w.proxy.SetRules()
+	firstDeferred := deferred
+	if w.proxy.Requests()[testenv.OpAbortUpload] == aborts {
+		t.Errorf("no multipart upload was aborted at the deadline: the scenario did not cut one in the middle")
+	}
 	if sent := len(q.tasks); sent != res.injected {
 		t.Errorf("%d invocations cut short, %d continuations sent", res.injected, sent)
 	}
@@ -125,9 +127,7 @@ func (w *world) deadlinePass(t *testing.T) row {
 	}
 
 	res.seen = stopObs()
-	if err := w.inspect(ctx, prefix, d, true, &mu); err != nil {
-		t.Fatal(err)
-	}
+	w.final(t, prefix, d, &mu, &res)
 	rep, err := w.identical(ctx, prefix)
 	if err != nil {
 		t.Fatal(err)
@@ -135,17 +135,16 @@ func (w *world) deadlinePass(t *testing.T) row {
 	for _, df := range rep.Differences {
 		t.Errorf("after the continuations the destination differs: %v", df)
 	}
-	res.lost, res.corrupted, res.partial, res.falseSuccess = len(d.lost), len(d.corrupted), len(d.partial), len(d.falseSuccess)
-	res.orphans = len(w.openUploads(ctx, prefix))
-	if res.lost+res.corrupted+res.partial+res.falseSuccess+res.orphans+len(d.extra) > 0 {
-		t.Errorf("damage: lost [%s] corrupted [%s] partial [%s] false _SUCCESS [%s] extra [%s] open uploads %d",
-			keys(d.lost), keys(d.corrupted), keys(d.partial), keys(d.falseSuccess), keys(d.extra), res.orphans)
-	}
-	if copied != len(w.src) {
-		t.Errorf("objects copied over all invocations = %d, want %d", copied, len(w.src))
+	// An object whose write landed just as its invocation was cancelled is
+	// deferred, then skipped by the continuation.
+	if copied > len(w.src) || copied < len(w.src)-firstDeferred {
+		t.Errorf("objects copied over all invocations = %d, want %d (less at most the %d deferred)", copied, len(w.src), firstDeferred)
 	}
 	if res.injected == 0 {
 		t.Errorf("no invocation was cut short by its deadline: the scenario tests nothing")
+	}
+	if !t.Failed() {
+		w.remove(prefix)
 	}
 	return res
 }

@@ -36,8 +36,8 @@ import (
 // upload and between objects, then run again: the destination never shows a
 // partial object or a false _SUCCESS, the re-run copies exactly what is
 // missing and aborts the upload the killed run left open, and ends
-// byte-identical to the source. The soak kills each of its rounds'
-// share of soakFaults times, each time into an empty destination.
+// byte-identical to the source. Each soak round kills its share of
+// soakFaults times per scenario, each time into an empty destination.
 //
 // A proxy holds back some requests of the first run until it is killed, so
 // the kill always lands at the moment the scenario wants: while the upload
@@ -58,11 +58,7 @@ func TestKill(t *testing.T) {
 				kills = soakShare(soakRounds())
 			}
 			t.Run(sc.name, func(t *testing.T) {
-				res := row{name: sc.name}
-				for res.injected < kills && !t.Failed() {
-					res.add(runKill(t, w, bin, sc))
-				}
-				record(res)
+				record(repeat(t, sc.name, kills, func() row { return runKill(t, w, bin, sc) }))
 			})
 		}
 	}
@@ -170,6 +166,7 @@ func runKill(t *testing.T, w *world, bin string, sc killScenario) row {
 
 	// Run 1, killed.
 	hp := newHoldProxy(t, w.proxy.URL)
+	defer hp.close()
 	hp.setRules(sc.hold...)
 	cmd, _, stderr := w.startCLI(t, bin, hp.URL, prefix, sc.args...)
 	defer func(stderr *bytes.Buffer) {
@@ -269,9 +266,7 @@ poll:
 	}
 
 	res.seen = stopObs()
-	if err := w.inspect(ctx, prefix, d, true, &mu); err != nil {
-		t.Fatal(err)
-	}
+	w.final(t, prefix, d, &mu, &res)
 	rep, err := w.identical(ctx, prefix)
 	if err != nil {
 		t.Fatal(err)
@@ -288,20 +283,11 @@ poll:
 			t.Errorf("after the re-run %s_SUCCESS present = %v, want %v", date, ok, complete)
 		}
 	}
-	left, err := w.listOpenUploads(ctx, prefix)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if len(left) > 0 {
-		w.logUploads(t, ctx, prefix)
-	}
-	res.lost, res.corrupted, res.partial, res.falseSuccess, res.orphans = len(d.lost), len(d.corrupted), len(d.partial), len(d.falseSuccess), len(left)
-	if res.lost+res.corrupted+res.partial+res.falseSuccess+res.orphans+len(d.extra) > 0 {
-		t.Errorf("damage: lost [%s] corrupted [%s] partial [%s] false _SUCCESS [%s] extra [%s] open uploads %q",
-			keys(d.lost), keys(d.corrupted), keys(d.partial), keys(d.falseSuccess), keys(d.extra), left)
-	}
 	t.Logf("killed with %d of %d objects visible and %d uploads open; the re-run copied %d, skipped %d, aborted %d uploads; %d observer passes",
 		len(after), len(w.src), len(open), sum.ObjectsCopied, sum.ObjectsSkipped, sum.UploadsAborted, res.seen)
+	if !t.Failed() {
+		w.remove(prefix)
+	}
 	return res
 }
 
@@ -390,6 +376,7 @@ func (w *world) partsStored(ctx context.Context, key string) (int, error) {
 type holdProxy struct {
 	URL string
 
+	srv        *httptest.Server
 	rp         *httputil.ReverseProxy
 	forwarding atomic.Int64 // requests being forwarded
 	mu         sync.Mutex
@@ -418,13 +405,15 @@ func newHoldProxy(t *testing.T, target string) *holdProxy {
 		},
 		FlushInterval: -1,
 	}}
-	srv := httptest.NewServer(http.HandlerFunc(p.serve))
-	t.Cleanup(func() {
-		srv.CloseClientConnections()
-		srv.Close()
-	})
-	p.URL = srv.URL
+	p.srv = httptest.NewServer(http.HandlerFunc(p.serve))
+	p.URL = p.srv.URL
 	return p
+}
+
+// close stops the proxy, dropping what it holds back.
+func (p *holdProxy) close() {
+	p.srv.CloseClientConnections()
+	p.srv.Close()
 }
 
 func (p *holdProxy) setRules(rules ...holdRule) {

@@ -28,6 +28,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
+	"github.com/aws/aws-sdk-go-v2/service/s3/types"
 
 	"github.com/e3sync/e3sync/internal/testenv"
 	"github.com/e3sync/e3sync/internal/testworld"
@@ -52,8 +53,8 @@ const (
 	toDate    = "2024-03-02"
 )
 
-// soakRounds is E3SYNC_SOAK (0 when unset): how many extra rounds the soak
-// runs, each with more data.
+// soakRounds is E3SYNC_SOAK (0 when unset): how many rounds the soak runs
+// after the short matrix.
 func soakRounds() int {
 	n, _ := strconv.Atoi(os.Getenv("E3SYNC_SOAK"))
 	return n
@@ -336,6 +337,49 @@ func (w *world) observe(prefix string, d *damage, mu *sync.Mutex) (stop func() i
 	return func() int {
 		cancel()
 		return <-done
+	}
+}
+
+// final inspects the destination once the runs are over (a missing object
+// is lost now), fills in res's damage and open uploads, and fails the test
+// on any.
+func (w *world) final(t *testing.T, prefix string, d *damage, mu *sync.Mutex, res *row) {
+	t.Helper()
+	ctx := context.Background()
+	if err := w.inspect(ctx, prefix, d, true, mu); err != nil {
+		t.Fatal(err)
+	}
+	open := w.openUploads(ctx, prefix)
+	res.lost, res.corrupted, res.partial, res.falseSuccess, res.orphans = len(d.lost), len(d.corrupted), len(d.partial), len(d.falseSuccess), len(open)
+	if res.lost+res.corrupted+res.partial+res.falseSuccess+res.orphans+len(d.extra) > 0 {
+		t.Errorf("damage: lost [%s] corrupted [%s] partial [%s] false _SUCCESS [%s] extra [%s] open uploads %q",
+			keys(d.lost), keys(d.corrupted), keys(d.partial), keys(d.falseSuccess), keys(d.extra), open)
+		w.logUploads(t, ctx, prefix)
+	}
+}
+
+// remove deletes everything under prefix of the destination bucket
+// (directly), so that a long soak does not fill the disk with finished
+// scenarios.
+func (w *world) remove(prefix string) {
+	w.t.Helper()
+	ctx := context.Background()
+	p := s3.NewListObjectsV2Paginator(w.root, &s3.ListObjectsV2Input{Bucket: aws.String(dstBucket), Prefix: aws.String(prefix)})
+	for p.HasMorePages() {
+		page, err := p.NextPage(ctx)
+		if err != nil {
+			w.t.Fatalf("list %s to remove it: %v", prefix, err)
+		}
+		if len(page.Contents) == 0 {
+			continue
+		}
+		var ids []types.ObjectIdentifier
+		for _, o := range page.Contents {
+			ids = append(ids, types.ObjectIdentifier{Key: o.Key})
+		}
+		if _, err := w.root.DeleteObjects(ctx, &s3.DeleteObjectsInput{Bucket: aws.String(dstBucket), Delete: &types.Delete{Objects: ids, Quiet: aws.Bool(true)}}); err != nil {
+			w.t.Fatalf("remove %s: %v", prefix, err)
+		}
 	}
 }
 

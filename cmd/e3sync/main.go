@@ -231,6 +231,9 @@ func printSummary(w io.Writer, s job.Summary, dst fmt.Stringer) {
 		fmt.Fprintf(w, "  %-9s %s  %3d sub-partitions  source complete: %-5v  (%s)\n", d.Type, d.Date, d.Partitions, d.SourceComplete, d.Reason)
 	}
 	fmt.Fprintf(w, "objects %s: %d (%s), skipped: %d, failed: %d\n", verb, s.ObjectsCopied, humanBytes(s.BytesCopied), s.ObjectsSkipped, s.ObjectsFailed)
+	if s.TasksFailed > 0 {
+		fmt.Fprintf(w, "tasks failed: %d of %d (a task that failed before listing its objects counts none of them)\n", s.TasksFailed, s.Tasks)
+	}
 	if s.UploadsAborted > 0 {
 		fmt.Fprintf(w, "stale multipart uploads aborted: %d\n", s.UploadsAborted)
 	}

@@ -50,7 +50,9 @@ type AuthAPI struct {
 
 	faultMu  sync.Mutex
 	faults   []AuthFault // answered next, one per request
-	hold     AuthFault   // answered to every request while set
+	plan     FaultPlan
+	planSeen int   // requests since SetFaults
+	holdFrom int64 // plan.Hold starts once this many credentials were issued
 	injected int
 }
 
@@ -75,12 +77,32 @@ func (a *AuthAPI) InjectFaults(faults ...AuthFault) {
 	a.faults = append(a.faults, faults...)
 }
 
-// Hold makes every request fail with f until Hold(""), before any queued
-// fault: a revoked token (AuthUnauthorized), an outage.
-func (a *AuthAPI) Hold(f AuthFault) {
+// FaultPlan is what the API answers beyond the queued faults, until the
+// next SetFaults.
+type FaultPlan struct {
+	// Hold is answered to every request once HoldAfter more credentials
+	// have been issued: a token revoked (AuthUnauthorized) mid-copy, an
+	// outage.
+	Hold      AuthFault
+	HoldAfter int64
+	// Every > 0: every Every-th request answers EveryFault.
+	Every      int
+	EveryFault AuthFault
+}
+
+// SetFaults replaces the fault plan; SetFaults(FaultPlan{}) ends it.
+func (a *AuthAPI) SetFaults(p FaultPlan) {
 	a.faultMu.Lock()
 	defer a.faultMu.Unlock()
-	a.hold = f
+	a.plan, a.planSeen, a.holdFrom = p, 0, a.issued.Load()+p.HoldAfter
+}
+
+// SetLifetime sets the advertised lifetime of the credentials issued from
+// now on (see AuthAPIOptions.AdvertisedLifetime; 0: their real one).
+func (a *AuthAPI) SetLifetime(d time.Duration) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	a.opts.AdvertisedLifetime = d
 }
 
 // ClearFaults drops the faults queued and not yet answered, and returns how
@@ -104,12 +126,16 @@ func (a *AuthAPI) FaultsInjected() int {
 // request is done.
 func (a *AuthAPI) fault(w http.ResponseWriter, r *http.Request) bool {
 	a.faultMu.Lock()
-	f := a.hold
-	switch {
-	case f != "":
+	a.planSeen++
+	var f AuthFault
+	switch p := a.plan; {
+	case p.Hold != "" && a.issued.Load() >= a.holdFrom:
+		f = p.Hold
 	case len(a.faults) > 0:
 		f = a.faults[0]
 		a.faults = a.faults[1:]
+	case p.Every > 0 && a.planSeen%p.Every == 0:
+		f = p.EveryFault
 	default:
 		a.faultMu.Unlock()
 		return false
@@ -251,9 +277,12 @@ func (a *AuthAPI) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	now := a.opts.Now()
 	exp := creds.Expiration
+	a.mu.Lock()
+	lifetime := a.opts.AdvertisedLifetime
+	a.mu.Unlock()
 	switch {
-	case a.opts.AdvertisedLifetime > 0:
-		exp = now.Add(a.opts.AdvertisedLifetime)
+	case lifetime > 0:
+		exp = now.Add(lifetime)
 	case exp.IsZero():
 		exp = now.Add(d)
 	}

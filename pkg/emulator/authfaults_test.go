@@ -3,6 +3,7 @@ package emulator
 import (
 	"io"
 	"net/http"
+	"slices"
 	"testing"
 )
 
@@ -49,12 +50,10 @@ func TestAuthAPIInjectFaults(t *testing.T) {
 	}
 }
 
-func TestAuthAPIHold(t *testing.T) {
+func TestAuthAPIFaultPlan(t *testing.T) {
 	a, _ := newAuthTestAPI(AuthAPIOptions{})
 	url, stop := a.Start()
 	defer stop()
-	a.InjectFaults(AuthServerError)
-	a.Hold(AuthForbidden)
 	get := func() int {
 		req, _ := http.NewRequest("GET", url+CredentialsPath, nil)
 		req.Header.Set("Authorization", "Bearer "+"good-token")
@@ -65,13 +64,27 @@ func TestAuthAPIHold(t *testing.T) {
 		resp.Body.Close()
 		return resp.StatusCode
 	}
-	for i := range 3 {
-		if code := get(); code != 403 {
-			t.Errorf("request %d while held = %d, want 403", i+1, code)
+	codes := func(n int) []int {
+		var out []int
+		for range n {
+			out = append(out, get())
 		}
+		return out
 	}
-	a.Hold("")
-	if first, second := get(), get(); first != 500 || second != 200 || a.FaultsInjected() != 4 {
-		t.Errorf("after the hold: %d then %d, %d faults; want the queued 500, then 200, 4 faults", first, second, a.FaultsInjected())
+	// Every third request fails; a queued fault comes first.
+	a.SetFaults(FaultPlan{Every: 3, EveryFault: AuthServerError})
+	a.InjectFaults(AuthMalformed)
+	if got, want := codes(6), []int{200, 200, 500, 200, 200, 500}; !slices.Equal(got, want) {
+		t.Errorf("every third: %v, want %v (the first a malformed 200)", got, want)
+	}
+	// A hold after two more credentials, before any queued fault.
+	a.SetFaults(FaultPlan{Hold: AuthForbidden, HoldAfter: 2})
+	a.InjectFaults(AuthServerError)
+	if got, want := codes(5), []int{500, 200, 200, 403, 403}; !slices.Equal(got, want) {
+		t.Errorf("hold after 2: %v, want %v", got, want)
+	}
+	a.SetFaults(FaultPlan{})
+	if got := get(); got != 200 || a.FaultsInjected() != 6 || a.ClearFaults() != 0 {
+		t.Errorf("after the plan: %d, %d faults; want 200, 6 faults, nothing queued", got, a.FaultsInjected())
 	}
 }

@@ -41,19 +41,23 @@ type Job struct {
 
 // Summary is what a run did; its JSON form is the CLI's --json output.
 type Summary struct {
-	RunID          string      `json:"run_id"`
-	DryRun         bool        `json:"dry_run"`
-	Dates          []plan.Date `json:"dates"`
-	Tasks          int         `json:"tasks"`
-	ObjectsCopied  int         `json:"objects_copied"`
-	ObjectsSkipped int         `json:"objects_skipped"`
-	ObjectsFailed  int         `json:"objects_failed"`
-	BytesCopied    int64       `json:"bytes_copied"`
-	UploadsAborted int         `json:"uploads_aborted"` // stale multipart uploads a killed run left
-	DatesCompleted int         `json:"dates_completed"`
-	CompletedDates []string    `json:"completed_dates"`
-	Errors         []string    `json:"errors"`
-	Seconds        float64     `json:"seconds"`
+	RunID  string      `json:"run_id"`
+	DryRun bool        `json:"dry_run"`
+	Dates  []plan.Date `json:"dates"`
+	Tasks  int         `json:"tasks"`
+	// TasksFailed counts the tasks that reported an error. A task that
+	// failed before it could list its source (credentials refused, a
+	// listing that kept failing) counts none of its objects below.
+	TasksFailed    int      `json:"tasks_failed"`
+	ObjectsCopied  int      `json:"objects_copied"`
+	ObjectsSkipped int      `json:"objects_skipped"`
+	ObjectsFailed  int      `json:"objects_failed"`
+	BytesCopied    int64    `json:"bytes_copied"`
+	UploadsAborted int      `json:"uploads_aborted"` // stale multipart uploads a killed run left
+	DatesCompleted int      `json:"dates_completed"`
+	CompletedDates []string `json:"completed_dates"`
+	Errors         []string `json:"errors"`
+	Seconds        float64  `json:"seconds"`
 }
 
 // Failed reports whether anything went wrong.
@@ -130,6 +134,7 @@ func (j *Job) Run(ctx context.Context, o plan.Options) (Summary, error) {
 			s.BytesCopied += r.Bytes
 			s.UploadsAborted += r.UploadsAborted
 			if err != nil {
+				s.TasksFailed++
 				s.Errors = append(s.Errors, err.Error())
 				failed[k] = true
 				log.ErrorContext(ctx, "task failed", "task", t.String(), "error", err.Error())

@@ -224,8 +224,8 @@ func TestRunFailingTask(t *testing.T) {
 	}
 	objects, _ := dataBytes()
 	wantDates := []string{"decisions/2024-01-01", "events/2024-01-02"}
-	if s.ObjectsCopied != objects-1 || s.ObjectsFailed != 1 || s.DatesCompleted != 2 || !slices.Equal(s.CompletedDates, wantDates) {
-		t.Errorf("Run() = %+v, want %d copied, 1 failed, dates completed %q", s, objects-1, wantDates)
+	if s.ObjectsCopied != objects-1 || s.ObjectsFailed != 1 || s.TasksFailed != 1 || s.DatesCompleted != 2 || !slices.Equal(s.CompletedDates, wantDates) {
+		t.Errorf("Run() = %+v, want %d copied, 1 failed in 1 failed task, dates completed %q", s, objects-1, wantDates)
 	}
 	if len(s.Errors) != 1 || !strings.Contains(s.Errors[0], failKey) || !strings.Contains(s.Errors[0], errRead.Error()) {
 		t.Errorf("Run().Errors = %q, want one error naming %s and %q", s.Errors, failKey, errRead)
