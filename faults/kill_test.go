@@ -267,11 +267,7 @@ poll:
 
 	res.seen = stopObs()
 	w.final(t, prefix, d, &mu, &res)
-	rep, err := w.identical(ctx, prefix)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, df := range rep.Differences {
+	for _, df := range w.differences(t, prefix) {
 		t.Errorf("after the re-run the destination differs: %v", df)
 	}
 	final, err := w.dstObjects(ctx, prefix)

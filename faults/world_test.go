@@ -383,13 +383,17 @@ func (w *world) remove(prefix string) {
 	}
 }
 
-// identical compares the destination with the source through pkg/verify,
-// directly (not through the proxy).
-func (w *world) identical(ctx context.Context, prefix string) (verify.Report, error) {
+// differences compares the destination with the source through pkg/verify,
+// directly (not through the proxy); it fails the test if it cannot.
+func (w *world) differences(t *testing.T, prefix string) []verify.Difference {
+	t.Helper()
 	src := store.NewS3(w.root, srcBucket, acct, store.S3Options{})
 	dst := store.NewS3(w.root, dstBucket, prefix, store.S3Options{})
-	rep, err := verify.Compare(ctx, src, dst, verify.Options{From: fromDate, To: toDate})
-	return rep, err
+	rep, err := verify.Compare(context.Background(), src, dst, verify.Options{From: fromDate, To: toDate})
+	if err != nil {
+		t.Fatalf("verify %s: %v", prefix, err)
+	}
+	return rep.Differences
 }
 
 func keys(m map[string]bool) string {
