@@ -67,6 +67,6 @@ SOAK_ROUNDS ?= 3
 FUZZ_TIME ?= 30s
 .PHONY: soak
 soak: test-tools
-	set -o pipefail; E3SYNC_SOAK=$(SOAK_ROUNDS) $(GO) test -count=1 -timeout 90m -v ./faults/ | grep -E '^(\||Totals|--- FAIL|FAIL|ok|PASS)'
+	set -o pipefail; E3SYNC_SOAK=$(SOAK_ROUNDS) $(GO) test -count=1 -timeout 150m -v ./faults/ | grep -E '^(\||Totals|--- FAIL|FAIL|ok|PASS)'
 	E3SYNC_SOAK=$(SOAK_ROUNDS) $(GO) test -count=1 -timeout 30m -run 'TestSyncWithExpiringCredentials' ./cmd/e3sync/
 	FUZZ_TIME=$(FUZZ_TIME) GO=$(GO) bash scripts/fuzz.sh
