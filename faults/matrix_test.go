@@ -36,11 +36,18 @@ func TestMain(m *testing.M) {
 	flag.Parse()
 	code := m.Run()
 	if (testing.Verbose() || soakRounds() > 0) && len(table) > 0 {
-		fmt.Printf("\n| fault | injected | runs (failed) | lost | corrupted | partial | false _SUCCESS | orphaned uploads |\n|---|---|---|---|---|---|---|---|\n")
-		for _, r := range table {
-			fmt.Printf("| %s | %d | %d (%d) | %d | %d | %d | %d | %d |\n", r.name, r.injected, r.runs, r.failedRuns, r.lost, r.corrupted, r.partial, r.falseSuccess, r.orphans)
+		printTable("", table)
+		sums, soaked := totals()
+		if len(soaked) > 0 {
+			printTable("Totals by fault kind", sums)
 		}
-		if short := printTotals(); len(short) > 0 {
+		var short []string
+		for _, r := range sums {
+			if soaked[r.name] && r.injected < soakFaults {
+				short = append(short, fmt.Sprintf("%s (%d)", r.name, r.injected))
+			}
+		}
+		if len(short) > 0 {
 			fmt.Printf("FAIL: fewer than %d faults injected in the soak: %s\n", soakFaults, strings.Join(short, "; "))
 			code = max(code, 1)
 		}
@@ -150,18 +157,16 @@ func matrix(p rates) []scenario {
 // it has injected at least atLeast faults it goes on: as next scheduled runs
 // over the complete destination when sc.rerun, else from another empty one.
 func (w *world) runScenario(t *testing.T, sc scenario, atLeast int) row {
-	var prefix string
-	first := true
+	prefix := ""
 	return repeat(t, sc.name, atLeast, func() row {
-		if first || !sc.rerun {
-			if !first {
+		fresh := prefix == "" || !sc.rerun
+		if fresh {
+			if prefix != "" {
 				w.remove(prefix)
 			}
 			prefix = w.newPrefix(sc.name)
 		}
-		r := w.syncUntilClean(t, sc, prefix, first || !sc.rerun)
-		first = false
-		return r
+		return w.syncUntilClean(t, sc, prefix, fresh)
 	})
 }
 
@@ -186,7 +191,6 @@ func (w *world) syncUntilClean(t *testing.T, sc scenario, prefix string, fresh b
 	defer w.proxy.SetRules()
 	w.api.SetFaults(sc.authPlan)
 	defer w.api.SetFaults(emulator.FaultPlan{})
-	defer w.api.ClearFaults()
 	if sc.refresh {
 		w.api.SetLifetime(time.Second) // less than the refresh window: refreshed on every request
 		defer w.api.SetLifetime(0)
@@ -413,13 +417,23 @@ func runDuplicates(t *testing.T, w *world, name string) row {
 	return res
 }
 
-// printTotals prints the table again with the rows of each fault kind
-// (the short matrix and every soak round) added up, and returns the kinds
-// the soak ran that got fewer than soakFaults faults in all.
-func printTotals() (short []string) {
-	var names []string
-	sum := map[string]*row{}
-	soaked := map[string]bool{}
+// printTable prints rows as the fault table, under title if there is one.
+func printTable(title string, rows []row) {
+	if title != "" {
+		fmt.Printf("\n%s\n", title)
+	}
+	fmt.Printf("\n| fault | injected | runs (failed) | lost | corrupted | partial | false _SUCCESS | orphaned uploads |\n|---|---|---|---|---|---|---|---|\n")
+	for _, r := range rows {
+		fmt.Printf("| %s | %d | %d (%d) | %d | %d | %d | %d | %d |\n", r.name, r.injected, r.runs, r.failedRuns, r.lost, r.corrupted, r.partial, r.falseSuccess, r.orphans)
+	}
+}
+
+// totals adds up the rows of each fault kind (the short matrix and every
+// soak round), in the order the kinds first ran, and says which kinds the
+// soak ran.
+func totals() (sums []row, soaked map[string]bool) {
+	soaked = map[string]bool{}
+	index := map[string]int{}
 	for _, r := range table {
 		name := r.name
 		if strings.HasPrefix(name, "soak ") {
@@ -428,24 +442,13 @@ func printTotals() (short []string) {
 				soaked[name] = true
 			}
 		}
-		t, ok := sum[name]
+		i, ok := index[name]
 		if !ok {
-			t = &row{name: name}
-			sum[name] = t
-			names = append(names, name)
+			i = len(sums)
+			index[name] = i
+			sums = append(sums, row{name: name})
 		}
-		t.add(r)
+		sums[i].add(r)
 	}
-	if len(soaked) == 0 {
-		return nil // every row is its own total
-	}
-	fmt.Printf("\nTotals by fault kind\n\n| fault | injected | runs (failed) | lost | corrupted | partial | false _SUCCESS | orphaned uploads |\n|---|---|---|---|---|---|---|---|\n")
-	for _, n := range names {
-		r := sum[n]
-		fmt.Printf("| %s | %d | %d (%d) | %d | %d | %d | %d | %d |\n", r.name, r.injected, r.runs, r.failedRuns, r.lost, r.corrupted, r.partial, r.falseSuccess, r.orphans)
-		if soaked[n] && r.injected < soakFaults {
-			short = append(short, fmt.Sprintf("%s (%d)", n, r.injected))
-		}
-	}
-	return short
+	return sums, soaked
 }
