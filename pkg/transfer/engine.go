@@ -170,7 +170,12 @@ func (e *Engine) Copy(ctx context.Context, t export.Task) (Result, error) {
 // A task that copied everything (nothing failed or deferred) then aborts
 // the stale multipart uploads under its prefix, when the destination can
 // (Result.UploadsAborted; see Options.StaleUploadAge).
-func (e *Engine) CopyUntil(ctx context.Context, t export.Task, stopAt time.Time) (Result, error) {
+func (e *Engine) CopyUntil(ctx context.Context, t export.Task, stopAt time.Time) (res Result, err error) {
+	defer e.recovered(ctx, "task "+t.String(), &err)
+	return e.copyUntil(ctx, t, stopAt)
+}
+
+func (e *Engine) copyUntil(ctx context.Context, t export.Task, stopAt time.Time) (Result, error) {
 	if err := t.Validate(); err != nil {
 		return Result{}, err
 	}
@@ -233,6 +238,13 @@ func (e *Engine) CopyUntil(ctx context.Context, t export.Task, stopAt time.Time)
 	for _, o := range srcL.Objects {
 		if o.Key == export.SuccessKey(t.Type, t.Date) || strings.HasSuffix(o.Key, "/") {
 			continue // _SUCCESS is written by Finalize; folder markers carry no data
+		}
+		if err := store.CheckSize(o.Size); err != nil {
+			mu.Lock()
+			res.Failed++
+			errs = append(errs, fmt.Errorf("%s: listed size: %w", o.Key, err))
+			mu.Unlock()
+			continue
 		}
 		var dst *store.Object
 		if d, ok := have[o.Key]; ok {
@@ -381,7 +393,8 @@ const manifestTimeout = 20 * time.Second
 // copyObject streams one object, retrying the whole object on failure. Each
 // attempt is atomic at the destination (store contract), so a failed attempt
 // leaves nothing behind.
-func (e *Engine) copyObject(ctx context.Context, o store.Object) error {
+func (e *Engine) copyObject(ctx context.Context, o store.Object) (err error) {
+	defer e.recovered(ctx, "copy "+o.Key, &err)
 	if o.Size >= e.opts.LargeObject {
 		select {
 		case e.large <- struct{}{}:
@@ -396,7 +409,6 @@ func (e *Engine) copyObject(ctx context.Context, o store.Object) error {
 		}
 		defer e.small.Release(w)
 	}
-	var err error
 	for attempt := 1; attempt <= e.opts.Attempts; attempt++ {
 		if attempt > 1 {
 			e.opts.Logger.WarnContext(ctx, "retrying object", "key", o.Key, "attempt", attempt, "error", err.Error())
