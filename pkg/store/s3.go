@@ -41,6 +41,12 @@ type S3Options struct {
 	UploadConcurrency int
 	// KMSKeyID, when set, encrypts written objects with SSE-KMS under that key.
 	KMSKeyID string
+	// BodyGrace and MinBodyRate bound reading a ranged GET's body of n
+	// bytes (OpenRange) to BodyGrace + n / MinBodyRate seconds: a body that
+	// drips, too slowly for the idle timeout to catch, fails with a
+	// *SlowBodyError. Defaults DefaultBodyGrace and DefaultMinBodyRate.
+	BodyGrace   time.Duration
+	MinBodyRate int64 // bytes per second
 }
 
 // S3 is a bucket, under a key prefix.
@@ -61,6 +67,12 @@ func NewS3(client S3API, bucket, prefix string, opts S3Options) *S3 {
 	}
 	if opts.UploadConcurrency <= 0 {
 		opts.UploadConcurrency = DefaultUploadConcurrency
+	}
+	if opts.BodyGrace <= 0 {
+		opts.BodyGrace = DefaultBodyGrace
+	}
+	if opts.MinBodyRate <= 0 {
+		opts.MinBodyRate = DefaultMinBodyRate
 	}
 	if prefix != "" && !strings.HasSuffix(prefix, "/") {
 		prefix += "/"
@@ -254,17 +266,20 @@ func (s *S3) OpenRange(ctx context.Context, key, etag string, off, n, size int64
 	if etag != "" {
 		in.IfMatch = aws.String(etag)
 	}
+	ctx, cancel := context.WithCancelCause(ctx)
 	out, err := s.client.GetObject(ctx, in)
 	if err != nil {
+		cancel(nil)
 		return nil, fmt.Errorf("get %s%s [%d, %d): %w", s, key, off, off+n, notFound(err))
 	}
 	if cr := aws.ToString(out.ContentRange); cr != "" {
 		if _, total, ok := strings.Cut(cr, "/"); ok && total != "*" && total != fmt.Sprint(size) {
 			out.Body.Close()
+			cancel(nil)
 			return nil, fmt.Errorf("get %s%s: %w: object is %s bytes, want %d", s, key, ErrSizeMismatch, total, size)
 		}
 	}
-	return out.Body, nil
+	return s.boundBody(ctx, cancel, out.Body, s.String()+key, n), nil
 }
 
 // partAttempts is how many times one part's read is tried before the upload
@@ -379,7 +394,7 @@ func (s *S3) uploadPart(ctx context.Context, key, uploadID string, number int32,
 		if attempt > 0 && ctx.Err() != nil {
 			break
 		}
-		if err = readPart(ctx, open, off, buf); err == nil || errors.Is(err, ErrSizeMismatch) {
+		if err = readPart(ctx, open, off, buf); err == nil || errors.Is(err, ErrSizeMismatch) || Unanswered(err) {
 			break
 		}
 	}

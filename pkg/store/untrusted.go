@@ -9,6 +9,7 @@ import (
 	"net/url"
 	"runtime/debug"
 	"strings"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
@@ -220,4 +221,73 @@ func (c *cappedBody) Read(p []byte) (int, error) {
 	n, err := c.ReadCloser.Read(p)
 	c.left -= int64(n)
 	return n, err
+}
+
+// Defaults for S3Options.BodyGrace and MinBodyRate: an 8 MiB part may take
+// 60 s + 256 s, an average of at least 26 KiB/s.
+const (
+	DefaultBodyGrace   = time.Minute
+	DefaultMinBodyRate = 32 << 10
+)
+
+// SlowBodyError is a body that took longer than its bound (S3Options).
+type SlowBodyError struct {
+	What  string // the object read
+	Bytes int64
+	Limit time.Duration
+}
+
+func (e *SlowBodyError) Error() string {
+	return fmt.Sprintf("%s: %d bytes not received within %v: the body is too slow", e.What, e.Bytes, e.Limit)
+}
+
+// Timeout reports true: the endpoint is too slow to be worth retrying (see
+// Unanswered).
+func (e *SlowBodyError) Timeout() bool { return true }
+
+// boundBody fails the reading of body (n bytes of what, read under ctx,
+// which cancel cancels) once its bound has passed. The bound costs one timer
+// per body, nothing per read.
+func (s *S3) boundBody(ctx context.Context, cancel context.CancelCauseFunc, body io.ReadCloser, what string, n int64) io.ReadCloser {
+	limit := s.opts.BodyGrace + time.Duration(float64(n)/float64(s.opts.MinBodyRate)*float64(time.Second))
+	slow := &SlowBodyError{What: what, Bytes: n, Limit: limit}
+	timer := time.AfterFunc(limit, func() { cancel(slow) })
+	return &boundedBody{ReadCloser: body, cause: func() error { return context.Cause(ctx) }, stop: func() {
+		timer.Stop()
+		cancel(nil)
+	}}
+}
+
+type boundedBody struct {
+	io.ReadCloser
+	cause func() error
+	stop  func()
+}
+
+func (b *boundedBody) Read(p []byte) (int, error) {
+	n, err := b.ReadCloser.Read(p)
+	if err != nil && err != io.EOF {
+		var slow *SlowBodyError
+		if errors.As(b.cause(), &slow) {
+			err = slow
+		}
+	}
+	return n, err
+}
+
+func (b *boundedBody) Close() error {
+	err := b.ReadCloser.Close()
+	b.stop()
+	return err
+}
+
+// Unanswered reports whether err says an endpoint stopped answering: a
+// request that timed out on every attempt the SDK made, a body that went
+// silent (the clients' idle timeout) or came too slowly (SlowBodyError).
+// Retrying such an error would only wait as long again; a cancelled or
+// expired context is not one.
+func Unanswered(err error) bool {
+	var ne interface{ Timeout() bool }
+	return err != nil && errors.As(err, &ne) && ne.Timeout() &&
+		!errors.Is(err, context.DeadlineExceeded) && !errors.Is(err, context.Canceled)
 }

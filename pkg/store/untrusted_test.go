@@ -9,6 +9,7 @@ import (
 	"net/http/httptest"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/credentials"
@@ -201,5 +202,55 @@ func TestWriteRejectsImpossibleSizes(t *testing.T) {
 		if err := d.Write(context.Background(), "k", size, strings.NewReader(""), nil); !errors.Is(err, ErrBadSize) {
 			t.Errorf("Dir.Write(size %d) = %v, want ErrBadSize", size, err)
 		}
+	}
+}
+
+// A ranged body that drips (bytes keep coming, so no idle timeout fires)
+// fails once its bound has passed, as a SlowBodyError that Unanswered
+// recognises; a body at the minimum rate is read whole.
+func TestOpenRangeBoundsSlowBodies(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Length", "40")
+		w.Header().Set("Content-Range", "bytes 0-39/40")
+		w.WriteHeader(http.StatusPartialContent)
+		pause := time.Millisecond
+		if strings.HasSuffix(r.URL.Path, "/drip") {
+			pause = 100 * time.Millisecond // 4 s for the body, bound 0.3 s
+		}
+		for range 40 {
+			w.Write([]byte{'x'})
+			w.(http.Flusher).Flush()
+			select {
+			case <-time.After(pause):
+			case <-r.Context().Done():
+				return
+			}
+		}
+	}))
+	defer srv.Close()
+	c := s3.New(s3.Options{Region: "us-east-1", BaseEndpoint: aws.String(srv.URL), UsePathStyle: true,
+		Credentials: credentials.NewStaticCredentialsProvider("k", "s", "")})
+	s := NewS3(c, "b", "p/", S3Options{BodyGrace: 200 * time.Millisecond, MinBodyRate: 400})
+	read := func(key string) (int, error) {
+		rc, err := s.OpenRange(context.Background(), key, "", 0, 40, 40)
+		if err != nil {
+			return 0, err
+		}
+		defer rc.Close()
+		b, err := io.ReadAll(rc)
+		return len(b), err
+	}
+	if n, err := read("fast"); n != 40 || err != nil {
+		t.Errorf("fast body: %d bytes, %v; want 40", n, err)
+	}
+	start := time.Now()
+	n, err := read("drip")
+	var slow *SlowBodyError
+	if !errors.As(err, &slow) || !Unanswered(err) || !strings.Contains(err.Error(), "s3://b/p/drip") {
+		t.Errorf("dripping body: %d bytes, %v; want a SlowBodyError naming s3://b/p/drip", n, err)
+	}
+	t.Logf("dripping body failed after %v: %v", time.Since(start).Round(time.Millisecond), err)
+	if Unanswered(context.DeadlineExceeded) || Unanswered(fmt.Errorf("x: %w", context.Canceled)) || Unanswered(errors.New("x")) {
+		t.Errorf("Unanswered() true for a context error or a plain error")
 	}
 }

@@ -95,6 +95,9 @@ type Engine struct {
 	// noCleanup is set once the destination denied listing or aborting
 	// uploads: asking again for every task would only repeat the warning.
 	noCleanup atomic.Bool
+	// down is tripped by the first error showing that an endpoint stopped
+	// answering: no object or task starts after it.
+	down breaker
 }
 
 // New returns an engine.
@@ -171,7 +174,10 @@ func (e *Engine) Copy(ctx context.Context, t export.Task) (Result, error) {
 // the stale multipart uploads under its prefix, when the destination can
 // (Result.UploadsAborted; see Options.StaleUploadAge).
 func (e *Engine) CopyUntil(ctx context.Context, t export.Task, stopAt time.Time) (res Result, err error) {
-	defer e.recovered(ctx, "task "+t.String(), &err)
+	defer e.boundary(ctx, "task "+t.String(), &err)
+	if err := e.down.check(); err != nil {
+		return Result{}, fmt.Errorf("task %s: %w", t, err)
+	}
 	return e.copyUntil(ctx, t, stopAt)
 }
 
@@ -394,7 +400,10 @@ const manifestTimeout = 20 * time.Second
 // attempt is atomic at the destination (store contract), so a failed attempt
 // leaves nothing behind.
 func (e *Engine) copyObject(ctx context.Context, o store.Object) (err error) {
-	defer e.recovered(ctx, "copy "+o.Key, &err)
+	defer e.boundary(ctx, "copy "+o.Key, &err)
+	if err := e.down.check(); err != nil {
+		return fmt.Errorf("copy %s: %w", o.Key, err)
+	}
 	if o.Size >= e.opts.LargeObject {
 		select {
 		case e.large <- struct{}{}:
@@ -418,7 +427,7 @@ func (e *Engine) copyObject(ctx context.Context, o store.Object) (err error) {
 				return fmt.Errorf("copy %s: %w", o.Key, ctx.Err())
 			}
 		}
-		if err = e.copyOnce(ctx, o); err == nil || ctx.Err() != nil {
+		if err = e.copyOnce(ctx, o); err == nil || ctx.Err() != nil || store.Unanswered(err) {
 			break
 		}
 	}

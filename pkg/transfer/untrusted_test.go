@@ -4,9 +4,11 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"strings"
+	"sync/atomic"
 	"testing"
 
 	"github.com/e3sync/e3sync/pkg/store"
@@ -116,5 +118,44 @@ func TestCopyPanicInTaskIsTheTasksFailure(t *testing.T) {
 	var pe *store.PanicError
 	if !errors.As(err, &pe) || !strings.Contains(err.Error(), purchase.String()) {
 		t.Errorf("Copy() error = %v, want a PanicError naming the task", err)
+	}
+}
+
+// hungSource times out on every Open, as a store does once an endpoint
+// stopped answering and the SDK's attempts are spent.
+type hungSource struct {
+	*source
+	opens *atomic.Int32
+}
+
+type timeoutErr struct{}
+
+func (timeoutErr) Error() string { return "127.0.0.1:9: timeout awaiting response headers" }
+func (timeoutErr) Timeout() bool { return true }
+
+func (s hungSource) Open(ctx context.Context, key string) (io.ReadCloser, error) {
+	s.opens.Add(1)
+	return nil, fmt.Errorf("get %s: %w", key, timeoutErr{})
+}
+
+// Once an endpoint stopped answering, the object is not retried, and no
+// other object or task starts: each would only wait out its own timeouts.
+func TestCopyStopsWhenAnEndpointStopsAnswering(t *testing.T) {
+	var opens atomic.Int32
+	var logs bytes.Buffer
+	e := New(hungSource{source: newSource(t, exportDay()), opens: &opens}, newDest(t),
+		Options{Concurrency: 1, Logger: slog.New(slog.NewTextHandler(&logs, nil))})
+	res, err := e.Copy(context.Background(), purchase)
+	if res.Failed != 3 || !errors.Is(err, ErrUnanswered) || !strings.Contains(err.Error(), "timeout awaiting response headers") {
+		t.Errorf("Copy() = %+v, %v; want 3 failed, the first with the timeout, the others not started", res, err)
+	}
+	if n := opens.Load(); n != 1 {
+		t.Errorf("%d GETs, want 1 (no retry, nothing started after it)", n)
+	}
+	if _, err := e.Copy(context.Background(), cart); !errors.Is(err, ErrUnanswered) || opens.Load() != 1 {
+		t.Errorf("next task: Copy() = %v after %d GETs; want ErrUnanswered before any request", err, opens.Load())
+	}
+	if n := strings.Count(logs.String(), "stopped answering"); n != 1 {
+		t.Errorf("log says %d times that an endpoint stopped answering, want once:\n%s", n, logs.String())
 	}
 }
