@@ -114,7 +114,7 @@ func NewSource(ctx context.Context, c SourceConfig) (*Source, error) {
 		}
 	})
 	return &Source{
-		Store:    store.NewS3(client, loc.Bucket, loc.Prefix, store.S3Options{}),
+		Store:    store.NewS3(client, loc.Bucket, loc.Prefix, store.S3Options{BodyGrace: c.Timeouts.orDefault().Idle}),
 		Provider: p,
 		Location: loc,
 	}, nil

@@ -281,13 +281,13 @@ func (b *boundedBody) Close() error {
 	return err
 }
 
-// Unanswered reports whether err says an endpoint stopped answering: a
-// request that timed out on every attempt the SDK made, a body that went
-// silent (the clients' idle timeout) or came too slowly (SlowBodyError).
-// Retrying such an error would only wait as long again; a cancelled or
-// expired context is not one.
+// Unanswered reports whether err, from an operation whose context is not
+// done, says an endpoint stopped answering: a request that timed out on
+// every attempt the SDK made, a body that went silent (the clients' idle
+// timeout) or came too slowly (SlowBodyError). Retrying it would only wait
+// as long again. (net/http's timeouts also match context.DeadlineExceeded,
+// so the caller, not this function, tells them from its own deadline.)
 func Unanswered(err error) bool {
 	var ne interface{ Timeout() bool }
-	return err != nil && errors.As(err, &ne) && ne.Timeout() &&
-		!errors.Is(err, context.DeadlineExceeded) && !errors.Is(err, context.Canceled)
+	return errors.As(err, &ne) && ne.Timeout() && ne != any(context.DeadlineExceeded)
 }

@@ -250,7 +250,7 @@ func TestOpenRangeBoundsSlowBodies(t *testing.T) {
 		t.Errorf("dripping body: %d bytes, %v; want a SlowBodyError naming s3://b/p/drip", n, err)
 	}
 	t.Logf("dripping body failed after %v: %v", time.Since(start).Round(time.Millisecond), err)
-	if Unanswered(context.DeadlineExceeded) || Unanswered(fmt.Errorf("x: %w", context.Canceled)) || Unanswered(errors.New("x")) {
+	if Unanswered(fmt.Errorf("x: %w", context.DeadlineExceeded)) || Unanswered(fmt.Errorf("x: %w", context.Canceled)) || Unanswered(errors.New("x")) {
 		t.Errorf("Unanswered() true for a context error or a plain error")
 	}
 }
