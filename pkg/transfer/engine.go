@@ -517,7 +517,12 @@ func (c Completion) String() string {
 // Finalize writes the destination _SUCCESS for a date when the source has
 // one and every source object of the date is present in the destination with
 // the same size. The marker is always the last object written for a date.
-func (e *Engine) Finalize(ctx context.Context, t export.Type, date string) (Completion, error) {
+func (e *Engine) Finalize(ctx context.Context, t export.Type, date string) (c Completion, err error) {
+	defer e.boundary(ctx, "finalize "+string(t)+"/"+date, &err)
+	return e.finalize(ctx, t, date)
+}
+
+func (e *Engine) finalize(ctx context.Context, t export.Type, date string) (Completion, error) {
 	prefix := export.DatePrefix(t, date)
 	success := export.SuccessKey(t, date)
 	srcL, err := e.src.List(ctx, prefix, false)

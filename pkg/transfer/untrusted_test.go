@@ -159,3 +159,12 @@ func TestCopyStopsWhenAnEndpointStopsAnswering(t *testing.T) {
 		t.Errorf("log says %d times that an endpoint stopped answering, want once:\n%s", n, logs.String())
 	}
 }
+
+func TestFinalizePanicIsAnError(t *testing.T) {
+	e := New(newSource(t, exportDay()), panicDest{newDest(t)}, Options{})
+	_, err := e.Finalize(context.Background(), purchase.Type, purchase.Date)
+	var pe *store.PanicError
+	if !errors.As(err, &pe) {
+		t.Errorf("Finalize() error = %v, want a PanicError", err)
+	}
+}
