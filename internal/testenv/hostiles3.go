@@ -10,6 +10,7 @@ import (
 	"net/http/httptest"
 	"net/http/httputil"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -45,7 +46,8 @@ type Attack struct {
 	// ListPrefix selects the listings to attack: those whose prefix
 	// contains it ("" for all).
 	ListPrefix string
-	// Extra entries are appended to the selected listings.
+	// Extra entries are appended to the selected listings, and served to
+	// GET and HEAD (Size bytes of 'e').
 	Extra []ListEntry
 	// Sizes replace the size of these full keys in every listing.
 	Sizes map[string]int64
@@ -152,6 +154,11 @@ func (h *HostileS3) serve(w http.ResponseWriter, r *http.Request) {
 			`<ListBucketResult xmlns="http://s3.amazonaws.com/doc/2006-03-01/"><Prefix>%s</Prefix><KeyCount>0</KeyCount>`+
 			`<MaxKeys>1000</MaxKeys><IsTruncated>true</IsTruncated><NextContinuationToken>%s</NextContinuationToken></ListBucketResult>`,
 			xmlEscape(key), token)
+	case (op == OpGetObject || op == OpHeadObject) && slices.ContainsFunc(a.Extra, func(e ListEntry) bool { return e.Key == key }):
+		h.count()
+		i := slices.IndexFunc(a.Extra, func(e ListEntry) bool { return e.Key == key })
+		w.Header().Set("ETag", extraETag)
+		http.ServeContent(w, r, "", time.Time{}, bytes.NewReader(bytes.Repeat([]byte{'e'}, int(a.Extra[i].Size))))
 	case a.Drip && (a.Op == OpAny || a.Op == op) && strings.Contains(key, a.Key):
 		h.count()
 		h.rp.ServeHTTP(&dripWriter{ResponseWriter: w, every: a.DripEvery, done: r.Context().Done()}, r)
@@ -187,6 +194,8 @@ func (d *dripWriter) Write(p []byte) (int, error) {
 	}
 	return len(p), nil
 }
+
+const extraETag = `"0123456789abcdef0123456789abcdef"`
 
 // listResult is a ListObjectsV2 answer, as much of it as the attacks touch.
 type listResult struct {
@@ -247,7 +256,7 @@ func (h *HostileS3) rewriteListing(resp *http.Response) error {
 	}
 	if len(a.Extra) > 0 && strings.Contains(prefix, a.ListPrefix) && !l.IsTruncated {
 		for _, e := range a.Extra {
-			l.Contents = append(l.Contents, listObject{Key: encode(e.Key), Size: e.Size, ETag: `"0123456789abcdef0123456789abcdef"`})
+			l.Contents = append(l.Contents, listObject{Key: encode(e.Key), Size: e.Size, ETag: extraETag})
 		}
 		l.KeyCount = len(l.Contents) + len(l.CommonPrefixes)
 		changed = true
