@@ -68,6 +68,7 @@ func testClient(endpoint string, t Timeouts) *s3.Client {
 // after the SDK's 5 attempts, each ended by the response header timeout,
 // with an error naming the endpoint.
 func TestHungEndpointFailsAfterRetries(t *testing.T) {
+	t.Parallel()
 	url, accepted := hangingServer(t)
 	c := testClient(url, small)
 	start := time.Now()
@@ -97,6 +98,7 @@ func TestHungEndpointFailsAfterRetries(t *testing.T) {
 // endpoint; one that flows slowly, with pauses shorter than the idle
 // timeout, is read whole even though it takes many times the idle timeout.
 func TestIdleTimeout(t *testing.T) {
+	t.Parallel()
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Length", "20")
 		w.WriteHeader(http.StatusOK)
@@ -140,6 +142,7 @@ func TestIdleTimeout(t *testing.T) {
 
 // The destination client gets DefaultTimeouts (and optFns can set others).
 func TestDestinationClientTimeouts(t *testing.T) {
+	t.Parallel()
 	var hc aws.HTTPClient
 	NewDestinationS3(aws.Config{Region: "us-east-1"}, store.Target{Bucket: "b"}, false, store.S3Options{}, func(o *s3.Options) { hc = o.HTTPClient })
 	c, ok := hc.(*http.Client)
