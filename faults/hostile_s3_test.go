@@ -89,6 +89,8 @@ func hostileCases() []hostileCase {
 			attack: testenv.Attack{Hang: true, Op: testenv.OpAny, Key: acct}},
 		{name: "source drips bodies (1 byte / 200 ms)", wantTaskErr: "too slow",
 			attack: testenv.Attack{Drip: true, DripEvery: 200 * time.Millisecond, Op: testenv.OpGetObject, Key: acct}},
+		{name: "source drips bodies (1 byte / 3 s, slower than the idle timeout)", wantTaskErr: "idle timeout",
+			attack: testenv.Attack{Drip: true, DripEvery: 3 * time.Second, Op: testenv.OpGetObject, Key: acct}},
 		{name: "destination accepts uploads but never answers", onDest: true, wantTaskErr: "timeout awaiting response headers",
 			attack: testenv.Attack{Hang: true, Op: testenv.OpPutObject}},
 	}

@@ -124,7 +124,7 @@ type IdleTimeoutError struct {
 }
 
 func (e *IdleTimeoutError) Error() string {
-	return fmt.Sprintf("%s sent and received nothing for %v: idle timeout", e.Endpoint, e.Idle)
+	return fmt.Sprintf("not a byte to or from %s for %v: idle timeout", e.Endpoint, e.Idle)
 }
 func (e *IdleTimeoutError) Timeout() bool   { return true }
 func (e *IdleTimeoutError) Temporary() bool { return true }

@@ -250,3 +250,47 @@ func BenchmarkIdleConnRead(b *testing.B) {
 		})
 	}
 }
+
+// Bytes sent count as activity: a slow upload (each write waits for the
+// peer) keeps a read that waits for the response alive for many times the
+// idle timeout; once both directions are silent, the read fails.
+func TestIdleConnWritesAreActivity(t *testing.T) {
+	t.Parallel()
+	client, server := net.Pipe() // unbuffered: a write waits for the peer's read
+	defer server.Close()
+	c := newIdleConn(client, 300*time.Millisecond)
+	defer c.Close()
+	go func() {
+		buf := make([]byte, 10)
+		for range 20 { // 2 s of upload
+			time.Sleep(100 * time.Millisecond)
+			if _, err := io.ReadFull(server, buf); err != nil {
+				return
+			}
+		}
+	}()
+	readErr := make(chan error, 1)
+	go func() { // as net/http's read loop waits for the response
+		_, err := c.Read(make([]byte, 1))
+		readErr <- err
+	}()
+	for i := range 20 {
+		if _, err := c.Write(make([]byte, 10)); err != nil {
+			t.Fatalf("write %d of a slow upload: %v", i, err)
+		}
+	}
+	select {
+	case err := <-readErr:
+		t.Fatalf("the read failed during the upload: %v", err)
+	default:
+	}
+	select {
+	case err := <-readErr:
+		var ite *IdleTimeoutError
+		if !errors.As(err, &ite) {
+			t.Errorf("read after the upload = %v, want an idle timeout", err)
+		}
+	case <-time.After(30 * time.Second): // a "did not hang" guard only
+		t.Fatal("the silent connection never timed out")
+	}
+}

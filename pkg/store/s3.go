@@ -389,7 +389,7 @@ func (s *S3) uploadParts(ctx context.Context, key, uploadID string, size, partSi
 // uploadPart runs in a worker goroutine of uploadParts: a panic in it
 // fails the upload (which is then aborted), never the process.
 func (s *S3) uploadPart(ctx context.Context, key, uploadID string, number int32, off, n int64, buf []byte, open PartOpener) (_ types.CompletedPart, err error) {
-	defer Recovered(&err)
+	defer recovered(&err)
 	for attempt := range partAttempts {
 		if attempt > 0 && ctx.Err() != nil {
 			break

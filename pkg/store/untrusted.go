@@ -100,9 +100,9 @@ func NewPanicError(v any) *PanicError { return &PanicError{Value: v, Stack: debu
 
 func (e *PanicError) Error() string { return fmt.Sprintf("panic: %v", e.Value) }
 
-// Recovered is deferred (defer store.Recovered(&err)) in a function with a
-// named error result: a panic becomes a *PanicError in err.
-func Recovered(err *error) {
+// recovered is deferred (defer recovered(&err)) in a function with a named
+// error result: a panic becomes a *PanicError in err.
+func recovered(err *error) {
 	if r := recover(); r != nil {
 		*err = NewPanicError(r)
 	}
@@ -252,7 +252,7 @@ func (s *S3) boundBody(ctx context.Context, cancel context.CancelCauseFunc, body
 	limit := s.opts.BodyGrace + time.Duration(float64(n)/float64(s.opts.MinBodyRate)*float64(time.Second))
 	slow := &SlowBodyError{What: what, Bytes: n, Limit: limit}
 	timer := time.AfterFunc(limit, func() { cancel(slow) })
-	return &boundedBody{ReadCloser: body, cause: func() error { return context.Cause(ctx) }, stop: func() {
+	return &boundedBody{ReadCloser: body, what: what, cause: func() error { return context.Cause(ctx) }, stop: func() {
 		timer.Stop()
 		cancel(nil)
 	}}
@@ -260,17 +260,21 @@ func (s *S3) boundBody(ctx context.Context, cancel context.CancelCauseFunc, body
 
 type boundedBody struct {
 	io.ReadCloser
+	what  string
 	cause func() error
 	stop  func()
 }
 
+// Read names the object in its errors (the reader's caller names only the
+// destination).
 func (b *boundedBody) Read(p []byte) (int, error) {
 	n, err := b.ReadCloser.Read(p)
 	if err != nil && err != io.EOF {
 		var slow *SlowBodyError
 		if errors.As(b.cause(), &slow) {
-			err = slow
+			return n, slow
 		}
+		err = fmt.Errorf("read %s: %w", b.what, err)
 	}
 	return n, err
 }
