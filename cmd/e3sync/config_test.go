@@ -80,7 +80,9 @@ func TestAPIURLMustNotLeakToken(t *testing.T) {
 	}
 	var stderr bytes.Buffer
 	code := run(context.Background(), []string{"sync", "--dest", t.TempDir()},
-		func(k string) string { return map[string]string{envToken: "pat", envAPI: "http://api.optimizely.com"}[k] }, &bytes.Buffer{}, &stderr)
+		func(k string) string {
+			return map[string]string{envToken: "pat", envAPI: "http://api.optimizely.com"}[k]
+		}, &bytes.Buffer{}, &stderr)
 	if code != exitUsage || !strings.Contains(stderr.String(), "plain http") {
 		t.Errorf("e3sync sync with an http API URL: exit %d, stderr %q; want %d naming the problem", code, stderr.String(), exitUsage)
 	}
