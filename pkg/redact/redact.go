@@ -26,10 +26,11 @@ const Marker = "[REDACTED]"
 // forms) that is redacted: any 12 consecutive characters of one are.
 const Window = 12
 
-// MaxSecrets bounds how many secrets a set remembers; the oldest is
-// forgotten first. A Lambda container that refreshes credentials for days
-// keeps the token and the last few grants, and its memory stays bounded
-// (a few MiB at most).
+// MaxSecrets bounds how many secrets a set remembers; the one added (or
+// added again) longest ago is forgotten first. A Lambda container that
+// refreshes credentials for days keeps the token (added again at every
+// exchange) and the last grants, and its memory stays bounded (a few MiB
+// at most).
 const MaxSecrets = 24
 
 // Secrets is a set of secrets to redact. The zero value and nil are empty
@@ -58,17 +59,27 @@ func New(secrets ...string) *Secrets {
 	return s
 }
 
-// Add remembers secret (an empty one is ignored; adding one twice is cheap).
-// From then on every form Forms lists is redacted, and so is every fragment
-// of Window characters of those forms.
+// Add remembers secret (an empty one is ignored; adding one again is cheap
+// and makes it the newest). From then on every form Forms lists is
+// redacted, and so is every fragment of Window characters of those forms.
 func (s *Secrets) Add(secret string) {
 	if s == nil || secret == "" {
 		return
 	}
 	s.mu.RLock()
-	known := s.has(secret)
+	i := s.index(secret)
+	newest := i >= 0 && i == len(s.entries)-1
 	s.mu.RUnlock()
-	if known {
+	if newest {
+		return
+	}
+	if i >= 0 {
+		s.mu.Lock()
+		if i = s.index(secret); i >= 0 {
+			e := s.entries[i]
+			s.entries = append(append(s.entries[:i:i], s.entries[i+1:]...), e)
+		}
+		s.mu.Unlock()
 		return
 	}
 	e := entry{secret: secret}
@@ -87,7 +98,7 @@ func (s *Secrets) Add(secret string) {
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.has(secret) {
+	if s.index(secret) >= 0 {
 		return
 	}
 	if s.windows == nil {
@@ -104,13 +115,14 @@ func (s *Secrets) Add(secret string) {
 	s.rebuildShort()
 }
 
-func (s *Secrets) has(secret string) bool {
-	for _, e := range s.entries {
+// index is the position of secret in s.entries, or -1.
+func (s *Secrets) index(secret string) int {
+	for i, e := range s.entries {
 		if e.secret == secret {
-			return true
+			return i
 		}
 	}
-	return false
+	return -1
 }
 
 func (s *Secrets) forget(e entry) {

@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"net/url"
 	"strings"
 	"testing"
@@ -116,6 +117,18 @@ func TestOldestSecretForgotten(t *testing.T) {
 	if got := s.String(last); got != Marker {
 		t.Errorf("newest secret: String = %q, want %q", got, Marker)
 	}
+	// Adding one again makes it the newest: the token, added at every
+	// exchange, outlives many grants.
+	s.Add(secret(1))
+	for i := MaxSecrets + 1; i < 2*MaxSecrets-1; i++ {
+		s.Add(secret(i))
+	}
+	if got := s.String(secret(1)); got != Marker {
+		t.Errorf("secret added again: String = %q, want %q", got, Marker)
+	}
+	if got := s.String(secret(2)); got != secret(2) {
+		t.Errorf("secret not added again: String = %q, want it forgotten", got)
+	}
 }
 
 func TestErrorRedactsAndUnwraps(t *testing.T) {
@@ -155,5 +168,37 @@ func TestHandlerRedactsEveryAttribute(t *testing.T) {
 		if !strings.Contains(out, want) {
 			t.Errorf("log line lacks %s: %s", want, out)
 		}
+	}
+}
+
+func TestConcurrentUse(t *testing.T) {
+	s := New()
+	done := make(chan bool)
+	for g := 0; g < 4; g++ {
+		go func() {
+			for i := 0; i < 200; i++ {
+				v := fmt.Sprintf("goroutine-%d-secret-%04d-value", g, i)
+				s.Add(v)
+				s.Add(pat)
+				s.String("x " + v + " y")
+			}
+			done <- true
+		}()
+	}
+	for g := 0; g < 4; g++ {
+		<-done
+	}
+	// The fragment counts are those of the secrets remembered, exactly.
+	want := map[uint64]uint16{}
+	for _, e := range s.entries {
+		for _, h := range e.windows {
+			want[h]++
+		}
+	}
+	if s.Len() != MaxSecrets || !maps.Equal(want, s.windows) {
+		t.Errorf("after concurrent use: %d secrets, %d fragments counted, want %d and %d", s.Len(), len(s.windows), MaxSecrets, len(want))
+	}
+	if got := s.String(pat); got != Marker {
+		t.Errorf("the token, added again all along, is forgotten: %q", got)
 	}
 }
