@@ -26,7 +26,7 @@ func CheckBaseURL(raw string) error {
 		return fmt.Errorf("optimizely API URL %q: must not have a query or fragment", shown)
 	case u.Scheme == "https":
 		return nil
-	case u.Scheme == "http" && IsLoopback(u.Hostname()):
+	case u.Scheme == "http" && isLoopback(u.Hostname()):
 		return nil
 	case u.Scheme == "http":
 		return fmt.Errorf("optimizely API URL %q: plain http is allowed only to a loopback host "+
@@ -36,9 +36,9 @@ func CheckBaseURL(raw string) error {
 	}
 }
 
-// IsLoopback reports whether host (without port) is localhost or a loopback
+// isLoopback reports whether host (without port) is localhost or a loopback
 // IP address.
-func IsLoopback(host string) bool {
+func isLoopback(host string) bool {
 	if strings.EqualFold(host, "localhost") {
 		return true
 	}
