@@ -49,9 +49,10 @@ type hostileAuthRow struct {
 	// s3 answers the source's S3 requests instead of forwarding them; it
 	// reports whether it did. nil: forwarded.
 	s3 func(f *authFront, w http.ResponseWriter, r *http.Request) bool
-	// s3Expiry > 0: the source S3 refuses credentials (ExpiredToken) that
-	// long after they were issued, whatever expiration the API stated.
-	s3Expiry time.Duration
+	// s3RefuseAfter > 0: the source S3 refuses the first credentials
+	// issued (ExpiredToken) after that many requests signed with them,
+	// whatever expiration the API stated.
+	s3RefuseAfter int
 	// wantErr: the run fails with an error containing it (before copying
 	// anything); "" with wantFailed false: the run succeeds and the
 	// destination is an exact mirror.
@@ -77,8 +78,9 @@ type authFront struct {
 	trapURL  string       // http://127.0.0.1:<other port>
 	trapHost string       // http://127.0.0.2:<port>: another host
 	mu       sync.Mutex
-	secrets  []string             // every secret key and session token issued
-	issued   map[string]time.Time // access key id -> when issued
+	secrets  []string       // every secret key and session token issued
+	issued   []string       // access key ids, in order
+	used     map[string]int // access key id -> requests the source S3 saw
 }
 
 // authRun is what one run produced.
@@ -158,8 +160,9 @@ func hostileAuthRows() []hostileAuthRow {
 					t.Errorf("%d Authentication API calls in %v, want at most %d: a refresh storm", n, res.elapsed, limit)
 				}
 			}},
-		{name: "S3 says ExpiredToken mid-run (expiration 1 h, S3 refuses after 150 ms)", s3Expiry: 150 * time.Millisecond,
+		{name: "S3 says ExpiredToken mid-run (credentials stated to last 1 h)", s3RefuseAfter: 8,
 			check: func(t *testing.T, f *authFront, res authRun) {
+				t.Logf("%d ExpiredToken answers, %d Authentication API calls", f.expired.Load(), f.calls.Load())
 				if f.expired.Load() == 0 || f.calls.Load() < 2 {
 					t.Errorf("ExpiredToken answers %d, Authentication API calls %d: want credentials refused and replaced", f.expired.Load(), f.calls.Load())
 				}
@@ -194,7 +197,7 @@ func TestHostileAuthAPI(t *testing.T) {
 	var lines []string
 	for _, row := range hostileAuthRows() {
 		t.Run(row.name, func(t *testing.T) {
-			f := &authFront{w: w, tok: token, issued: map[string]time.Time{}}
+			f := &authFront{w: w, tok: token, used: map[string]int{}}
 			if row.tok != "" {
 				f.tok = row.tok
 			}
@@ -353,7 +356,7 @@ func (f *authFront) emulate(w http.ResponseWriter, r *http.Request, rewrite func
 				}
 			}
 			if id, ok := c["accessKeyId"].(string); ok {
-				f.issued[id] = time.Now()
+				f.issued = append(f.issued, id)
 			}
 			f.mu.Unlock()
 			if rewrite != nil {
@@ -376,15 +379,16 @@ func (f *authFront) emulate(w http.ResponseWriter, r *http.Request, rewrite func
 func (f *authFront) s3Front(t *testing.T, row hostileAuthRow) string {
 	target := f.w.proxy.URL
 	switch {
-	case row.s3Expiry > 0:
+	case row.s3RefuseAfter > 0:
 		p, err := testenv.NewExpiryProxy(target, func(akid string) (time.Time, bool) {
 			f.mu.Lock()
-			at, ok := f.issued[akid]
-			f.mu.Unlock()
-			if ok && time.Since(at) >= row.s3Expiry {
+			defer f.mu.Unlock()
+			f.used[akid]++
+			if len(f.issued) > 0 && akid == f.issued[0] && f.used[akid] > row.s3RefuseAfter {
 				f.expired.Add(1)
+				return time.Now().Add(-time.Second), true
 			}
-			return at.Add(row.s3Expiry), ok
+			return time.Now().Add(time.Hour), true
 		})
 		if err != nil {
 			t.Fatal(err)
