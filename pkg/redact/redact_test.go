@@ -202,3 +202,20 @@ func TestConcurrentUse(t *testing.T) {
 		t.Errorf("the token, added again all along, is forgotten: %q", got)
 	}
 }
+
+// A typical log line (an object key and an error) against the token and
+// three grants' secret keys and session tokens.
+func BenchmarkString(b *testing.B) {
+	s := New(pat)
+	for i := 0; i < 3; i++ {
+		s.Add(fmt.Sprintf("secret-access-key-%d-0123456789abcdefghijklmnopq", i))
+		s.Add(strings.Repeat(fmt.Sprintf("session-token-%d-", i), 60))
+	}
+	line := "copy type=events/date=2024-01-01/event=purchase/part-00017-5f0c2d1e-8a4b-4c7e-9f1a-2b3c4d5e6f70.c000.snappy.parquet: get: operation error S3: GetObject, https response error StatusCode: 503, api error SlowDown: Please reduce your request rate."
+	b.SetBytes(int64(len(line)))
+	for b.Loop() {
+		if s.String(line) != line {
+			b.Fatal("changed a clean line")
+		}
+	}
+}
