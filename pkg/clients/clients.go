@@ -121,7 +121,7 @@ func NewSource(ctx context.Context, c SourceConfig) (*Source, error) {
 	}, func(o *s3.Options) {
 		// Credentials S3 refuses early are replaced and the request retried
 		// once; S3 errors echoing a secret are redacted.
-		o.APIOptions = append(o.APIOptions, optimizely.RefreshOnExpiredToken(creds, c.Logger), c.Secrets.Middleware)
+		o.APIOptions = append(o.APIOptions, optimizely.RefreshOnExpiredToken(creds, c.Logger), redact.Middleware(c.Secrets))
 	})
 	return &Source{
 		Store:    store.NewS3(client, loc.Bucket, loc.Prefix, store.S3Options{}),
@@ -140,6 +140,7 @@ func NewDestinationS3(cfg aws.Config, t store.Target, customEndpoint bool, opts 
 		o.HTTPClient = HTTPClient(o.HTTPClient)
 		o.Retryer = Retryer()
 		o.UsePathStyle = o.UsePathStyle || customEndpoint
+		o.APIOptions = append(o.APIOptions, redact.Middleware(nil)) // an error echoing the session token
 	})
 	return store.NewS3(client, t.Bucket, t.Prefix, opts)
 }

@@ -2,6 +2,7 @@ package redact
 
 import (
 	"bytes"
+	"context"
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/hex"
@@ -10,11 +11,17 @@ import (
 	"fmt"
 	"log/slog"
 	"maps"
+	"net/http"
+	"net/http/httptest"
 	"net/url"
 	"strings"
 	"testing"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/credentials"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/aws/smithy-go"
+	"github.com/aws/smithy-go/middleware"
 )
 
 const pat = "2:Xy9+aB/cD=eFgHiJkLmNoPqRsTuVwXyZ_0123456789<&>"
@@ -216,6 +223,37 @@ func BenchmarkString(b *testing.B) {
 	for b.Loop() {
 		if s.String(line) != line {
 			b.Fatal("changed a clean line")
+		}
+	}
+}
+
+// An S3 server that echoes the session token a request was signed with (in
+// its error message, raw, URL-encoded and base64) gets it redacted from the
+// error, even when the set knows no secret; the error code survives.
+func TestMiddlewareRedactsTheRequestsToken(t *testing.T) {
+	const session = "IQoJb3JpZ2luX2VjEJr//////////wEaCXVzLWVhc3QtMSJHMEUCIQD+session/token=="
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		tok := r.Header.Get("X-Amz-Security-Token")
+		w.WriteHeader(http.StatusForbidden)
+		fmt.Fprintf(w, `<Error><Code>AccessDenied</Code><Message>token %s / %s / %s</Message></Error>`,
+			tok, url.QueryEscape(tok), base64.StdEncoding.EncodeToString([]byte(tok)))
+	}))
+	defer srv.Close()
+	for _, set := range []*Secrets{nil, New(pat)} {
+		client := s3.New(s3.Options{
+			Region: "us-east-1", BaseEndpoint: aws.String(srv.URL), UsePathStyle: true,
+			Credentials: credentials.NewStaticCredentialsProvider("AKID", "secret-key-never-sent", session),
+			APIOptions:  []func(*middleware.Stack) error{Middleware(set)},
+		})
+		_, err := client.GetObject(context.Background(), &s3.GetObjectInput{Bucket: aws.String("b"), Key: aws.String("k")})
+		var ae smithy.APIError
+		if err == nil || !errors.As(err, &ae) || ae.ErrorCode() != "AccessDenied" {
+			t.Fatalf("GetObject error = %v, want AccessDenied", err)
+		}
+		for _, f := range Forms(session) {
+			if len(f) >= Window && strings.Contains(err.Error(), f[:Window]) {
+				t.Errorf("error holds the session token (%q...): %v", f[:Window], err)
+			}
 		}
 	}
 }
