@@ -285,3 +285,40 @@ func (s *memSource) OpenRange(ctx context.Context, key, etag string, off, n, siz
 }
 
 func md5ETag(s string) string { return fmt.Sprintf(`"%x"`, md5.Sum([]byte(s))) }
+
+// TestCopyManifestVersion1 checks the upgrade: a manifest written before
+// entries named their destination object is not believed (its entries could
+// describe an object overwritten since); the first run reads each object's
+// metadata and writes a version 2 manifest that the next run decides on
+// alone.
+func TestCopyManifestVersion1(t *testing.T) {
+	src := newSource(t, exportDay())
+	dst := newDest(t)
+	e := New(src, dst, Options{Attempts: 1})
+	if _, err := e.Copy(context.Background(), purchase); err != nil {
+		t.Fatal(err)
+	}
+	v1 := map[string]any{"version": 1, "objects": map[string]any{}}
+	for k, entry := range readManifestFile(t, dst).Objects {
+		v1["objects"].(map[string]any)[k] = map[string]any{"size": entry.Size, "source_etag": entry.SourceETag}
+	}
+	data, err := json.Marshal(v1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := dst.Write(context.Background(), manifestKey(purchase), int64(len(data)), bytes.NewReader(data), nil); err != nil {
+		t.Fatal(err)
+	}
+	dst.heads.Store(0)
+	// A Dir keeps no metadata, so every check ends in a copy.
+	if r, err := e.Copy(context.Background(), purchase); err != nil || r.Copied != 3 || dst.heads.Load() != 3 {
+		t.Errorf("Copy() with a version 1 manifest = %+v, %v, %d HEADs, want 3 checked and copied", r, err, dst.heads.Load())
+	}
+	if m := readManifestFile(t, dst); m.Version != manifestVersion || len(m.Objects) != 3 {
+		t.Errorf("manifest after the run = %+v, want version %d with 3 entries", m, manifestVersion)
+	}
+	dst.heads.Store(0)
+	if r, err := e.Copy(context.Background(), purchase); err != nil || r.Skipped != 3 || dst.heads.Load() != 0 {
+		t.Errorf("next Copy() = %+v, %v, %d HEADs, want 3 skipped on the manifest alone", r, err, dst.heads.Load())
+	}
+}
