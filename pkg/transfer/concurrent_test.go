@@ -129,14 +129,23 @@ func TestConcurrentRunsStaleCopy(t *testing.T) {
 // manifest entry a run would believe describes the bytes the destination
 // holds; after a last quiet run the destination equals the source and a
 // run after that skips every object on the manifest alone.
+//
+// One more object, never changed, is larger than the part size: it is
+// copied as a multipart upload, whose ETag the manifest must match too.
 func TestConcurrentRunsMinIO(t *testing.T) {
-	dst := destinations(t)["minio"](t)
+	m := testenv.MinIOForTest(t)
+	if err := m.CreateBucket(context.Background(), "mirror"); err != nil {
+		t.Fatal(err)
+	}
+	const partSize = 5 << 20
+	dst := store.NewS3(m.S3Client(m.RootProvider()), "mirror", "optimizely/", store.S3Options{PartSize: partSize})
 	const objects = 6
 	keyOf := func(i int) string { return fmt.Sprintf("%sevent=purchase/part-%05d.c000.snappy.parquet", day, i) }
 	src := &memSource{objects: map[string]string{}}
 	for i := range objects {
 		src.put(keyOf(i), fmt.Sprintf("round 00 object %d", i))
 	}
+	src.put(keyOf(objects), strings.Repeat("large object ", partSize/10))
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute) // a guard against a hang
 	defer cancel()
 	engines := []*Engine{New(src, dst, Options{Attempts: 1, Concurrency: 2}), New(src, dst, Options{Attempts: 1, Concurrency: 3})}
@@ -169,14 +178,14 @@ func TestConcurrentRunsMinIO(t *testing.T) {
 	if _, err := quiet.Copy(ctx, purchase); err != nil {
 		t.Fatalf("quiet run: %v", err)
 	}
-	for i := range objects {
+	for i := range objects + 1 {
 		want := src.get(keyOf(i))
 		if got := readKey(t, dst, keyOf(i)); got != want {
 			t.Errorf("after a quiet run %s = %q, want %q", keyOf(i), got, want)
 		}
 	}
 	heads := &countingDest{Destination: dst}
-	if r, err := New(src, heads, Options{Attempts: 1}).Copy(ctx, purchase); err != nil || r.Skipped != objects || heads.n != 0 {
+	if r, err := New(src, heads, Options{Attempts: 1}).Copy(ctx, purchase); err != nil || r.Skipped != objects+1 || heads.n != 0 {
 		t.Errorf("run after the quiet run = %+v, %v, %d HEADs; want every object skipped on the manifest alone", r, err, heads.n)
 	}
 }
