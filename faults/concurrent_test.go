@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/e3sync/e3sync/pkg/export"
+	"github.com/e3sync/e3sync/pkg/plan"
 	"github.com/e3sync/e3sync/pkg/transfer"
 )
 
@@ -18,8 +19,9 @@ import (
 // (same size, new bytes): run A reads version 1; the source changes; run B
 // copies version 2 and is held before its manifest; A's version 1 lands over
 // B's copy and A writes its manifest; then B's manifest records version 2.
-// The next scheduled sync must leave the destination exact: no object is
-// kept older than what its manifest records. Each forced interleaving counts
+// The date must not be completed meanwhile, and the next scheduled sync must
+// leave the destination exact: no object is kept older than what its
+// manifest records. Each forced interleaving counts
 // as one fault; the soak repeats it until it has forced soakFaults.
 func TestConcurrentStaleCopy(t *testing.T) {
 	const name = "concurrent runs, older copy lands last"
@@ -58,6 +60,20 @@ func runStaleCopy(t *testing.T, w *world, name string) row {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// The date's other sub-partitions are copied already: only the task
+	// below stands between the date and its _SUCCESS.
+	p, err := plan.Make(ctx, src.Store, w.dest(prefix), plan.Options{Types: []export.Type{task.Type}, From: task.Date, To: task.Date})
+	if err != nil {
+		t.Fatal(err)
+	}
+	plain := transfer.New(src.Store, w.dest(prefix), transfer.Options{})
+	for _, other := range p.Tasks {
+		if other.Partition != task.Partition {
+			if _, err := plain.Copy(ctx, other); err != nil {
+				t.Fatalf("copy %s: %v", other, err)
+			}
+		}
+	}
 	aRead, bCopied, aDone := make(chan struct{}), make(chan struct{}), make(chan struct{})
 	manifest := transfer.StateRoot + task.Prefix() + "_manifest.json"
 	a := transfer.New(src.Store, heldDest{w.dest(prefix), func(k string) {
@@ -94,6 +110,13 @@ func runStaleCopy(t *testing.T, w *world, name string) row {
 			t.Errorf("concurrent run: %v", err)
 		}
 	}
+	// B, done, completes the date as the copier does: with the older copy
+	// in place (the right size) it must not.
+	falseSuccess := 0
+	if c, err := b.Finalize(ctx, task.Type, task.Date); err != nil || c != transfer.Incomplete {
+		falseSuccess++
+		t.Errorf("Finalize() with the older copy in place = %v, %v, want %v", c, err, transfer.Incomplete)
+	}
 
 	// The next scheduled run: the whole job, as the CLI runs it.
 	if _, err := w.sync(ctx, prefix); err != nil {
@@ -103,6 +126,7 @@ func runStaleCopy(t *testing.T, w *world, name string) row {
 	d := newDamage()
 	var mu sync.Mutex
 	w.final(t, prefix, d, &mu, &res)
+	res.falseSuccess += falseSuccess
 	for _, df := range w.differences(t, prefix) {
 		if df.Key != "type=events/date="+toDate+"/"+export.SuccessMarker {
 			t.Errorf("difference after the concurrent runs and a sync: %v", df)

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/e3sync/e3sync/internal/testenv"
+	"github.com/e3sync/e3sync/pkg/export"
 	"github.com/e3sync/e3sync/pkg/store"
 )
 
@@ -63,7 +64,7 @@ func TestConcurrentRunsStaleCopy(t *testing.T) {
 	for name, newDst := range destinations(t) {
 		t.Run(name, func(t *testing.T) {
 			key := day + "event=purchase/part-00000.c000.snappy.parquet"
-			src := newSource(t, map[string]string{key: "version-1"})
+			src := newSource(t, map[string]string{key: "version-1", day + export.SuccessMarker: ""})
 			dst := newDst(t)
 			aRead, bCopied, aDone := make(chan struct{}), make(chan struct{}), make(chan struct{})
 			a := New(src, hookDest{dst, func(k string) {
@@ -106,6 +107,11 @@ func TestConcurrentRunsStaleCopy(t *testing.T) {
 				t.Fatalf("after the interleaving the manifest records %+v, want version 2 (the test did not force the race)", e.Objects[key])
 			}
 			checkBelievedEntries(t, dst)
+			// B, done, would complete the date: an object of the right size
+			// but the older version must keep it incomplete.
+			if got, err := b.Finalize(ctx, export.Events, purchase.Date); err != nil || got != Incomplete {
+				t.Errorf("Finalize() with the older copy in place = %v, %v, want %v (a false _SUCCESS)", got, err, Incomplete)
+			}
 
 			// A later run copies version 2, and the one after it skips.
 			c := New(src, dst, Options{Attempts: 1})
@@ -114,6 +120,9 @@ func TestConcurrentRunsStaleCopy(t *testing.T) {
 			}
 			if got := readKey(t, dst, key); got != "version-2" {
 				t.Errorf("after a later run the destination holds %q, want version-2", got)
+			}
+			if got, err := c.Finalize(ctx, export.Events, purchase.Date); err != nil || got != Completed {
+				t.Errorf("Finalize() after the later run = %v, %v, want %v", got, err, Completed)
 			}
 			if r, err := c.Copy(ctx, purchase); err != nil || r.Skipped != 1 || r.Copied != 0 {
 				t.Errorf("second later run = %+v, %v, want the object skipped", r, err)

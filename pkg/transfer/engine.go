@@ -498,7 +498,8 @@ func (c Completion) String() string {
 
 // Finalize writes the destination _SUCCESS for a date when the source has
 // one and every source object of the date is present in the destination with
-// the same size. The marker is always the last object written for a date.
+// the same size, as the version the source lists (copiedVersions). The marker
+// is always the last object written for a date.
 func (e *Engine) Finalize(ctx context.Context, t export.Type, date string) (Completion, error) {
 	prefix := export.DatePrefix(t, date)
 	success := export.SuccessKey(t, date)
@@ -528,6 +529,12 @@ func (e *Engine) Finalize(ctx context.Context, t export.Type, date string) (Comp
 			e.opts.Logger.DebugContext(ctx, "date not complete yet", "type", t, "date", date, "missing", o.Key)
 			return Incomplete, nil
 		}
+	}
+	if ok, err := e.copiedVersions(ctx, t, date, srcL, dstL); !ok || err != nil {
+		if err != nil {
+			err = fmt.Errorf("finalize %s/%s: %w", t, date, err)
+		}
+		return Incomplete, err
 	}
 	if e.opts.DryRun {
 		return Completed, nil
