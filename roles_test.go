@@ -80,11 +80,22 @@ var sdkHelpers = map[string][]string{
 // call of the operation.
 var paginatorRe = regexp.MustCompile(`^New(\w+)Paginator$`)
 
-// sdkOperations returns the operation names of the SDK clients the module
-// uses: methods shaped (ctx, *XInput, ...func(*Options)) (*XOutput, error).
+// sdkClients are the SDK service clients whose operations the scan knows,
+// by service package name; TestFunctionsCallOnlyListedAPIs fails when the
+// functions import a service missing here.
+var sdkClients = map[string]any{
+	"s3":             (*s3.Client)(nil),
+	"sqs":            (*sqs.Client)(nil),
+	"secretsmanager": (*secretsmanager.Client)(nil),
+	"eventbridge":    (*eventbridge.Client)(nil),
+	"sts":            (*sts.Client)(nil),
+}
+
+// sdkOperations returns the operation names of sdkClients: methods shaped
+// (ctx, *XInput, ...func(*Options)) (*XOutput, error).
 func sdkOperations() map[string]bool {
 	ops := map[string]bool{}
-	for _, c := range []any{(*s3.Client)(nil), (*sqs.Client)(nil), (*secretsmanager.Client)(nil), (*eventbridge.Client)(nil), (*sts.Client)(nil)} {
+	for _, c := range sdkClients {
 		typ := reflect.TypeOf(c)
 		for m := range typ.Methods() {
 			if m.Type.NumIn() == 4 && m.Type.In(2).Kind() == reflect.Pointer && strings.HasSuffix(m.Type.In(2).Elem().Name(), "Input") {
@@ -98,16 +109,17 @@ func sdkOperations() map[string]bool {
 // modulePath is this module's import path.
 const modulePath = "github.com/e3sync/e3sync"
 
-// functionPackageDirs returns the directories of the module's packages
-// that the functions' binaries are built from: functions/* and every
-// package of the module they import, directly or not (non-test files).
-func functionPackageDirs(t *testing.T) []string {
+// functionPackages returns the directories of the module's packages that
+// the functions' binaries are built from (functions/* and every package of
+// the module they import, directly or not; non-test files), and the SDK
+// services they import.
+func functionPackages(t *testing.T) (dirs []string, services map[string]bool) {
 	t.Helper()
 	mains, err := filepath.Glob("functions/*/main.go")
 	if err != nil || len(mains) == 0 {
 		t.Fatalf("no functions/*/main.go (%v)", err)
 	}
-	seen := map[string]bool{}
+	seen, services := map[string]bool{}, map[string]bool{}
 	var queue []string
 	for _, m := range mains {
 		queue = append(queue, filepath.Dir(m))
@@ -137,10 +149,13 @@ func functionPackageDirs(t *testing.T) []string {
 				if rel, ok := strings.CutPrefix(path, modulePath+"/"); ok {
 					queue = append(queue, filepath.FromSlash(rel))
 				}
+				if svc, ok := strings.CutPrefix(path, "github.com/aws/aws-sdk-go-v2/service/"); ok {
+					services[strings.Split(svc, "/")[0]] = true
+				}
 			}
 		}
 	}
-	return slices.Sorted(maps.Keys(seen))
+	return slices.Sorted(maps.Keys(seen)), services
 }
 
 // codeOperations returns the SDK operations called in the non-test Go files
@@ -207,7 +222,12 @@ func mustGetwd(t *testing.T) string {
 // SDK operation the functions' packages call is in a function's row, and
 // every operation in the table is still called.
 func TestFunctionsCallOnlyListedAPIs(t *testing.T) {
-	dirs := functionPackageDirs(t)
+	dirs, services := functionPackages(t)
+	for svc := range services {
+		if sdkClients[svc] == nil {
+			t.Errorf("the functions import SDK service %q, whose client sdkClients lacks: its calls would go unseen", svc)
+		}
+	}
 	found := codeOperations(t, dirs)
 	if len(found) == 0 {
 		t.Fatal("no SDK operation found in the functions' code: the scan is broken")
