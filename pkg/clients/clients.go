@@ -21,6 +21,7 @@ import (
 
 	"github.com/e3sync/e3sync/pkg/optimizely"
 	"github.com/e3sync/e3sync/pkg/pat"
+	"github.com/e3sync/e3sync/pkg/redact"
 	"github.com/e3sync/e3sync/pkg/store"
 )
 
@@ -69,6 +70,10 @@ type SourceConfig struct {
 	Duration   time.Duration // credential lifetime to ask for; 0 for 1h
 	Timeouts   Timeouts      // for S3 requests; zero for DefaultTimeouts
 	Logger     *slog.Logger
+	// Secrets learns the token and the export credentials and redacts them
+	// from Authentication API and source S3 errors; pass the set the
+	// logger's redact.Handler uses. nil: a set of this source's own.
+	Secrets *redact.Secrets
 }
 
 // Source is the export, ready to read.
@@ -88,8 +93,11 @@ func NewSource(ctx context.Context, c SourceConfig) (*Source, error) {
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.DiscardHandler)
 	}
+	if c.Secrets == nil {
+		c.Secrets = redact.New()
+	}
 	p := &optimizely.Provider{
-		Client:   &optimizely.Client{BaseURL: c.APIBaseURL, Logger: c.Logger},
+		Client:   &optimizely.Client{BaseURL: c.APIBaseURL, Logger: c.Logger, Secrets: c.Secrets},
 		Tokens:   c.Tokens,
 		Duration: c.Duration,
 		Logger:   c.Logger,
@@ -112,6 +120,10 @@ func NewSource(ctx context.Context, c SourceConfig) (*Source, error) {
 			o.BaseEndpoint = aws.String(c.Endpoint)
 			o.UsePathStyle = true
 		}
+	}, func(o *s3.Options) {
+		// Credentials S3 refuses early are replaced and the request retried
+		// once; S3 errors echoing a secret are redacted.
+		o.APIOptions = append(o.APIOptions, optimizely.RefreshOnExpiredToken(creds, c.Logger), redact.Middleware(c.Secrets))
 	})
 	return &Source{
 		Store:    store.NewS3(client, loc.Bucket, loc.Prefix, store.S3Options{BodyGrace: c.Timeouts.orDefault().Idle}),
@@ -131,6 +143,7 @@ func NewDestinationS3(cfg aws.Config, t store.Target, customEndpoint bool, opts 
 		o.HTTPClient = HTTPClient(o.HTTPClient, DefaultTimeouts)
 		o.Retryer = Retryer()
 		o.UsePathStyle = o.UsePathStyle || customEndpoint
+		o.APIOptions = append(o.APIOptions, redact.Middleware(nil)) // an error echoing the session token
 	}}, optFns...)...)
 	return store.NewS3(client, t.Bucket, t.Prefix, opts)
 }

@@ -168,7 +168,7 @@ func TestDestinationClientTimeouts(t *testing.T) {
 	cfg := aws.Config{Region: "us-east-1", Credentials: credentials.NewStaticCredentialsProvider("k", "s", ""), BaseEndpoint: aws.String(url)}
 	dst := NewDestinationS3(cfg, store.Target{Bucket: "b", Prefix: "p/"}, true, store.S3Options{}, func(o *s3.Options) { o.HTTPClient = HTTPClient(nil, small) })
 	start := time.Now()
-	err := dst.Write(context.Background(), "k", 1, strings.NewReader("x"), nil)
+	_, err := dst.Write(context.Background(), "k", 1, strings.NewReader("x"), nil)
 	t.Logf("hung destination failed after %v: %v", time.Since(start).Round(time.Millisecond), err)
 	if err == nil || !strings.Contains(err.Error(), "timeout awaiting response headers") {
 		t.Errorf("Write() = %v, want a response header timeout", err)

@@ -171,7 +171,7 @@ func TestWritePartsPanicIsAnError(t *testing.T) {
 		}
 		return io.NopCloser(strings.NewReader(strings.Repeat("x", int(n)))), nil
 	}
-	err = s.WriteParts(context.Background(), "k", 11<<20, open, nil)
+	_, err = s.WriteParts(context.Background(), "k", 11<<20, open, nil)
 	var pe *PanicError
 	if !errors.As(err, &pe) || !strings.Contains(err.Error(), "part reader exploded") {
 		t.Errorf("WriteParts() = %v, want a PanicError", err)
@@ -193,13 +193,13 @@ func TestWriteRejectsImpossibleSizes(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, size := range []int64{-1, MaxObjectSize + 1, 6 << 40} {
-		if err := s.Write(context.Background(), "k", size, strings.NewReader(""), nil); !errors.Is(err, ErrBadSize) {
+		if _, err := s.Write(context.Background(), "k", size, strings.NewReader(""), nil); !errors.Is(err, ErrBadSize) {
 			t.Errorf("S3.Write(size %d) = %v, want ErrBadSize", size, err)
 		}
-		if err := s.WriteParts(context.Background(), "k", size, nil, nil); !errors.Is(err, ErrBadSize) {
+		if _, err := s.WriteParts(context.Background(), "k", size, nil, nil); !errors.Is(err, ErrBadSize) {
 			t.Errorf("S3.WriteParts(size %d) = %v, want ErrBadSize", size, err)
 		}
-		if err := d.Write(context.Background(), "k", size, strings.NewReader(""), nil); !errors.Is(err, ErrBadSize) {
+		if _, err := d.Write(context.Background(), "k", size, strings.NewReader(""), nil); !errors.Is(err, ErrBadSize) {
 			t.Errorf("Dir.Write(size %d) = %v, want ErrBadSize", size, err)
 		}
 	}

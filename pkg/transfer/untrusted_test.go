@@ -47,7 +47,7 @@ type writeSpy struct {
 	never map[string]bool
 }
 
-func (d writeSpy) Write(ctx context.Context, key string, size int64, r io.Reader, meta map[string]string) error {
+func (d writeSpy) Write(ctx context.Context, key string, size int64, r io.Reader, meta map[string]string) (string, error) {
 	if d.never[key] {
 		d.t.Errorf("Write(%q, %d) was called", key, size)
 	}
