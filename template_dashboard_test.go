@@ -519,3 +519,78 @@ func TestTokenAgeReminder(t *testing.T) {
 		t.Errorf("%s is not emitted by the code", metrics.TokenAgeDays)
 	}
 }
+
+// The body follows CloudWatch's dashboard body structure: known widget
+// types on the 24-column grid without overlaps, metric widgets with a view,
+// statistic and period CloudWatch accepts, alarm widgets listing the
+// stack's unconditional alarms.
+func TestDashboardLayout(t *testing.T) {
+	tpl := loadTemplate(t)
+	widgets, _ := dashboardBody(t, tpl)
+	raw := lookup(tpl.resource(t, "Dashboard", "AWS::CloudWatch::Dashboard")["DashboardBody"], "Fn::Sub").(string)
+	var grid struct {
+		Widgets []struct{ X, Y, Width, Height int } `json:"widgets"`
+	}
+	// Positions are literal numbers: read them from the raw body with every
+	// ${...} replaced by 0.
+	quoted := regexp.MustCompile(`\$\{[^}]+\}`).ReplaceAllString(raw, `0`)
+	if err := json.Unmarshal([]byte(quoted), &grid); err != nil {
+		t.Fatal(err)
+	}
+	taken := map[[2]int]int{}
+	for i, g := range grid.Widgets {
+		if g.Width < 1 || g.X < 0 || g.X+g.Width > 24 || g.Height < 1 || g.Y < 0 {
+			t.Errorf("widget %d at x=%d y=%d %dx%d is off the 24-column grid", i, g.X, g.Y, g.Width, g.Height)
+		}
+		for x := g.X; x < g.X+g.Width; x++ {
+			for y := g.Y; y < g.Y+g.Height; y++ {
+				if j, ok := taken[[2]int{x, y}]; ok {
+					t.Errorf("widgets %d and %d overlap at x=%d y=%d", j, i, x, y)
+				}
+				taken[[2]int{x, y}] = i
+			}
+		}
+	}
+	stats := regexp.MustCompile(`^(SampleCount|Average|Sum|Minimum|Maximum|p\d{1,2}(\.\d+)?)$`)
+	views := []string{"timeSeries", "singleValue", "bar", "pie", "gauge", "table"}
+	for i, w := range widgets {
+		title := fmt.Sprintf("widget %d (%v)", i, w.Properties["title"])
+		switch w.Type {
+		case "text":
+			if s, _ := w.Properties["markdown"].(string); s == "" {
+				t.Errorf("%s: text widget without markdown", title)
+			}
+		case "alarm":
+			alarms := list(w.Properties["alarms"])
+			if len(alarms) == 0 || len(alarms) > 100 {
+				t.Errorf("%s: %d alarms, want 1..100", title, len(alarms))
+			}
+			for _, a := range alarms {
+				id, ok := strings.CutSuffix(strings.TrimPrefix(fmt.Sprint(a), "sub:"), ".Arn")
+				r, _ := tpl.section("Resources")[id].(map[string]any)
+				if !ok || r["Type"] != "AWS::CloudWatch::Alarm" || r["Condition"] != nil {
+					t.Errorf("%s: %v is not ${<unconditional alarm>.Arn}", title, a)
+				}
+			}
+		case "metric":
+			if v := w.Properties["view"]; !slices.Contains(views, fmt.Sprint(v)) {
+				t.Errorf("%s: view %v, want one of %v", title, v, views)
+			}
+			if p, ok := toInt(w.Properties["period"]); !ok || p < 60 || p%60 != 0 {
+				t.Errorf("%s: period %v, want a multiple of 60 seconds", title, w.Properties["period"])
+			}
+			for _, row := range list(w.Properties["metrics"]) {
+				stat := w.Properties["stat"]
+				r := list(row)
+				if opts, ok := r[len(r)-1].(map[string]any); ok && opts["stat"] != nil {
+					stat = opts["stat"]
+				}
+				if !stats.MatchString(fmt.Sprint(stat)) {
+					t.Errorf("%s: row %v has statistic %v", title, r, stat)
+				}
+			}
+		default:
+			t.Errorf("%s: widget type %q", title, w.Type)
+		}
+	}
+}
