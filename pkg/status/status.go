@@ -244,15 +244,17 @@ func checkType(ctx context.Context, src Lister, dst Lister, t export.Type, windo
 				stale += d.stale
 			}
 		}
+		// A date not compared is one the source was not read for (no
+		// source, or old and complete in the destination).
 		complete, why := Classify(Facts{
-			SourceChecked: src != nil, InSource: d.inSource, SourceComplete: d.srcComplete,
+			SourceChecked: d.compared, InSource: d.inSource, SourceComplete: d.srcComplete,
 			Missing: d.missing, DestComplete: d.dstDone,
 		})
 		if complete {
 			continue
 		}
 		ds := DateStatus{Date: d.date, Reason: why}
-		if src != nil {
+		if d.compared {
 			ds.ObjectsMissing, ds.StaleObjects = ptr(d.missing), ptr(d.stale)
 		}
 		ts.Incomplete = append(ts.Incomplete, ds)
