@@ -14,7 +14,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"sort"
 	"strings"
 	"time"
 
@@ -144,17 +143,22 @@ type Run struct {
 
 // Latest reads the newest run's records and adds them up. Run ids start
 // with their UTC start time (20060102T150405Z-…), so the newest is the
-// greatest. ok is false when no run is recorded.
+// greatest; records of other run ids (a task invoked by hand without one)
+// are left out. ok is false when no run is recorded.
 func Latest(ctx context.Context, s Store, concurrency int) (run Run, ok bool, err error) {
 	l, err := s.List(ctx, Root, true)
 	if err != nil {
 		return Run{}, false, fmt.Errorf("list run records: %w", err)
 	}
-	if len(l.Prefixes) == 0 {
+	var prefix string
+	for _, p := range l.Prefixes {
+		if startsWithTime(strings.TrimPrefix(p, Root)) && p > prefix {
+			prefix = p
+		}
+	}
+	if prefix == "" {
 		return Run{}, false, nil
 	}
-	sort.Strings(l.Prefixes)
-	prefix := l.Prefixes[len(l.Prefixes)-1]
 	recs, err := s.List(ctx, prefix, false)
 	if err != nil {
 		return Run{}, false, fmt.Errorf("list run records: %w", err)
@@ -197,6 +201,17 @@ func Latest(ctx context.Context, s Store, concurrency int) (run Run, ok bool, er
 		}
 	}
 	return run, true, nil
+}
+
+// runIDTime is the layout run ids start with (the CLI's and the planner's).
+const runIDTime = "20060102T150405Z"
+
+func startsWithTime(runID string) bool {
+	if len(runID) < len(runIDTime) {
+		return false
+	}
+	_, err := time.Parse(runIDTime, runID[:len(runIDTime)])
+	return err == nil
 }
 
 var errUnreadable = errors.New("unreadable run record")

@@ -42,6 +42,8 @@ func TestLatestAddsUpTheNewestRun(t *testing.T) {
 		Counts: Counts{Tasks: 1, TasksFailed: 1, ObjectsFailed: 2}})
 	put(Record{RunID: run, Origin: OriginCopier, Task: "events/2026-11-29/event=b", Finished: at.Add(3 * time.Minute),
 		Counts: Counts{Tasks: 1, TasksContinued: 1, ObjectsCopied: 1, BytesCopied: 50}})
+	// A task invoked by hand without a run id is recorded, never "newest".
+	put(Record{Origin: OriginCopier, Task: "events/2026-11-29/event=c", Finished: at.Add(time.Hour), Counts: Counts{Tasks: 1}})
 	damaged := filepath.Join(root, filepath.FromSlash(Root+run), "damaged.json")
 	if err := os.WriteFile(damaged, []byte("{not json"), 0o644); err != nil {
 		t.Fatal(err)
