@@ -125,6 +125,11 @@ object by object (keys and sizes), which tells why a date is incomplete
 Without a token it reads the destination only and says "source not checked".
 It never writes.
 
+With --json, each incomplete date's "reason" is a code: no_source_success,
+objects_missing, success_not_mirrored, false_success (the destination has
+_SUCCESS, the source has not: run 'e3sync verify'), gone_from_source (a date
+the source no longer has, never completed), source_not_checked.
+
 Flags:
 `)
 	fs.PrintDefaults()
@@ -158,7 +163,7 @@ func printStatus(w io.Writer, r status.Report) {
 	var rows []string
 	for _, t := range r.Types {
 		for _, d := range t.Incomplete {
-			rows = append(rows, fmt.Sprintf("%s\t%s\t%s\t%s\t%s", t.Type, d.Date, count(d.ObjectsMissing), count(d.StaleObjects), d.Reason))
+			rows = append(rows, fmt.Sprintf("%s\t%s\t%s\t%s\t%s", t.Type, d.Date, count(d.ObjectsMissing), count(d.StaleObjects), d.Reason.Text()))
 		}
 	}
 	if len(rows) == 0 {

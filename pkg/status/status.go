@@ -75,18 +75,38 @@ type DateStatus struct {
 	StaleObjects   *int `json:"stale_objects"`
 }
 
-// Reason says why a date is not complete.
+// Reason says why a date is not complete: a stable code (the JSON form);
+// Text says it in words.
 type Reason string
 
 // The reasons, see Classify.
 const (
-	SourceNotChecked   Reason = "no _SUCCESS in the destination; source not checked"
-	GoneFromSource     Reason = "no longer in the source, never completed"
-	NoSourceSuccess    Reason = "no source _SUCCESS yet"
-	FalseSuccess       Reason = "destination has _SUCCESS, the source has not"
-	ObjectsMissing     Reason = "objects missing"
-	SuccessNotMirrored Reason = "_SUCCESS not yet mirrored"
+	SourceNotChecked   Reason = "source_not_checked"
+	GoneFromSource     Reason = "gone_from_source"
+	NoSourceSuccess    Reason = "no_source_success"
+	FalseSuccess       Reason = "false_success"
+	ObjectsMissing     Reason = "objects_missing"
+	SuccessNotMirrored Reason = "success_not_mirrored"
 )
+
+// Text is the reason in words, for people.
+func (r Reason) Text() string {
+	switch r {
+	case SourceNotChecked:
+		return "no _SUCCESS in the destination; source not checked"
+	case GoneFromSource:
+		return "no longer in the source, never completed"
+	case NoSourceSuccess:
+		return "no source _SUCCESS yet"
+	case FalseSuccess:
+		return "destination has _SUCCESS, the source has not"
+	case ObjectsMissing:
+		return "objects missing"
+	case SuccessNotMirrored:
+		return "_SUCCESS not yet mirrored"
+	}
+	return string(r)
+}
 
 // Facts are what the listings say about one date.
 type Facts struct {
