@@ -13,7 +13,9 @@ import (
 	"time"
 
 	"github.com/e3sync/e3sync/pkg/export"
+	"github.com/e3sync/e3sync/pkg/optimizely"
 	"github.com/e3sync/e3sync/pkg/plan"
+	"github.com/e3sync/e3sync/pkg/redact"
 	"github.com/e3sync/e3sync/pkg/runlog"
 	"github.com/e3sync/e3sync/pkg/status"
 	"github.com/e3sync/e3sync/pkg/store"
@@ -23,7 +25,7 @@ import (
 // runStatus shows how a destination stands (package status). With a token
 // ($OPTIMIZELY_TOKEN or --token-secret) it also reads the export, to say why
 // dates are incomplete and to count stale objects. It never writes.
-func runStatus(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+func runStatus(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) (err error) {
 	c, err := parseStatusConfig(args, getenv, stderr)
 	if err != nil {
 		return err
@@ -33,13 +35,15 @@ func runStatus(ctx context.Context, args []string, getenv func(string) string, s
 			return fmt.Errorf("destination directory %s does not exist", c.dest.Dir)
 		}
 	}
-	log := newLogger(stderr, true, false)
+	secrets := redact.New()
+	defer func() { err = secrets.Error(err) }()
+	log := newLogger(stderr, true, false, secrets)
 	var (
 		src status.Lister
 		dst transfer.Destination
 	)
 	if c.tokenSecret != "" || strings.TrimSpace(c.token) != "" {
-		s, d, err := connect(ctx, c, getenv, log)
+		s, d, err := connect(ctx, c, getenv, log, secrets)
 		if err != nil {
 			return err
 		}
@@ -99,12 +103,16 @@ func parseStatusConfig(args []string, getenv func(string) string, stderr io.Writ
 	if c.lookback < 0 {
 		problems = append(problems, fmt.Sprintf("--lookback %d is negative", c.lookback))
 	}
+	if c.apiBaseURL = getenv(envAPI); c.apiBaseURL != "" {
+		if err := optimizely.CheckBaseURL(c.apiBaseURL); err != nil {
+			problems = append(problems, "$"+envAPI+": "+err.Error())
+		}
+	}
 	if len(problems) > 0 {
 		return config{}, fmt.Errorf("%w: %s", errUsage, strings.Join(problems, "; "))
 	}
 	c.duration = time.Hour
 	c.token = getenv(envToken)
-	c.apiBaseURL = getenv(envAPI)
 	c.sourceEndpoint = getenv(envSourceS3)
 	c.customDestEP = getenv(envDestS3) != "" || getenv(envEndpoint) != ""
 	return c, nil

@@ -18,7 +18,9 @@ func TestRunRecordsItsSummary(t *testing.T) {
 	if _, ok, err := runlog.Latest(ctx, dst, 4); ok || err != nil {
 		t.Fatalf("after a dry run: run recorded %v (error %v); want none", ok, err)
 	}
-	s, err := newJob(src, dst, false).Run(ctx, options())
+	o := options()
+	o.RunID = "20240103T120000Z-0000abcd" // run ids start with their time
+	s, err := newJob(src, dst, false).Run(ctx, o)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -30,7 +32,7 @@ func TestRunRecordsItsSummary(t *testing.T) {
 		Tasks: s.Tasks, TasksFailed: s.TasksFailed, ObjectsCopied: s.ObjectsCopied, ObjectsSkipped: s.ObjectsSkipped,
 		ObjectsFailed: s.ObjectsFailed, BytesCopied: s.BytesCopied, DatesCompleted: s.DatesCompleted,
 	}
-	if got.RunID != "run-1" || got.Origin != runlog.OriginCLI || got.Records != 1 || got.Counts != want || s.ObjectsCopied == 0 {
-		t.Errorf("recorded %+v; want run-1 from the CLI, 1 record, counts %+v", got, want)
+	if got.RunID != o.RunID || got.Origin != runlog.OriginCLI || got.Records != 1 || got.Counts != want || s.ObjectsCopied == 0 {
+		t.Errorf("recorded %+v; want the run from the CLI, 1 record, counts %+v", got, want)
 	}
 }

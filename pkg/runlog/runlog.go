@@ -72,7 +72,7 @@ func (c *Counts) add(o Counts) {
 // Writer is where records are written (the destination; see package store
 // for the contract: Write is atomic).
 type Writer interface {
-	Write(ctx context.Context, key string, size int64, r io.Reader, meta map[string]string) error
+	Write(ctx context.Context, key string, size int64, r io.Reader, meta map[string]string) (string, error)
 }
 
 // Put writes r under Root/<run id>/, with a name of its own: records of the
@@ -87,7 +87,7 @@ func Put(ctx context.Context, w Writer, r Record) error {
 	if err != nil {
 		return err
 	}
-	if err := w.Write(ctx, key(r), int64(len(data)), bytes.NewReader(data), nil); err != nil {
+	if _, err := w.Write(ctx, key(r), int64(len(data)), bytes.NewReader(data), nil); err != nil {
 		return fmt.Errorf("write run record: %w", err)
 	}
 	return nil
