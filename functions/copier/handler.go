@@ -88,6 +88,7 @@ func (h *handler) getCopier(ctx context.Context) (*pipeline.Copier, error) {
 		Dest:        h.p.Dest,
 		Events:      h.p.Events,
 		Credentials: src.Provider,
+		Runs:        h.p.Dest,
 	}
 	return h.copier, nil
 }
