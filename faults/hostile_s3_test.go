@@ -22,6 +22,7 @@ import (
 	"github.com/e3sync/e3sync/pkg/job"
 	"github.com/e3sync/e3sync/pkg/pat"
 	"github.com/e3sync/e3sync/pkg/plan"
+	"github.com/e3sync/e3sync/pkg/runlog"
 	"github.com/e3sync/e3sync/pkg/store"
 	"github.com/e3sync/e3sync/pkg/transfer"
 )
@@ -249,8 +250,8 @@ func (w *world) hostileSync(ctx context.Context, prefix, srcURL, dstURL string) 
 
 // outsideListed returns what the destination prefix holds that no listing
 // of the source could have put there: anything but a source object, the
-// _SUCCESS of a complete source date, and the manifest of a sub-partition
-// (naming only source objects).
+// _SUCCESS of a complete source date, the manifest of a sub-partition
+// (naming only source objects) and the run records.
 func (w *world) outsideListed(t *testing.T, prefix string) []string {
 	t.Helper()
 	ctx := context.Background()
@@ -267,6 +268,7 @@ func (w *world) outsideListed(t *testing.T, prefix string) []string {
 			_, isData := w.src[k]
 			switch {
 			case isData, isSuccess && w.dates[date]:
+			case strings.HasPrefix(k, runlog.Root) && strings.HasSuffix(k, ".json"): // the run's own record
 			case strings.HasPrefix(k, transfer.StateRoot) && strings.HasSuffix(k, "/_manifest.json"):
 				bad = append(bad, w.foreignInManifest(t, aws.ToString(o.Key))...)
 			default:
