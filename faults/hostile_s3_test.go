@@ -31,7 +31,7 @@ import (
 // that a hung endpoint fails in seconds, yet far above what MinIO needs on
 // a loaded machine. With DefaultTimeouts the same runs take the times the
 // README gives (Limits).
-var hostileTimeouts = clients.Timeouts{Connect: 2 * time.Second, TLSHandshake: 2 * time.Second, ResponseHeader: 2 * time.Second, Idle: 2 * time.Second}
+var hostileTimeouts = clients.Timeouts{Connect: 3 * time.Second, TLSHandshake: 3 * time.Second, ResponseHeader: 3 * time.Second, Idle: 3 * time.Second}
 
 // hostileCase is one attack of a hostile S3-compatible server, on the
 // source (or, with onDest, the destination), and the outcome it must have.
@@ -90,8 +90,8 @@ func hostileCases() []hostileCase {
 			attack: testenv.Attack{Hang: true, Op: testenv.OpAny, Key: acct}},
 		{name: "source drips bodies (1 byte / 200 ms)", wantTaskErr: "too slow",
 			attack: testenv.Attack{Drip: true, DripEvery: 200 * time.Millisecond, Op: testenv.OpGetObject, Key: acct}},
-		{name: "source drips bodies (1 byte / 3 s, slower than the idle timeout)", wantTaskErr: "idle timeout",
-			attack: testenv.Attack{Drip: true, DripEvery: 3 * time.Second, Op: testenv.OpGetObject, Key: acct}},
+		{name: "source drips bodies (1 byte / 5 s, slower than the idle timeout)", wantTaskErr: "idle timeout",
+			attack: testenv.Attack{Drip: true, DripEvery: 5 * time.Second, Op: testenv.OpGetObject, Key: acct}},
 		{name: "destination accepts uploads but never answers", onDest: true, wantTaskErr: "timeout awaiting response headers",
 			attack: testenv.Attack{Hang: true, Op: testenv.OpPutObject}},
 	}
