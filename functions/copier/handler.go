@@ -64,6 +64,7 @@ func (h *handler) run(ctx context.Context, t export.Task) (pipeline.Outcome, err
 			h.p.Metrics.Put(nil, metrics.Value{Name: metrics.TokenRejected, Unit: metrics.Count, Value: 1})
 		}
 		h.log.ErrorContext(ctx, "task failed", "error", err.Error())
+		pipeline.RecordTask(ctx, h.p.Dest, h.log, t, pipeline.Outcome{Task: t}, err)
 		return pipeline.Outcome{Task: t}, err
 	}
 	return c.Run(ctx, t)
