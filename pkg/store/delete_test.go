@@ -100,7 +100,7 @@ func TestDirAbortStaleUploads(t *testing.T) {
 	oldA := date + "event=a/.part-0.parquet.123" + tmpSuffix
 	write(oldA, 2*time.Hour)
 	write(date+"event=a/.part-1.parquet.456"+tmpSuffix, time.Minute) // being written
-	write(date+"event=a/part-2.parquet", 3*time.Hour)                 // a real object
+	write(date+"event=a/part-2.parquet", 3*time.Hour)                // a real object
 	oldDate := date + ".loose.parquet.1" + tmpSuffix
 	write(oldDate, 2*time.Hour)
 	write(date+"event=b/.part-0.parquet.9"+tmpSuffix, 2*time.Hour) // another sub-partition
