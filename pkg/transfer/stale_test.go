@@ -226,7 +226,9 @@ func TestStaleNeverForAVanishedDate(t *testing.T) {
 // failingDeleter is a destination whose deletes fail.
 type failingDeleter struct{ *dest }
 
-func (failingDeleter) Delete(ctx context.Context, key string) error { return errors.New("AccessDenied") }
+func (failingDeleter) Delete(ctx context.Context, key string) error {
+	return errors.New("AccessDenied")
+}
 
 func TestStalePruneFailureKeepsTheObject(t *testing.T) {
 	src := newSource(t, exportDay())
