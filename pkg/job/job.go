@@ -54,6 +54,11 @@ type Summary struct {
 	ObjectsFailed  int      `json:"objects_failed"`
 	BytesCopied    int64    `json:"bytes_copied"`
 	UploadsAborted int      `json:"uploads_aborted"` // stale multipart uploads a killed run left
+	// ObjectsStale counts destination objects the source no longer lists
+	// for a date it still has (transfer.IsStale); ObjectsPruned those moved
+	// to quarantine (in a dry run: that would be).
+	ObjectsStale  int `json:"objects_stale"`
+	ObjectsPruned int `json:"objects_pruned"`
 	DatesCompleted int      `json:"dates_completed"`
 	CompletedDates []string `json:"completed_dates"`
 	Errors         []string `json:"errors"`
@@ -133,6 +138,8 @@ func (j *Job) Run(ctx context.Context, o plan.Options) (Summary, error) {
 			s.ObjectsFailed += r.Failed
 			s.BytesCopied += r.Bytes
 			s.UploadsAborted += r.UploadsAborted
+			s.ObjectsStale += r.Stale
+			s.ObjectsPruned += r.Pruned
 			if err != nil {
 				s.TasksFailed++
 				s.Errors = append(s.Errors, err.Error())
