@@ -48,21 +48,22 @@ type Summary struct {
 	// TasksFailed counts the tasks that reported an error. A task that
 	// failed before it could list its source (credentials refused, a
 	// listing that kept failing) counts none of its objects below.
-	TasksFailed    int   `json:"tasks_failed"`
-	ObjectsCopied  int   `json:"objects_copied"`
-	ObjectsSkipped int   `json:"objects_skipped"`
-	ObjectsFailed  int   `json:"objects_failed"`
-	BytesCopied    int64 `json:"bytes_copied"`
-	UploadsAborted int   `json:"uploads_aborted"` // stale multipart uploads a killed run left
-	// ObjectsStale counts destination objects the source no longer lists
-	// for a date it still has (transfer.IsStale); ObjectsPruned those moved
-	// to quarantine (in a dry run: that would be).
-	ObjectsStale   int      `json:"objects_stale"`
-	ObjectsPruned  int      `json:"objects_pruned"`
+	TasksFailed    int      `json:"tasks_failed"`
+	ObjectsCopied  int      `json:"objects_copied"`
+	ObjectsSkipped int      `json:"objects_skipped"`
+	ObjectsFailed  int      `json:"objects_failed"`
+	BytesCopied    int64    `json:"bytes_copied"`
+	UploadsAborted int      `json:"uploads_aborted"` // stale multipart uploads a killed run left
 	DatesCompleted int      `json:"dates_completed"`
 	CompletedDates []string `json:"completed_dates"`
 	Errors         []string `json:"errors"`
 	Seconds        float64  `json:"seconds"`
+
+	// ObjectsStale counts destination objects the source no longer lists
+	// for a date it still has (transfer.IsStale); ObjectsPruned those moved
+	// to quarantine (in a dry run: that would be).
+	ObjectsStale  int `json:"objects_stale"`
+	ObjectsPruned int `json:"objects_pruned"`
 }
 
 // Failed reports whether anything went wrong.

@@ -133,16 +133,17 @@ func Make(ctx context.Context, src, dst Lister, o Options) (Plan, error) {
 
 // dateState is what the lists say about one date.
 type dateState struct {
-	date       string
-	partitions []string
-	dateFiles  bool // objects directly in the date folder besides _SUCCESS
+	date                     string
+	partitions               []string
+	dateFiles                bool // objects directly in the date folder besides _SUCCESS
+	srcComplete, dstComplete bool
+	listedSource, listedDest bool
+
 	// dstPartitions and dstDateFiles are the same in the destination: a
 	// sub-partition only the destination has gets a task too, whose objects
 	// are all stale (see transfer.IsStale).
-	dstPartitions            []string
-	dstDateFiles             bool
-	srcComplete, dstComplete bool
-	listedSource, listedDest bool
+	dstPartitions []string
+	dstDateFiles  bool
 }
 
 func planType(ctx context.Context, src, dst Lister, t export.Type, o Options) (dates []Date, tasks []export.Task, newestComplete string, err error) {

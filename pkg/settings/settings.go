@@ -34,6 +34,9 @@ const (
 	EnvAPIURL          = "OPTIMIZELY_API_URL"   // optional: Optimizely API base URL (tests, emulators)
 	EnvSourceEndpoint  = "SOURCE_S3_ENDPOINT"   // optional: export bucket endpoint (tests, emulators)
 	EnvEventBus        = "EVENT_BUS_NAME"       // default "default": where completion events go
+	// EnvPrune: "true" makes the copier prune stale objects (quarantine,
+	// then delete); default "false": they are only counted.
+	EnvPrune = "PRUNE_STALE_OBJECTS"
 )
 
 // Settings are both functions' configuration.
@@ -54,6 +57,7 @@ type Settings struct {
 	APIURL          string
 	SourceEndpoint  string
 	EventBus        string
+	Prune           bool
 }
 
 // Parse reads the settings; needQueue makes TASK_QUEUE_URL required.
@@ -118,6 +122,12 @@ func Parse(getenv func(string) string, needQueue bool) (Settings, error) {
 	s.SourceEndpoint = get(EnvSourceEndpoint, "")
 	if s.EventBus = get(EnvEventBus, "default"); !validBusName(s.EventBus) {
 		bad(EnvEventBus, "%q is not an event bus name (1-256 letters, digits, '.', '-', '_', '/') or ARN", s.EventBus)
+	}
+	switch v := get(EnvPrune, "false"); v {
+	case "true", "false":
+		s.Prune = v == "true"
+	default:
+		bad(EnvPrune, "%q is not true or false", v)
 	}
 	if len(problems) > 0 {
 		return Settings{}, fmt.Errorf("configuration: %s", strings.Join(problems, "; "))
