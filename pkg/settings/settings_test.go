@@ -81,6 +81,8 @@ func TestEveryVariable(t *testing.T) {
 		{EnvSourceEndpoint, "http://127.0.0.1:10", func(s Settings) any { return s.SourceEndpoint }, "http://127.0.0.1:10"},
 		{EnvEventBus, "analytics", func(s Settings) any { return s.EventBus }, "analytics"},
 		{EnvEventBus, "arn:aws:events:us-east-1:123456789012:event-bus/analytics", func(s Settings) any { return s.EventBus }, "arn:aws:events:us-east-1:123456789012:event-bus/analytics"},
+		{EnvPrune, "true", func(s Settings) any { return s.Prune }, true},
+		{EnvPrune, "false", func(s Settings) any { return s.Prune }, false},
 	}
 	for _, tt := range tests {
 		s, err := Parse(env(with(map[string]string{tt.name: tt.value})), true)
@@ -116,6 +118,8 @@ func TestInvalidValues(t *testing.T) {
 		{EnvEventBus, "has space"},
 		{EnvEventBus, strings.Repeat("b", 257)},
 		{EnvEventBus, "arn:aws:sqs:us-east-1:123456789012:q"},
+		{EnvPrune, "yes"},
+		{EnvPrune, "TRUE"},
 	}
 	for _, tt := range tests {
 		_, err := Parse(env(with(map[string]string{tt.name: tt.value})), true)
