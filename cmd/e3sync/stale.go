@@ -8,9 +8,17 @@ import (
 	"github.com/e3sync/e3sync/pkg/transfer"
 )
 
-// printStale prints the summary's line about stale objects: destination
-// objects the source no longer lists for a date it still has.
+// printStale prints the summary's lines about stale objects (destination
+// objects the source no longer lists for a date it still has) and withdrawn
+// _SUCCESS markers.
 func printStale(w io.Writer, s job.Summary) {
+	for _, d := range s.WithdrawnDates {
+		verb := "withdrawn"
+		if s.DryRun {
+			verb = "to withdraw"
+		}
+		fmt.Fprintf(w, "false _SUCCESS %s: %s (the source lists the date without one)\n", verb, d)
+	}
 	switch {
 	case s.ObjectsStale == 0:
 		fmt.Fprintln(w, "objects stale: 0")

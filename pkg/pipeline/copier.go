@@ -175,6 +175,12 @@ func (c *Copier) run(ctx context.Context, t export.Task) (Outcome, error) {
 			out.Published = c.publish(ctx, t)
 		}
 	}
+	if !t.SourceComplete {
+		// With pruning, a _SUCCESS the source date no longer has goes.
+		if _, err := c.Engine.Withdraw(ctx, t.Type, t.Date); err != nil {
+			return out, err
+		}
+	}
 	return out, nil
 }
 

@@ -229,3 +229,54 @@ func (e *Engine) reserve(ctx context.Context, size int64) (func(), error) {
 	}
 	return func() { e.small.Release(w) }, nil
 }
+
+// FalseSuccess decides whether the destination's _SUCCESS of a date is false
+// and must be withdrawn (a deletion: only with pruning).
+//
+//	source lists date | source _SUCCESS | dest _SUCCESS | false
+//	no                |  *              |  *            | no: date gone from the source, kept
+//	yes               | yes             |  *            | no
+//	yes               | no              | no            | no: nothing to withdraw
+//	yes               | no              | yes           | yes: the source date is not complete
+func FalseSuccess(dateListed, srcSuccess, dstSuccess bool) bool {
+	return dateListed && !srcSuccess && dstSuccess
+}
+
+// Withdraw deletes the destination's _SUCCESS of a date that the source
+// still lists without one (FalseSuccess), when pruning is on: the marker
+// then follows the usual rule again, and Finalize writes it once the source
+// date is complete and mirrored. It reports whether it withdrew the marker
+// (in a dry run: would). Without pruning it does nothing.
+func (e *Engine) Withdraw(ctx context.Context, t export.Type, date string) (bool, error) {
+	if !e.opts.Prune {
+		return false, nil
+	}
+	prefix, success := export.DatePrefix(t, date), export.SuccessKey(t, date)
+	dstL, err := e.dst.List(ctx, prefix, true)
+	if err != nil {
+		return false, fmt.Errorf("withdraw %s/%s: destination: %w", t, date, err)
+	}
+	if !hasKey(dstL, success) {
+		return false, nil
+	}
+	srcL, err := e.src.List(ctx, prefix, true)
+	if err != nil {
+		return false, fmt.Errorf("withdraw %s/%s: source: %w", t, date, err)
+	}
+	listed := len(srcL.Objects) > 0 || len(srcL.Prefixes) > 0
+	if !FalseSuccess(listed, hasKey(srcL, success), true) {
+		return false, nil
+	}
+	if e.opts.DryRun {
+		return true, nil
+	}
+	d, ok := e.dst.(Deleter)
+	if !ok {
+		return false, fmt.Errorf("withdraw %s/%s: the destination %s cannot delete objects", t, date, e.dst)
+	}
+	if err := d.Delete(ctx, success); err != nil {
+		return false, fmt.Errorf("withdraw %s/%s: %w", t, date, err)
+	}
+	e.opts.Logger.WarnContext(ctx, "false _SUCCESS withdrawn: the source lists the date without one", "type", t, "date", date, "key", success)
+	return true, nil
+}

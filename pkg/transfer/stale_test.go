@@ -248,3 +248,54 @@ func TestStalePruneFailureKeepsTheObject(t *testing.T) {
 		}
 	}
 }
+
+func TestFalseSuccess(t *testing.T) {
+	tests := []struct{ listed, src, dst, want bool }{
+		// One row per line of FalseSuccess's truth table.
+		{false, false, true, false},
+		{true, true, true, false},
+		{true, false, false, false},
+		{true, false, true, true},
+	}
+	for _, tt := range tests {
+		if got := FalseSuccess(tt.listed, tt.src, tt.dst); got != tt.want {
+			t.Errorf("FalseSuccess(listed %v, source %v, destination %v) = %v, want %v", tt.listed, tt.src, tt.dst, got, tt.want)
+		}
+	}
+}
+
+func TestWithdraw(t *testing.T) {
+	ctx := context.Background()
+	files := exportDay()
+	delete(files, day+"_SUCCESS") // the source date is not complete (again)
+	src := newSource(t, files)
+	dst := newDest(t)
+	if err := dst.Write(ctx, day+"_SUCCESS", 0, strings.NewReader(""), nil); err != nil {
+		t.Fatal(err)
+	}
+	if ok, err := New(src, dst, Options{}).Withdraw(ctx, export.Events, "2024-01-02"); ok || err != nil {
+		t.Errorf("Withdraw without Prune = %v, %v, want false, nil", ok, err)
+	}
+	if ok, err := New(src, dst, Options{Prune: true, DryRun: true}).Withdraw(ctx, export.Events, "2024-01-02"); !ok || err != nil {
+		t.Errorf("Withdraw in a dry run = %v, %v, want true, nil", ok, err)
+	}
+	if _, ok := dst.files(t)[day+"_SUCCESS"]; !ok {
+		t.Fatalf("_SUCCESS removed without pruning or in a dry run")
+	}
+	if ok, err := New(src, dst, Options{Prune: true}).Withdraw(ctx, export.Events, "2024-01-02"); !ok || err != nil {
+		t.Errorf("Withdraw = %v, %v, want true, nil", ok, err)
+	}
+	if _, ok := dst.files(t)[day+"_SUCCESS"]; ok {
+		t.Errorf("false _SUCCESS still in place")
+	}
+	// A date the source no longer lists keeps its marker.
+	if err := dst.Write(ctx, day+"_SUCCESS", 0, strings.NewReader(""), nil); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.RemoveAll(filepath.Join(src.root, "type=events")); err != nil {
+		t.Fatal(err)
+	}
+	if ok, err := New(src, dst, Options{Prune: true}).Withdraw(ctx, export.Events, "2024-01-02"); ok || err != nil {
+		t.Errorf("Withdraw for a vanished date = %v, %v, want false, nil", ok, err)
+	}
+}
