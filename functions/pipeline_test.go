@@ -50,6 +50,7 @@ type stack struct {
 	sentinels []string // values that must never appear in logs or messages
 	api       *emulator.AuthAPI
 	minted    *emulator.RecordingMinter // every credential handed out: never to appear either
+	env       map[string]string         // both functions' environment
 }
 
 func newStack(t *testing.T) *stack {
@@ -91,7 +92,7 @@ func newStack(t *testing.T) *stack {
 		fetch:     testenv.StartLambda(t, testenv.BuildLambda(t, "./functions/fetchcreds"), env),
 		copier:    testenv.StartLambda(t, testenv.BuildLambda(t, "./functions/copier"), env),
 		sentinels: []string{pat, testworld.ExporterSecret, testworld.CustomerSecret},
-		api:       w.API, minted: w.Minted,
+		api:       w.API, minted: w.Minted, env: env,
 	}
 }
 
