@@ -3,10 +3,12 @@ package transfer
 import (
 	"context"
 	"errors"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/e3sync/e3sync/pkg/export"
 )
@@ -297,5 +299,42 @@ func TestWithdraw(t *testing.T) {
 	}
 	if ok, err := New(src, dst, Options{Prune: true}).Withdraw(ctx, export.Events, "2024-01-02"); ok || err != nil {
 		t.Errorf("Withdraw for a vanished date = %v, %v, want false, nil", ok, err)
+	}
+}
+
+// A directory destination: the partial files a killed run left under a
+// task's prefix are removed once the task has copied everything, when older
+// than StaleUploadAge; a recent one (a live write) is kept.
+func TestCopyRemovesStalePartialFiles(t *testing.T) {
+	src := newSource(t, exportDay())
+	dst := newDest(t)
+	stale := filepath.Join(dst.root, "type=events/date=2024-01-02/event=purchase/.part-00000.c000.snappy.parquet.1.e3sync-partial")
+	live := filepath.Join(dst.root, "type=events/date=2024-01-02/event=purchase/.part-00001.c000.snappy.parquet.2.e3sync-partial")
+	for _, p := range []string{stale, live} {
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(p, []byte("half"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	old := time.Now().Add(-2 * time.Hour)
+	if err := os.Chtimes(stale, old, old); err != nil {
+		t.Fatal(err)
+	}
+	var logs strings.Builder
+	e := New(src, dst, Options{Attempts: 1, StaleUploadAge: time.Hour, Logger: slog.New(slog.NewTextHandler(&logs, nil))})
+	got, err := e.Copy(context.Background(), purchase)
+	if err != nil || got.UploadsAborted != 1 || got.Copied != 3 {
+		t.Fatalf("Copy() = %+v, %v, want 3 copied and 1 partial file removed", got, err)
+	}
+	if _, err := os.Stat(stale); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("stale partial file still there (%v)", err)
+	}
+	if _, err := os.Stat(live); err != nil {
+		t.Errorf("recent partial file removed: %v", err)
+	}
+	if !strings.Contains(logs.String(), "removed a stale partial file left by an interrupted run") {
+		t.Errorf("no log line for the removed partial file:\n%s", logs.String())
 	}
 }
