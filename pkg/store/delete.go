@@ -12,9 +12,11 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
+	"github.com/aws/aws-sdk-go-v2/service/s3/types"
 )
 
-// Deleting objects, and cleaning up what a killed run left in a directory.
+// Deleting objects, copying one within a bucket, and cleaning up what a
+// killed run left in a directory.
 //
 // Delete contract, for every store: Delete removes the object at key; a key
 // that holds no object is not an error (deleting twice is the same as
@@ -40,6 +42,64 @@ func (s *S3) Delete(ctx context.Context, key string) error {
 		return fmt.Errorf("delete %s%s: %w", s, key, accessDenied(err))
 	}
 	return nil
+}
+
+// MaxCopyWithin is the largest object CopyWithin copies: S3's limit for one
+// CopyObject request (5 GiB).
+const MaxCopyWithin = 5 << 30
+
+// ErrTooLargeToCopy is wrapped by CopyWithin for an object above
+// MaxCopyWithin: copy it by streaming (Open, then Write) instead.
+var ErrTooLargeToCopy = errors.New("too large for a server-side copy")
+
+// objectCopier is the part of *s3.Client that copies objects server-side.
+type objectCopier interface {
+	CopyObject(ctx context.Context, in *s3.CopyObjectInput, optFns ...func(*s3.Options)) (*s3.CopyObjectOutput, error)
+}
+
+// CopyWithin copies the object at key, of size bytes, to newKey in the same
+// bucket with one CopyObject: no byte passes through this process. The copy
+// keeps the object's user metadata and is encrypted as Write encrypts. Like
+// Write it is atomic. Objects above MaxCopyWithin get ErrTooLargeToCopy.
+func (s *S3) CopyWithin(ctx context.Context, key, newKey string, size int64) error {
+	for _, k := range []string{key, newKey} {
+		if err := checkKey(k); err != nil {
+			return fmt.Errorf("copy %s: %w", s, err)
+		}
+	}
+	if size > MaxCopyWithin {
+		return fmt.Errorf("copy %s%s: %d bytes: %w", s, key, size, ErrTooLargeToCopy)
+	}
+	c, ok := s.client.(objectCopier)
+	if !ok {
+		return fmt.Errorf("copy %s%s: the S3 client cannot copy objects", s, key)
+	}
+	put := s.putInput(newKey, nil)
+	in := &s3.CopyObjectInput{
+		Bucket: put.Bucket, Key: put.Key, CopySource: aws.String(s.bucket + "/" + escapeKey(s.prefix+key)),
+		MetadataDirective: types.MetadataDirectiveCopy, ChecksumAlgorithm: put.ChecksumAlgorithm,
+		ServerSideEncryption: put.ServerSideEncryption, SSEKMSKeyId: put.SSEKMSKeyId,
+	}
+	if _, err := c.CopyObject(ctx, in); err != nil {
+		return fmt.Errorf("copy %s%s to %s: %w", s, key, newKey, notFound(err))
+	}
+	return nil
+}
+
+// escapeKey percent-encodes every byte of a key but unreserved characters
+// and "/", as x-amz-copy-source wants it ("+" and " " too, so that a
+// server decoding it either as a path or as a query gets the same key).
+func escapeKey(key string) string {
+	var b strings.Builder
+	for i := 0; i < len(key); i++ {
+		c := key[i]
+		if c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || strings.IndexByte("-_.~/", c) >= 0 {
+			b.WriteByte(c)
+			continue
+		}
+		fmt.Fprintf(&b, "%%%02X", c)
+	}
+	return b.String()
 }
 
 // Delete removes the file at key, then the folders above it that this left

@@ -4,11 +4,14 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"io"
 	"os"
 	"path/filepath"
 	"slices"
 	"testing"
 	"time"
+
+	"github.com/e3sync/e3sync/internal/testenv"
 )
 
 func TestDirDelete(t *testing.T) {
@@ -123,5 +126,56 @@ func TestDirAbortStaleUploads(t *testing.T) {
 	}
 	if got, err := d.AbortStaleUploads(ctx, "type=events/date=2099-01-01/", false, cut); err != nil || len(got) != 0 {
 		t.Errorf("AbortStaleUploads(missing folder) = %+v, %v; want nothing, nil", got, err)
+	}
+}
+
+// CopyWithin copies server-side, awkward keys byte for byte, keeping the
+// user metadata; against the in-process server and MinIO.
+func TestS3CopyWithin(t *testing.T) {
+	t.Run("memory", func(t *testing.T) { testCopyWithin(t, startS3(t)) })
+	t.Run("minio", func(t *testing.T) {
+		m := testenv.MinIOForTest(t)
+		root := m.S3Client(m.RootProvider())
+		if err := m.CreateBucket(context.Background(), testBucket); err != nil {
+			t.Fatal(err)
+		}
+		testCopyWithin(t, root)
+	})
+}
+
+func testCopyWithin(t *testing.T, c S3API) {
+	ctx := context.Background()
+	s := NewS3(c, testBucket, "root/", S3Options{})
+	for i, name := range []string{"add to cart", "checkout%3Astart", "promo;code(2)+x", "NULL", "日本語 ü"} {
+		key := "type=events/date=2024-01-02/event=" + name + "/part-0.parquet"
+		body := randomBytes(1000+i, int64(i))
+		if err := s.Write(ctx, key, int64(len(body)), bytes.NewReader(body), map[string]string{"e3sync-source-etag": `"abc"`}); err != nil {
+			t.Fatal(err)
+		}
+		q := "_e3sync/quarantine/run-1/" + key
+		if err := s.CopyWithin(ctx, key, q, int64(len(body))); err != nil {
+			t.Fatalf("CopyWithin(%q) = %v", key, err)
+		}
+		rc, err := s.Open(ctx, q)
+		if err != nil {
+			t.Fatalf("Open(%q) = %v", q, err)
+		}
+		got, _ := io.ReadAll(rc)
+		rc.Close()
+		if !bytes.Equal(got, body) {
+			t.Errorf("copy of %q holds %d other bytes", key, len(got))
+		}
+		if info, err := s.Head(ctx, q); err != nil || info.Metadata["e3sync-source-etag"] != `"abc"` {
+			t.Errorf("Head(%q) = %+v, %v; want the metadata copied", q, info, err)
+		}
+	}
+	if err := s.CopyWithin(ctx, "type=events/none", "x/y", 1); !errors.Is(err, ErrNotFound) {
+		t.Errorf("CopyWithin(missing) = %v, want ErrNotFound", err)
+	}
+	if err := s.CopyWithin(ctx, "a/b", "a/c", MaxCopyWithin+1); !errors.Is(err, ErrTooLargeToCopy) {
+		t.Errorf("CopyWithin(5 GiB + 1) = %v, want ErrTooLargeToCopy", err)
+	}
+	if err := s.CopyWithin(ctx, "a/b", "../c", 1); err == nil {
+		t.Errorf("CopyWithin to ../c = nil, want an error")
 	}
 }

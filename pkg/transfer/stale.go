@@ -181,6 +181,13 @@ func (e *Engine) stale(ctx context.Context, t export.Task, srcL, dstL store.List
 	return stale, pruned, errors.Join(errs...)
 }
 
+// withinCopier is a Destination that copies an object to another key
+// without the bytes passing through this process (*store.S3, up to
+// store.MaxCopyWithin).
+type withinCopier interface {
+	CopyWithin(ctx context.Context, key, newKey string, size int64) error
+}
+
 // prune copies the destination object o to quarantine key q, then deletes
 // it. Nothing is deleted unless the whole copy is in place.
 func (e *Engine) prune(ctx context.Context, o store.Object, q string) error {
@@ -188,20 +195,10 @@ func (e *Engine) prune(ctx context.Context, o store.Object, q string) error {
 	if !ok {
 		return fmt.Errorf("prune %s: the destination %s cannot delete objects", o.Key, e.dst)
 	}
-	release, err := e.reserve(ctx, o.Size)
-	if err != nil {
-		return fmt.Errorf("prune %s: %w", o.Key, err)
-	}
-	defer release()
-	rc, err := e.dst.Open(ctx, o.Key)
+	err := e.quarantine(ctx, o, q)
 	if errors.Is(err, store.ErrNotFound) {
 		return nil // removed meanwhile
 	}
-	if err != nil {
-		return fmt.Errorf("prune %s: %w", o.Key, err)
-	}
-	err = e.dst.Write(ctx, q, o.Size, rc, nil)
-	rc.Close()
 	if err != nil {
 		return fmt.Errorf("prune %s: quarantine: %w", o.Key, err)
 	}
@@ -209,6 +206,27 @@ func (e *Engine) prune(ctx context.Context, o store.Object, q string) error {
 		return fmt.Errorf("prune %s (its copy is in %s): %w", o.Key, q, err)
 	}
 	return nil
+}
+
+// quarantine copies o to q: server-side where the destination can, else by
+// streaming it through the engine's memory budget.
+func (e *Engine) quarantine(ctx context.Context, o store.Object, q string) error {
+	if c, ok := e.dst.(withinCopier); ok {
+		if err := c.CopyWithin(ctx, o.Key, q, o.Size); !errors.Is(err, store.ErrTooLargeToCopy) {
+			return err
+		}
+	}
+	release, err := e.reserve(ctx, o.Size)
+	if err != nil {
+		return err
+	}
+	defer release()
+	rc, err := e.dst.Open(ctx, o.Key)
+	if err != nil {
+		return err
+	}
+	defer rc.Close()
+	return e.dst.Write(ctx, q, o.Size, rc, nil)
 }
 
 // reserve takes the engine's memory budget for copying an object of size
