@@ -10,6 +10,8 @@
 //   - Write stores exactly size bytes read from r at key, atomically: on any
 //     error (including r yielding fewer or more than size bytes) nothing is
 //     left visible at key and no upload is left open.
+//   - Delete removes the object at key; a missing key is not an error
+//     (delete.go).
 package store
 
 import (
