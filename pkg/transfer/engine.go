@@ -347,7 +347,7 @@ func (e *Engine) CopyUntil(ctx context.Context, t export.Task, stopAt time.Time)
 		return res, fmt.Errorf("task %s: %d of %d objects failed: %w", t, res.Failed, len(srcL.Objects), errors.Join(errs...))
 	}
 	if res.Deferred == 0 {
-		if res.Stale, res.Pruned, err = e.stale(ctx, t, srcL, dstL, log); err != nil {
+		if err := e.stale(ctx, t, srcL, dstL, stopped, &res, log); err != nil {
 			return res, fmt.Errorf("task %s: %w", t, err)
 		}
 	}

@@ -126,11 +126,13 @@ type Deleter interface {
 }
 
 // stale finds the stale objects of task t from its two complete listings,
-// once the task has copied everything, and prunes them as DecidePrune says.
-// It returns how many objects were stale and how many it
-// pruned (or, in a dry run, would prune); an error means an object could
-// not be pruned (it is then still in place, or in place and quarantined).
-func (e *Engine) stale(ctx context.Context, t export.Task, srcL, dstL store.Listing, log *slog.Logger) (stale, pruned int, err error) {
+// once the task has copied everything, and prunes them as DecidePrune says,
+// counting them in res: Stale, Pruned (in a dry run: would be), and, once
+// stopped() (the invocation's stop time passed), Deferred for each stale
+// object it did not get to (neither stale nor pruned yet: the task runs
+// again). An error means an object could not be pruned (it is then still
+// in place, or in place and quarantined).
+func (e *Engine) stale(ctx context.Context, t export.Task, srcL, dstL store.Listing, stopped func() bool, res *Result, log *slog.Logger) error {
 	inSrc := make(map[string]bool, len(srcL.Objects))
 	for _, o := range srcL.Objects {
 		inSrc[o.Key] = true
@@ -142,14 +144,14 @@ func (e *Engine) stale(ctx context.Context, t export.Task, srcL, dstL store.List
 		}
 	}
 	if len(candidates) == 0 {
-		return 0, 0, nil
+		return nil
 	}
 	dateListed := len(srcL.Objects) > 0
 	if !dateListed {
 		// The whole sub-partition is gone from the source: is the date?
 		l, err := e.src.List(ctx, export.DatePrefix(t.Type, t.Date), true)
 		if err != nil {
-			return 0, 0, fmt.Errorf("stale objects: source date: %w", err)
+			return fmt.Errorf("stale objects: source date: %w", err)
 		}
 		dateListed = len(l.Objects) > 0 || len(l.Prefixes) > 0
 	}
@@ -161,24 +163,28 @@ func (e *Engine) stale(ctx context.Context, t export.Task, srcL, dstL store.List
 		if !isStale {
 			continue
 		}
-		stale++
 		action, reason := DecidePrune(PruneFacts{Prune: e.opts.Prune, DryRun: e.opts.DryRun})
+		if action == Quarantine && stopped() {
+			res.Deferred++
+			continue
+		}
+		res.Stale++
 		switch action {
 		case Keep:
 			log.WarnContext(ctx, "stale object: the source no longer lists it for this date", "key", o.Key, "size", o.Size, "pruned", false, "why", reason)
 		case WouldPrune:
-			pruned++
+			res.Pruned++
 		case Quarantine:
 			q := quarantineKey(t.RunID, o.Key)
 			if err := e.prune(ctx, o, q); err != nil {
 				errs = append(errs, err)
 				continue
 			}
-			pruned++
+			res.Pruned++
 			log.InfoContext(ctx, "stale object pruned: moved to quarantine", "key", o.Key, "size", o.Size, "quarantine", q)
 		}
 	}
-	return stale, pruned, errors.Join(errs...)
+	return errors.Join(errs...)
 }
 
 // withinCopier is a Destination that copies an object to another key

@@ -338,3 +338,30 @@ func TestCopyRemovesStalePartialFiles(t *testing.T) {
 		t.Errorf("no log line for the removed partial file:\n%s", logs.String())
 	}
 }
+
+// Past the invocation's stop time no stale object is pruned: each is
+// deferred, and the task's next run prunes it.
+func TestStalePruneDeferredAfterStopTime(t *testing.T) {
+	src := newSource(t, exportDay())
+	dst := newDest(t)
+	if _, err := copyAll(t, New(src, dst, Options{Attempts: 1}), purchase); err != nil {
+		t.Fatal(err)
+	}
+	for _, n := range []string{"part-00001", "part-00002"} {
+		if err := os.Remove(filepath.Join(src.root, day, "event=purchase", n+".c000.snappy.parquet")); err != nil {
+			t.Fatal(err)
+		}
+	}
+	e := New(src, dst, Options{Attempts: 1, Prune: true})
+	got, err := e.CopyUntil(context.Background(), purchase, time.Now().Add(-time.Second))
+	if want := (Result{Skipped: 1, Deferred: 2}); err != nil || got != want {
+		t.Errorf("CopyUntil(past stop time) = %+v, %v, want %+v", got, err, want)
+	}
+	if n := len(dst.dataFiles(t)); n != 3 {
+		t.Errorf("destination holds %d files after a deferred prune, want all 3", n)
+	}
+	got, err = e.Copy(context.Background(), purchase)
+	if want := (Result{Skipped: 1, Stale: 2, Pruned: 2}); err != nil || got != want {
+		t.Errorf("Copy() after = %+v, %v, want %+v", got, err, want)
+	}
+}
