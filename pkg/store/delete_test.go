@@ -19,7 +19,7 @@ func TestDirDelete(t *testing.T) {
 	d, root := newDir(t)
 	const a, b = "type=events/date=2024-01-02/event=a/part-0.parquet", "type=events/date=2024-01-02/event=b/part-0.parquet"
 	for _, k := range []string{a, b} {
-		if err := d.Write(ctx, k, 3, bytes.NewReader([]byte("abc")), nil); err != nil {
+		if _, err := d.Write(ctx, k, 3, bytes.NewReader([]byte("abc")), nil); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -63,7 +63,7 @@ func TestS3Delete(t *testing.T) {
 	c := startS3(t)
 	s := NewS3(c, testBucket, "root/", S3Options{})
 	const k = "type=events/date=2024-01-02/event=a b/part-0.parquet"
-	if err := s.Write(ctx, k, 3, bytes.NewReader([]byte("abc")), nil); err != nil {
+	if _, err := s.Write(ctx, k, 3, bytes.NewReader([]byte("abc")), nil); err != nil {
 		t.Fatal(err)
 	}
 	if err := s.Delete(ctx, k); err != nil {
@@ -149,7 +149,7 @@ func testCopyWithin(t *testing.T, c S3API) {
 	for i, name := range []string{"add to cart", "checkout%3Astart", "promo;code(2)+x", "NULL", "日本語 ü"} {
 		key := "type=events/date=2024-01-02/event=" + name + "/part-0.parquet"
 		body := randomBytes(1000+i, int64(i))
-		if err := s.Write(ctx, key, int64(len(body)), bytes.NewReader(body), map[string]string{"e3sync-source-etag": `"abc"`}); err != nil {
+		if _, err := s.Write(ctx, key, int64(len(body)), bytes.NewReader(body), map[string]string{"e3sync-source-etag": `"abc"`}); err != nil {
 			t.Fatal(err)
 		}
 		q := "_e3sync/quarantine/run-1/" + key

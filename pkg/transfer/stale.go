@@ -232,7 +232,8 @@ func (e *Engine) quarantine(ctx context.Context, o store.Object, q string) error
 		return err
 	}
 	defer rc.Close()
-	return e.dst.Write(ctx, q, o.Size, rc, nil)
+	_, err = e.dst.Write(ctx, q, o.Size, rc, nil)
+	return err
 }
 
 // reserve takes the engine's memory budget for copying an object of size

@@ -139,7 +139,7 @@ func TestStalePruned(t *testing.T) {
 	gone := rewrite(t, src)
 	// A sub-partition the source no longer has at all, while the date stays.
 	const dropped = day + "event=dropped/part-00000.c000.snappy.parquet"
-	if err := dst.Write(context.Background(), dropped, 4, strings.NewReader("drop"), nil); err != nil {
+	if _, err := dst.Write(context.Background(), dropped, 4, strings.NewReader("drop"), nil); err != nil {
 		t.Fatal(err)
 	}
 	gone = append(gone, dropped)
@@ -203,7 +203,7 @@ func TestStaleNeverForAVanishedDate(t *testing.T) {
 	if _, err := copyAll(t, New(src, dst, Options{Attempts: 1}), purchase, cart, dayLevel); err != nil {
 		t.Fatal(err)
 	}
-	if err := dst.Write(context.Background(), day+"_SUCCESS", 0, strings.NewReader(""), nil); err != nil {
+	if _, err := dst.Write(context.Background(), day+"_SUCCESS", 0, strings.NewReader(""), nil); err != nil {
 		t.Fatal(err)
 	}
 	if err := os.RemoveAll(filepath.Join(src.root, "type=events")); err != nil {
@@ -272,7 +272,7 @@ func TestWithdraw(t *testing.T) {
 	delete(files, day+"_SUCCESS") // the source date is not complete (again)
 	src := newSource(t, files)
 	dst := newDest(t)
-	if err := dst.Write(ctx, day+"_SUCCESS", 0, strings.NewReader(""), nil); err != nil {
+	if _, err := dst.Write(ctx, day+"_SUCCESS", 0, strings.NewReader(""), nil); err != nil {
 		t.Fatal(err)
 	}
 	if ok, err := New(src, dst, Options{}).Withdraw(ctx, export.Events, "2024-01-02"); ok || err != nil {
@@ -291,7 +291,7 @@ func TestWithdraw(t *testing.T) {
 		t.Errorf("false _SUCCESS still in place")
 	}
 	// A date the source no longer lists keeps its marker.
-	if err := dst.Write(ctx, day+"_SUCCESS", 0, strings.NewReader(""), nil); err != nil {
+	if _, err := dst.Write(ctx, day+"_SUCCESS", 0, strings.NewReader(""), nil); err != nil {
 		t.Fatal(err)
 	}
 	if err := os.RemoveAll(filepath.Join(src.root, "type=events")); err != nil {
