@@ -61,6 +61,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		err = runSync(ctx, cmd, rest, getenv, stdout, stderr)
 	case "verify":
 		err = runVerify(ctx, rest, getenv, stdout, stderr)
+	case "status":
+		err = runStatus(ctx, rest, getenv, stdout, stderr)
 	case "demo":
 		err = runDemo(ctx, rest, stdout, stderr)
 	case "version", "--version":

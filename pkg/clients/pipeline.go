@@ -30,6 +30,8 @@ type Pipeline struct {
 	Queue   *sqs.Client
 	Events  *notify.EventBridge // completion events (the copier)
 	Metrics *metrics.Recorder
+	// Tokens is the PAT's secret, also read for its age (TokenAgeDays).
+	Tokens *pat.SecretsManager
 }
 
 // NewPipeline builds the clients from the settings and the function's own
@@ -46,5 +48,6 @@ func NewPipeline(cfg aws.Config, s settings.Settings, customS3 bool, metricsOut 
 		Queue:   sqs.NewFromConfig(cfg),
 		Events:  &notify.EventBridge{Client: eventbridge.NewFromConfig(cfg), Bus: s.EventBus},
 		Metrics: metrics.New(metricsOut, s.MetricsNS, s.StackName),
+		Tokens:  tokens,
 	}
 }

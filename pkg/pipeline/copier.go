@@ -15,6 +15,7 @@ import (
 	"github.com/e3sync/e3sync/pkg/notify"
 	"github.com/e3sync/e3sync/pkg/optimizely"
 	"github.com/e3sync/e3sync/pkg/plan"
+	"github.com/e3sync/e3sync/pkg/runlog"
 	"github.com/e3sync/e3sync/pkg/transfer"
 )
 
@@ -71,6 +72,9 @@ type Copier struct {
 	// Credentials, when set, is the source's credential provider: each task
 	// emits the refreshes since the previous one (CredentialRefreshes).
 	Credentials RefreshCounter
+	// Runs, when set, receives one run record per task invocation (package
+	// runlog; the destination), read back by `e3sync status`.
+	Runs runlog.Writer
 
 	mu        sync.Mutex
 	refreshes int64 // Credentials.Refreshes() already emitted
@@ -102,6 +106,7 @@ func (c *Copier) Run(ctx context.Context, t export.Task) (Outcome, error) {
 	start := time.Now()
 	out, err := c.run(ctx, t)
 	c.putCredentialMetrics(err)
+	c.record(ctx, t, out, err)
 	attrs := []any{
 		"copied", out.Result.Copied, "skipped", out.Result.Skipped, "failed", out.Result.Failed,
 		"bytes", out.Result.Bytes, "deferred", out.Result.Deferred, "uploads_aborted", out.Result.UploadsAborted,

@@ -50,6 +50,7 @@ func TestDefaults(t *testing.T) {
 		StackName:       "e3sync",
 		SecretTTL:       300 * time.Second,
 		EventBus:        "default",
+		RetryBackoff:    []time.Duration{time.Minute, 2 * time.Minute, 5 * time.Minute, 10 * time.Minute, 20 * time.Minute},
 	}
 	if !reflect.DeepEqual(s, want) {
 		t.Errorf("Parse(required only) =\n%+v\nwant\n%+v", s, want)
@@ -84,6 +85,8 @@ func TestEveryVariable(t *testing.T) {
 		{EnvEventBus, "arn:aws:events:us-east-1:123456789012:event-bus/analytics", func(s Settings) any { return s.EventBus }, "arn:aws:events:us-east-1:123456789012:event-bus/analytics"},
 		{EnvPrune, "true", func(s Settings) any { return s.Prune }, true},
 		{EnvPrune, "false", func(s Settings) any { return s.Prune }, false},
+		{EnvRetryBackoff, "1, 2,0", func(s Settings) any { return s.RetryBackoff }, []time.Duration{time.Second, 2 * time.Second, 0}},
+		{EnvRetryBackoff, "43200", func(s Settings) any { return s.RetryBackoff }, []time.Duration{12 * time.Hour}},
 	}
 	for _, tt := range tests {
 		s, err := Parse(env(with(map[string]string{tt.name: tt.value})), true)
@@ -121,6 +124,11 @@ func TestInvalidValues(t *testing.T) {
 		{EnvEventBus, "arn:aws:sqs:us-east-1:123456789012:q"},
 		{EnvPrune, "yes"},
 		{EnvPrune, "TRUE"},
+		{EnvRetryBackoff, "60,,120"},
+		{EnvRetryBackoff, "-1"},
+		{EnvRetryBackoff, "43201"},
+		{EnvRetryBackoff, "1m"},
+		{EnvRetryBackoff, strings.Repeat("1,", 20) + "1"},
 		{EnvAPIURL, "http://api.optimizely.com"}, // the token would cross the network in cleartext
 		{EnvAPIURL, "http://10.1.2.3:8080"},
 		{EnvAPIURL, "ftp://api.optimizely.com"},
