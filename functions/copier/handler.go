@@ -81,7 +81,7 @@ func (h *handler) getCopier(ctx context.Context) (*pipeline.Copier, error) {
 		return nil, err
 	}
 	h.copier = &pipeline.Copier{
-		Engine:      transfer.New(src.Store, h.p.Dest, transfer.Options{Concurrency: h.s.Concurrency, Logger: h.log}),
+		Engine:      transfer.New(src.Store, h.p.Dest, transfer.Options{Concurrency: h.s.Concurrency, Prune: h.s.Prune, Logger: h.log}),
 		Queue:       h.p.Queue,
 		QueueURL:    h.s.TaskQueueURL,
 		Metrics:     h.p.Metrics,

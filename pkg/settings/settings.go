@@ -34,6 +34,9 @@ const (
 	EnvAPIURL          = "OPTIMIZELY_API_URL"   // optional: Optimizely API base URL (tests, emulators)
 	EnvSourceEndpoint  = "SOURCE_S3_ENDPOINT"   // optional: export bucket endpoint (tests, emulators)
 	EnvEventBus        = "EVENT_BUS_NAME"       // default "default": where completion events go
+	// EnvPrune: "true" makes the copier prune stale objects (quarantine,
+	// then delete); default "false": they are only counted.
+	EnvPrune = "PRUNE_STALE_OBJECTS"
 	// EnvRetryBackoff: the copier's delay before a failed task's next
 	// attempt, in seconds, one per attempt (the last repeats).
 	EnvRetryBackoff = "RETRY_BACKOFF_SECONDS" // default "60,120,300,600,1200"
@@ -57,6 +60,7 @@ type Settings struct {
 	APIURL          string
 	SourceEndpoint  string
 	EventBus        string
+	Prune           bool
 	RetryBackoff    []time.Duration
 }
 
@@ -126,6 +130,12 @@ func Parse(getenv func(string) string, needQueue bool) (Settings, error) {
 	s.SourceEndpoint = get(EnvSourceEndpoint, "")
 	if s.EventBus = get(EnvEventBus, "default"); !validBusName(s.EventBus) {
 		bad(EnvEventBus, "%q is not an event bus name (1-256 letters, digits, '.', '-', '_', '/') or ARN", s.EventBus)
+	}
+	switch v := get(EnvPrune, "false"); v {
+	case "true", "false":
+		s.Prune = v == "true"
+	default:
+		bad(EnvPrune, "%q is not true or false", v)
 	}
 	if b, err := parseBackoff(get(EnvRetryBackoff, "60,120,300,600,1200")); err != nil {
 		bad(EnvRetryBackoff, "%v", err)

@@ -83,6 +83,8 @@ func TestEveryVariable(t *testing.T) {
 		{EnvSourceEndpoint, "http://127.0.0.1:10", func(s Settings) any { return s.SourceEndpoint }, "http://127.0.0.1:10"},
 		{EnvEventBus, "analytics", func(s Settings) any { return s.EventBus }, "analytics"},
 		{EnvEventBus, "arn:aws:events:us-east-1:123456789012:event-bus/analytics", func(s Settings) any { return s.EventBus }, "arn:aws:events:us-east-1:123456789012:event-bus/analytics"},
+		{EnvPrune, "true", func(s Settings) any { return s.Prune }, true},
+		{EnvPrune, "false", func(s Settings) any { return s.Prune }, false},
 		{EnvRetryBackoff, "1, 2,0", func(s Settings) any { return s.RetryBackoff }, []time.Duration{time.Second, 2 * time.Second, 0}},
 		{EnvRetryBackoff, "43200", func(s Settings) any { return s.RetryBackoff }, []time.Duration{12 * time.Hour}},
 	}
@@ -120,6 +122,8 @@ func TestInvalidValues(t *testing.T) {
 		{EnvEventBus, "has space"},
 		{EnvEventBus, strings.Repeat("b", 257)},
 		{EnvEventBus, "arn:aws:sqs:us-east-1:123456789012:q"},
+		{EnvPrune, "yes"},
+		{EnvPrune, "TRUE"},
 		{EnvRetryBackoff, "60,,120"},
 		{EnvRetryBackoff, "-1"},
 		{EnvRetryBackoff, "43201"},
