@@ -26,7 +26,7 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/e3sync/e3sync/pkg/emulator"
-	"github.com/e3sync/e3sync/pkg/glue"
+	"github.com/e3sync/e3sync/pkg/catalog"
 	"github.com/e3sync/e3sync/pkg/metrics"
 	"github.com/e3sync/e3sync/pkg/settings"
 )
@@ -644,7 +644,7 @@ func TestPutEventsOnlyOnTheConfiguredBus(t *testing.T) {
 const exportSample = "../shared/fixtures/optimizely-labs-sample"
 
 // The Glue tables' columns are the export's Parquet schema mapped by
-// pkg/glue: names, order and types, checked against pkg/emulator's schemas
+// pkg/catalog: names, order and types, checked against pkg/emulator's schemas
 // and against every file of the real sample.
 func TestGlueTablesMatchExportSchema(t *testing.T) {
 	tpl := loadTemplate(t)
@@ -669,13 +669,13 @@ func TestGlueTablesMatchExportSchema(t *testing.T) {
 			if in["Name"] != tt.name || in["TableType"] != "EXTERNAL_TABLE" {
 				t.Errorf("TableInput Name %v, TableType %v; want %s, EXTERNAL_TABLE", in["Name"], in["TableType"], tt.name)
 			}
-			var got []glue.Column
+			var got []catalog.Column
 			for _, c := range list(lookup(in, "StorageDescriptor", "Columns")) {
 				name, _ := lookup(c, "Name").(string)
 				typ, _ := lookup(c, "Type").(string)
-				got = append(got, glue.Column{Name: name, Type: typ})
+				got = append(got, catalog.Column{Name: name, Type: typ})
 			}
-			want, err := glue.Columns(tt.schema)
+			want, err := catalog.Columns(tt.schema)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -687,7 +687,7 @@ func TestGlueTablesMatchExportSchema(t *testing.T) {
 				t.Logf("no real sample files of type %s in %s: checked against pkg/emulator only", tt.name, exportSample)
 			}
 			for _, f := range files {
-				real, err := glue.FileColumns(f)
+				real, err := catalog.FileColumns(f)
 				if err != nil {
 					t.Fatal(err)
 				}
@@ -735,10 +735,10 @@ func TestGlueTablesMatchExportSchema(t *testing.T) {
 	}
 }
 
-func columnsDiff(got, want []glue.Column) string {
+func columnsDiff(got, want []catalog.Column) string {
 	var b strings.Builder
 	for i := range max(len(got), len(want)) {
-		var g, w glue.Column
+		var g, w catalog.Column
 		if i < len(got) {
 			g = got[i]
 		}

@@ -1,6 +1,12 @@
-// Package glue maps Parquet schemas to AWS Glue (Hive) column types, the
-// types Athena reads the export with: template.yaml's Glue tables are checked
-// against it, for both the emulator's schemas (pkg/emulator) and the real
+// Package catalog keeps the Glue Data Catalog and the export's schema in
+// step with the mirrored export: it registers the sub-partitions the copy
+// completes as Glue partitions (so every engine that reads the catalog sees
+// them, and a query may span all experiments or events of a date range), and
+// it notices when Optimizely changes the Parquet schema.
+//
+// Parquet schemas map to Glue (Hive) column types, the types Athena reads
+// the export with; template.yaml's Glue tables are checked against this
+// mapping, for both the emulator's schemas (pkg/emulator) and the real
 // export's files.
 //
 // Mapping (Hive DDL type names, as Glue stores them):
@@ -17,7 +23,7 @@
 //	group LIST                         array<element>
 //	group MAP                          map<key,value>
 //	other group                        struct<name:type,...>
-package glue
+package catalog
 
 import (
 	"errors"
