@@ -10,8 +10,8 @@ import (
 
 	"github.com/parquet-go/parquet-go"
 
-	"github.com/e3sync/e3sync/pkg/emulator"
 	"github.com/e3sync/e3sync/pkg/catalog"
+	"github.com/e3sync/e3sync/pkg/emulator"
 )
 
 // fixtures is the real sample of Optimizely's export (see DESIGN.md).
