@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	"github.com/e3sync/e3sync/pkg/export"
+	"github.com/e3sync/e3sync/pkg/store"
 )
 
 // Keeper keeps the Glue catalog and the recorded schemas up to date as the
@@ -61,24 +62,12 @@ func (k *Keeper) DateCompleted(ctx context.Context, t export.Type, date string) 
 	if k == nil {
 		return r, nil
 	}
-	l, err := k.Dest.List(ctx, export.DatePrefix(t, date), false)
+	folders, file, err := k.dateContents(ctx, t, date)
 	if err != nil {
-		return r, fmt.Errorf("catalog %s/%s: %w", t, date, err)
+		return r, err
 	}
-	var (
-		folders []string
-		size    int64
-		errs    []error
-	)
-	for _, o := range l.Objects {
-		rest := strings.TrimPrefix(o.Key, export.DatePrefix(t, date))
-		if f, _, ok := strings.Cut(rest, "/"); ok && !slices.Contains(folders, f) {
-			folders = append(folders, f)
-		}
-		if r.File == "" && strings.HasSuffix(o.Key, ".parquet") && o.Size > 0 {
-			r.File, size = o.Key, o.Size
-		}
-	}
+	r.File = file.Key
+	var errs []error
 	useGlue := k.Glue != nil
 	if useGlue {
 		r.Partitions, err = k.Glue.SyncDate(ctx, t, date, folders)
@@ -92,7 +81,7 @@ func (k *Keeper) DateCompleted(ctx context.Context, t export.Type, date string) 
 	if r.File == "" {
 		return r, errors.Join(errs...)
 	}
-	if err := k.checkSchema(ctx, t, date, size, useGlue, &r); err != nil {
+	if err := k.checkSchema(ctx, t, date, file.Size, useGlue, &r); err != nil {
 		errs = append(errs, fmt.Errorf("schema of %s/%s: %w", t, date, err))
 	}
 	return r, errors.Join(errs...)
@@ -135,6 +124,58 @@ func (k *Keeper) checkSchema(ctx context.Context, t export.Type, date string, si
 		errs = append(errs, err)
 	}
 	return errors.Join(errs...)
+}
+
+// dateContents lists a date in the destination: its sub-partition folders
+// (those holding at least one object) and one of its Parquet files.
+func (k *Keeper) dateContents(ctx context.Context, t export.Type, date string) (folders []string, file store.Object, err error) {
+	prefix := export.DatePrefix(t, date)
+	l, err := k.Dest.List(ctx, prefix, false)
+	if err != nil {
+		return nil, file, fmt.Errorf("catalog %s/%s: %w", t, date, err)
+	}
+	for _, o := range l.Objects {
+		if f, _, ok := strings.Cut(strings.TrimPrefix(o.Key, prefix), "/"); ok && !slices.Contains(folders, f) {
+			folders = append(folders, f)
+		}
+		if file.Key == "" && strings.HasSuffix(o.Key, ".parquet") && o.Size > 0 {
+			file = o
+		}
+	}
+	return folders, file, nil
+}
+
+// RegisterDates makes the catalog's partitions of every date of type t in
+// the destination between from and to (inclusive; "" for no bound) exactly
+// that date's sub-partition folders: the backfill for dates mirrored before
+// partitions were registered, or a repair after folders were removed.
+func (k *Keeper) RegisterDates(ctx context.Context, t export.Type, from, to string) (Changes, error) {
+	var ch Changes
+	if k.Glue == nil {
+		return ch, errors.New("catalog: no Glue database to register partitions in")
+	}
+	l, err := k.Dest.List(ctx, export.TypePrefix(t), true)
+	if err != nil {
+		return ch, fmt.Errorf("catalog %s: %w", t, err)
+	}
+	var errs []error
+	for _, p := range l.Prefixes {
+		date, ok := export.DateFromPrefix(strings.TrimPrefix(p, export.TypePrefix(t)))
+		if !ok || (from != "" && date < from) || (to != "" && date > to) {
+			continue
+		}
+		folders, _, err := k.dateContents(ctx, t, date)
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		c, err := k.Glue.SyncDate(ctx, t, date, folders)
+		ch.Add(c)
+		if err != nil {
+			errs = append(errs, err)
+		}
+	}
+	return ch, errors.Join(errs...)
 }
 
 // known reports whether e3sync creates a table for t.
