@@ -12,6 +12,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/e3sync/e3sync/pkg/catalog"
 	"github.com/e3sync/e3sync/pkg/export"
 	"github.com/e3sync/e3sync/pkg/plan"
 	"github.com/e3sync/e3sync/pkg/transfer"
@@ -37,6 +38,9 @@ type Job struct {
 	DryRun          bool
 	Logger          *slog.Logger
 	Progress        Progress // optional
+	// Catalog, when set, registers copied sub-partitions in the Glue catalog
+	// and checks each completed date's schema (see catalog.go).
+	Catalog *catalog.Keeper
 }
 
 // Summary is what a run did; its JSON form is the CLI's --json output.
@@ -58,6 +62,9 @@ type Summary struct {
 	CompletedDates []string `json:"completed_dates"`
 	Errors         []string `json:"errors"`
 	Seconds        float64  `json:"seconds"`
+
+	// Catalog: partitions registered, schema changes (see catalog.go).
+	Catalog CatalogSummary `json:"catalog"`
 }
 
 // Failed reports whether anything went wrong.
@@ -104,6 +111,9 @@ func (j *Job) Run(ctx context.Context, o plan.Options) (Summary, error) {
 	)
 	finalize := func(k dateKey) {
 		c, err := j.Engine.Finalize(ctx, k.t, k.date)
+		if err == nil && c == transfer.Completed {
+			j.catalogDate(ctx, &mu, &s.Catalog, k.t, k.date)
+		}
 		mu.Lock()
 		defer mu.Unlock()
 		switch {
@@ -123,6 +133,9 @@ func (j *Job) Run(ctx context.Context, o plan.Options) (Summary, error) {
 			defer wg.Done()
 			defer func() { <-sem }()
 			r, err := j.Engine.Copy(ctx, t)
+			if err == nil && !j.DryRun {
+				j.registerPartition(ctx, &mu, &s.Catalog, t)
+			}
 			if j.Progress != nil {
 				j.Progress.TaskDone(t, r, err)
 			}

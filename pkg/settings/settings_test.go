@@ -81,6 +81,7 @@ func TestEveryVariable(t *testing.T) {
 		{EnvSourceEndpoint, "http://127.0.0.1:10", func(s Settings) any { return s.SourceEndpoint }, "http://127.0.0.1:10"},
 		{EnvEventBus, "analytics", func(s Settings) any { return s.EventBus }, "analytics"},
 		{EnvEventBus, "arn:aws:events:us-east-1:123456789012:event-bus/analytics", func(s Settings) any { return s.EventBus }, "arn:aws:events:us-east-1:123456789012:event-bus/analytics"},
+		{EnvGlueDatabase, "optimizely_export", func(s Settings) any { return s.GlueDatabase }, "optimizely_export"},
 	}
 	for _, tt := range tests {
 		s, err := Parse(env(with(map[string]string{tt.name: tt.value})), true)
@@ -116,6 +117,8 @@ func TestInvalidValues(t *testing.T) {
 		{EnvEventBus, "has space"},
 		{EnvEventBus, strings.Repeat("b", 257)},
 		{EnvEventBus, "arn:aws:sqs:us-east-1:123456789012:q"},
+		{EnvGlueDatabase, "Has-Caps"},
+		{EnvGlueDatabase, strings.Repeat("d", 256)},
 	}
 	for _, tt := range tests {
 		_, err := Parse(env(with(map[string]string{tt.name: tt.value})), true)
