@@ -43,6 +43,7 @@ type config struct {
 	sourceEndpoint  string
 	customDestEP    bool
 	token           string // from the environment; read through pat.FromEnv
+	glueDatabase    string // --glue-database: register partitions in its tables
 }
 
 // errUsage marks errors in flags and settings (exit code 2).
@@ -73,6 +74,8 @@ func parseConfig(name string, args []string, getenv func(string) string, stderr 
 	fs.StringVar(&abortAfter, "abort-uploads-after", "1h", // transfer.DefaultStaleUploadAge (the test checks)
 		"abort multipart uploads an interrupted run left open in the destination once they are older than this\n"+
 			"(checked under each sub-partition that is complete); keep it longer than any run")
+	fs.StringVar(&c.glueDatabase, "glue-database", "", "register the sub-partitions copied as partitions of this Glue database's\n"+
+		"decisions and events tables (an s3:// destination; see README \"Athena\")")
 	fs.BoolVar(&c.json, "json", false, "print a machine-readable JSON summary on stdout")
 	fs.BoolVar(&c.quiet, "quiet", false, "print only errors (and the --json summary)")
 	fs.BoolVar(&c.verbose, "verbose", false, "log every object")
@@ -130,6 +133,7 @@ func parseConfig(name string, args []string, getenv func(string) string, stderr 
 	} else {
 		c.staleUploadAge = d
 	}
+	problems = append(problems, glueDatabaseProblems(c.glueDatabase, c.dest)...)
 	c.token = getenv(envToken)
 	if c.tokenSecret == "" && strings.TrimSpace(c.token) == "" {
 		problems = append(problems, "no token: set $"+envToken+" or pass --token-secret")
