@@ -25,8 +25,8 @@ import (
 	"github.com/parquet-go/parquet-go"
 	"gopkg.in/yaml.v3"
 
-	"github.com/e3sync/e3sync/pkg/emulator"
 	"github.com/e3sync/e3sync/pkg/catalog"
+	"github.com/e3sync/e3sync/pkg/emulator"
 	"github.com/e3sync/e3sync/pkg/metrics"
 	"github.com/e3sync/e3sync/pkg/settings"
 )
@@ -216,6 +216,8 @@ func TestAlarms(t *testing.T) {
 		{"DeadLetterAlarm", "AWS/SQS", "ApproximateNumberOfMessagesVisible", []any{map[string]any{"Name": "QueueName", "Value": getAtt("TaskDeadLetterQueue", "QueueName")}}, "notBreaching"},
 		{"TokenRejectedAlarm", "e3sync", metrics.TokenRejected, stack, "notBreaching"},
 		{"EventPublishFailuresAlarm", "e3sync", metrics.EventPublishFailures, stack, "notBreaching"},
+		{"CatalogFailuresAlarm", "e3sync", metrics.CatalogFailures, stack, "notBreaching"},
+		{"SchemaChangesAlarm", "e3sync", metrics.SchemaChanges, stack, "notBreaching"},
 		// No report at all means the planner has not run: stale.
 		{"StaleDecisionsAlarm", "e3sync", metrics.NewestSyncedDateAgeHours, typed("decisions"), "breaching"},
 		{"StaleEventsAlarm", "e3sync", metrics.NewestSyncedDateAgeHours, typed("events"), "breaching"},
@@ -707,20 +709,15 @@ func TestGlueTablesMatchExportSchema(t *testing.T) {
 			if got := lookup(in, "StorageDescriptor", "SerdeInfo", "SerializationLibrary"); got != "org.apache.hadoop.hive.ql.io.parquet.serde.ParquetHiveSerDe" {
 				t.Errorf("SerializationLibrary = %v, want the Parquet SerDe", got)
 			}
+			// No partition projection: Athena ignores catalog partitions when it is on,
+			// and other engines see only catalog partitions (registered by the copier).
 			params, _ := in["Parameters"].(map[string]any)
-			for k, v := range map[string]any{
-				"classification":                 "parquet",
-				"projection.enabled":             "true",
-				"projection.date.type":           "date",
-				"projection.date.format":         "yyyy-MM-dd",
-				"projection.date.range":          "2020-01-01,NOW",
-				"projection.date.interval.unit":  "DAYS",
-				"projection." + tt.sub + ".type": "injected",
-				"storage.location.template": sub("s3://${DestinationBucket}/${DestinationPrefix}type=" + tt.name +
-					"/date=${!date}/" + tt.sub + "=${!" + tt.sub + "}/"),
-			} {
-				if !reflect.DeepEqual(params[k], v) {
-					t.Errorf("Parameters[%s] = %v, want %v", k, params[k], v)
+			if params["classification"] != "parquet" {
+				t.Errorf("Parameters[classification] = %v, want parquet", params["classification"])
+			}
+			for k := range params {
+				if strings.HasPrefix(k, "projection.") || k == "storage.location.template" {
+					t.Errorf("Parameters[%s] is set: partition projection hides the registered partitions from Athena", k)
 				}
 			}
 		})
@@ -732,6 +729,45 @@ func TestGlueTablesMatchExportSchema(t *testing.T) {
 	p := tpl.section("Parameters")["CreateAthenaTables"]
 	if lookup(p, "Default") != "false" {
 		t.Errorf("CreateAthenaTables Default = %v, want \"false\" (opt-in)", lookup(p, "Default"))
+	}
+}
+
+// The copier registers partitions in the stack's tables only when it creates
+// them, with Glue permissions on that database and its two tables only.
+func TestCopierRegistersPartitionsInTheStacksTables(t *testing.T) {
+	tpl := loadTemplate(t)
+	want := map[string]any{"Fn::If": []any{"CreatesAthenaTables", ref("AthenaDatabaseName"), ""}}
+	if got := functionEnv(t, tpl, "CopierFunction")[settings.EnvGlueDatabase]; !reflect.DeepEqual(got, want) {
+		t.Errorf("CopierFunction %s = %v, want %v", settings.EnvGlueDatabase, got, want)
+	}
+	if got := functionEnv(t, tpl, "FetchCredsFunction")[settings.EnvGlueDatabase]; got != nil {
+		t.Errorf("FetchCredsFunction %s = %v, want unset (only the copier registers)", settings.EnvGlueDatabase, got)
+	}
+	prefix := "arn:${AWS::Partition}:glue:${AWS::Region}:${AWS::AccountId}:"
+	wantRes := []any{
+		sub(prefix + "catalog"), sub(prefix + "database/${AthenaDatabaseName}"),
+		sub(prefix + "table/${AthenaDatabaseName}/decisions"), sub(prefix + "table/${AthenaDatabaseName}/events"),
+	}
+	var found bool
+	for _, s := range policyStatements(t, tpl) {
+		if !hasActionWithPrefix(s, "glue:") {
+			continue
+		}
+		if s.where != "CopierFunction" || s.cond != "CreatesAthenaTables" {
+			t.Errorf("%s (condition %q): glue actions %v, want them only on the copier, only with CreatesAthenaTables", s.where, s.cond, s.actions())
+		}
+		if !reflect.DeepEqual(list(s.stmt["Resource"]), wantRes) {
+			t.Errorf("%s: glue actions on %v, want %v", s.where, s.stmt["Resource"], wantRes)
+		}
+		for _, a := range s.actions() {
+			if strings.Contains(a, "*") || strings.Contains(a, "Delete") && a != "glue:BatchDeletePartition" {
+				t.Errorf("%s: glue action %s, want named partition and table actions", s.where, a)
+			}
+		}
+		found = true
+	}
+	if !found {
+		t.Error("no glue statement: the copier cannot register partitions")
 	}
 }
 
@@ -832,7 +868,7 @@ var knownEnv = []string{
 	settings.EnvTypes, settings.EnvLookback, settings.EnvMaxBackfillDays, settings.EnvTaskQueue,
 	settings.EnvDuration, settings.EnvConcurrency, settings.EnvPartSizeMiB, settings.EnvMetricsNS,
 	settings.EnvStackName, settings.EnvSecretTTL, settings.EnvAPIURL, settings.EnvSourceEndpoint,
-	settings.EnvEventBus,
+	settings.EnvEventBus, settings.EnvGlueDatabase,
 }
 
 func globalEnv(tpl cfnTemplate) map[string]any {
