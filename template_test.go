@@ -218,6 +218,7 @@ func TestAlarms(t *testing.T) {
 		{"EventPublishFailuresAlarm", "e3sync", metrics.EventPublishFailures, stack, "notBreaching"},
 		{"CatalogFailuresAlarm", "e3sync", metrics.CatalogFailures, stack, "notBreaching"},
 		{"SchemaChangesAlarm", "e3sync", metrics.SchemaChanges, stack, "notBreaching"},
+		{"UnknownExportTypesAlarm", "e3sync", metrics.UnknownExportTypes, stack, "notBreaching"},
 		// No report at all means the planner has not run: stale.
 		{"StaleDecisionsAlarm", "e3sync", metrics.NewestSyncedDateAgeHours, typed("decisions"), "breaching"},
 		{"StaleEventsAlarm", "e3sync", metrics.NewestSyncedDateAgeHours, typed("events"), "breaching"},

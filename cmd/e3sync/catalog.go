@@ -48,7 +48,10 @@ func glueCatalog(ctx context.Context, database string, dst transfer.Destination)
 	return &catalog.Glue{Client: glue.NewFromConfig(cfg), Database: database, Location: dst.String()}, nil
 }
 
-func printCatalogSummary(w io.Writer, s job.CatalogSummary) {
+func printCatalogSummary(w io.Writer, s job.CatalogSummary, unknownTypes []string) {
+	if len(unknownTypes) > 0 {
+		fmt.Fprintf(w, "not synced: the export also has type=%s (add to --types to sync)\n", strings.Join(unknownTypes, ", type="))
+	}
 	if s.Created+s.Updated+s.Deleted > 0 {
 		fmt.Fprintf(w, "Glue partitions: %d created, %d locations corrected, %d deleted\n", s.Created, s.Updated, s.Deleted)
 	}

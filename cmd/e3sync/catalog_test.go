@@ -15,6 +15,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/glue"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 
+	"github.com/e3sync/e3sync/internal/gluetables"
 	"github.com/e3sync/e3sync/internal/testenv"
 )
 
@@ -88,7 +89,7 @@ func TestSyncRegistersGluePartitions(t *testing.T) {
 	t.Setenv("AWS_ENDPOINT_URL_GLUE", moto.Endpoint())
 	gc := moto.Glue()
 	location := "s3://" + dstBucket + "/" + dstPrefix
-	testenv.CreateExportTables(t, gc, "lake", location)
+	gluetables.Create(t, gc, "lake", location)
 
 	ev, dec := sampleFile(t, "events"), sampleFile(t, "decisions")
 	old, prev := day(-9), day(-1)
@@ -117,7 +118,7 @@ func TestSyncRegistersGluePartitions(t *testing.T) {
 	w.checkCatalog(t, "after a backfill", gc, "lake")
 
 	// Dates mirrored before: a new database, registered by 'e3sync catalog'.
-	testenv.CreateExportTables(t, gc, "lake2", location)
+	gluetables.Create(t, gc, "lake2", location)
 	catalogCmd := func(db string) (int, catalogSummary, string) {
 		var out, errb bytes.Buffer
 		getenv := func(k string) string { return w.env[k] }

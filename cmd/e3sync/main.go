@@ -253,7 +253,7 @@ func printSummary(w io.Writer, s job.Summary, dst fmt.Stringer) {
 			fmt.Fprintf(w, "  %s\n", d)
 		}
 	}
-	printCatalogSummary(w, s.Catalog)
+	printCatalogSummary(w, s.Catalog, s.UnknownTypes)
 	fmt.Fprintf(w, "destination: %s  (%.1fs)\n", dst, s.Seconds)
 }
 

@@ -13,6 +13,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/glue"
 	gluetypes "github.com/aws/aws-sdk-go-v2/service/glue/types"
 
+	"github.com/e3sync/e3sync/internal/gluetables"
 	"github.com/e3sync/e3sync/internal/testenv"
 	"github.com/e3sync/e3sync/pkg/catalog"
 	"github.com/e3sync/e3sync/pkg/export"
@@ -126,7 +127,7 @@ func sorted(m map[string]string) []string {
 func TestGluePartitionsFollowTheDestination(t *testing.T) {
 	moto := testenv.MotoForTest(t)
 	gc := moto.Glue()
-	testenv.CreateExportTables(t, gc, testDB, testLocation)
+	gluetables.Create(t, gc, testDB, testLocation)
 	ctx := context.Background()
 
 	ev, dec := fixtureFile(t, "events"), fixtureFile(t, "decisions")
@@ -230,7 +231,7 @@ func TestGluePartitionsFollowTheDestination(t *testing.T) {
 func TestGlueRefusesFoldersItCannotStore(t *testing.T) {
 	moto := testenv.MotoForTest(t)
 	gc := moto.Glue()
-	testenv.CreateExportTables(t, gc, testDB, testLocation)
+	gluetables.Create(t, gc, testDB, testLocation)
 	g := &catalog.Glue{Client: gc, Database: testDB, Location: testLocation}
 	ctx := context.Background()
 	for _, tt := range []struct{ folder, want string }{

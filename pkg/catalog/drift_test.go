@@ -12,6 +12,7 @@ import (
 
 	"github.com/parquet-go/parquet-go"
 
+	"github.com/e3sync/e3sync/internal/gluetables"
 	"github.com/e3sync/e3sync/internal/testenv"
 	"github.com/e3sync/e3sync/pkg/catalog"
 	"github.com/e3sync/e3sync/pkg/emulator"
@@ -146,7 +147,7 @@ func TestSchemaDrift(t *testing.T) {
 	// With the tables: compared with the table, and the column is added to it.
 	moto := testenv.MotoForTest(t)
 	gc := moto.Glue()
-	testenv.CreateExportTables(t, gc, testDB, testLocation)
+	gluetables.Create(t, gc, testDB, testLocation)
 	g := &catalog.Glue{Client: gc, Database: testDB, Location: testLocation}
 	k = &catalog.Keeper{Dest: dst, Glue: g}
 	r, err = k.DateCompleted(ctx, export.Events, "2024-01-04")

@@ -32,7 +32,7 @@ func (k *Keeper) PartitionCopied(ctx context.Context, t export.Task) (Changes, e
 		return Changes{}, nil
 	}
 	ch, err := k.Glue.Register(ctx, t.Type, t.Date, t.Partition)
-	if errors.Is(err, ErrNoTable) && !known(t.Type) {
+	if errors.Is(err, ErrNoTable) && !export.Known(t.Type) {
 		return Changes{}, nil
 	}
 	return ch, err
@@ -71,7 +71,7 @@ func (k *Keeper) DateCompleted(ctx context.Context, t export.Type, date string) 
 	useGlue := k.Glue != nil
 	if useGlue {
 		r.Partitions, err = k.Glue.SyncDate(ctx, t, date, folders)
-		if errors.Is(err, ErrNoTable) && !known(t) {
+		if errors.Is(err, ErrNoTable) && !export.Known(t) {
 			useGlue, err = false, nil
 		}
 		if err != nil {
@@ -177,6 +177,3 @@ func (k *Keeper) RegisterDates(ctx context.Context, t export.Type, from, to stri
 	}
 	return ch, errors.Join(errs...)
 }
-
-// known reports whether e3sync creates a table for t.
-func known(t export.Type) bool { return slices.Contains(export.AllTypes, t) }

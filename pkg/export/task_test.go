@@ -60,7 +60,9 @@ func TestTaskValidate(t *testing.T) {
 		{"1025 bytes", ok(strings.Repeat("p", 1025)), false},
 		{"bad date", Task{Type: Events, Date: "2020-02-30", Partition: "p"}, false},
 		{"empty date", Task{Type: Events, Partition: "p"}, false},
-		{"unknown type", Task{Type: "conversions", Date: "2020-09-14", Partition: "p"}, false},
+		{"another type= folder", Task{Type: "decisions-rerun", Date: "2020-09-14", Partition: "p"}, true},
+		{"type with a slash", Task{Type: "../events", Date: "2020-09-14", Partition: "p"}, false},
+		{"type in capitals", Task{Type: "Events", Date: "2020-09-14", Partition: "p"}, false},
 		{"empty type", Task{Date: "2020-09-14"}, false},
 	}
 	for _, tt := range tests {
@@ -76,11 +78,11 @@ func TestTaskValidate(t *testing.T) {
 
 // TestTaskValidateReportsAll checks that every problem is named in one error.
 func TestTaskValidateReportsAll(t *testing.T) {
-	err := Task{Type: "bogus", Date: "yesterday", Partition: ".."}.Validate()
+	err := Task{Type: "bo/gus", Date: "yesterday", Partition: ".."}.Validate()
 	if err == nil {
 		t.Fatalf("Validate() = nil, want error")
 	}
-	for _, want := range []string{`"bogus"`, `"yesterday"`, `".."`} {
+	for _, want := range []string{`"bo/gus"`, `"yesterday"`, `".."`} {
 		if !strings.Contains(err.Error(), want) {
 			t.Errorf("Validate() = %q, want it to mention %s", err, want)
 		}
@@ -136,7 +138,7 @@ func TestDecodeTaskRejects(t *testing.T) {
 		{"wrong field type", `{"type":"events","date":"2020-09-14","source_complete":"yes"}`},
 		{"truncated", `{"type":"events","date":"2020-09-14"`},
 		{"invalid task", `{"type":"events","date":"2020-09-14","partition":"../x"}`},
-		{"unknown type", `{"type":"bogus","date":"2020-09-14"}`},
+		{"invalid type", `{"type":"type=events/x","date":"2020-09-14"}`},
 		{"negative stalls", `{"type":"events","date":"2020-09-14","stalls":-1}`},
 		{"bad force_before", `{"type":"events","date":"2020-09-14","force_before":"yesterday"}`},
 	}

@@ -60,6 +60,17 @@ func (j *Job) catalogDate(ctx context.Context, mu *sync.Mutex, s *CatalogSummary
 	}
 }
 
+// reportUnknownTypes warns about type= folders of the export that are not
+// synced, and returns them (never nil, for the JSON summary).
+func reportUnknownTypes(ctx context.Context, log *slog.Logger, unknown []string) []string {
+	if len(unknown) == 0 {
+		return []string{}
+	}
+	log.WarnContext(ctx, "the export has type= folders e3sync does not sync; add one to --types to sync it "+
+		"if it has the usual date= layout", "unknown_types", unknown)
+	return unknown
+}
+
 func (j *Job) logger() *slog.Logger {
 	if j.Logger == nil {
 		return slog.New(slog.DiscardHandler)

@@ -65,6 +65,9 @@ type Summary struct {
 
 	// Catalog: partitions registered, schema changes (see catalog.go).
 	Catalog CatalogSummary `json:"catalog"`
+	// UnknownTypes are type= folders of the export not synced: neither
+	// decisions nor events, nor asked for with --types.
+	UnknownTypes []string `json:"unknown_types"`
 }
 
 // Failed reports whether anything went wrong.
@@ -85,6 +88,7 @@ func (j *Job) Run(ctx context.Context, o plan.Options) (Summary, error) {
 	}
 	s.Dates = append(s.Dates, p.Dates...)
 	s.Tasks = len(p.Tasks)
+	s.UnknownTypes = reportUnknownTypes(ctx, log, p.UnknownTypes)
 	log.InfoContext(ctx, "planned", "run_id", o.RunID, "dates", len(p.Dates), "tasks", len(p.Tasks))
 	if j.Progress != nil {
 		j.Progress.Planned(p)

@@ -2,6 +2,7 @@ package pipeline
 
 import (
 	"context"
+	"log/slog"
 
 	"github.com/e3sync/e3sync/pkg/export"
 	"github.com/e3sync/e3sync/pkg/metrics"
@@ -47,5 +48,15 @@ func (c *Copier) catalogDate(ctx context.Context, t export.Task) {
 	if err != nil {
 		c.Metrics.Put(nil, metrics.Value{Name: metrics.CatalogFailures, Unit: metrics.Count, Value: 1})
 		log.ErrorContext(ctx, "catalog or schema check failed; the date is complete", "date", t.Date, "error", err.Error())
+	}
+}
+
+// reportUnknownTypes warns about type= folders of the export that are not
+// synced, and counts them (UnknownExportTypes, alarmed).
+func (p *Planner) reportUnknownTypes(ctx context.Context, log *slog.Logger, unknown []string) {
+	p.Metrics.Put(nil, metrics.Value{Name: metrics.UnknownExportTypes, Unit: metrics.Count, Value: float64(len(unknown))})
+	if len(unknown) > 0 {
+		log.WarnContext(ctx, "the export has type= folders e3sync does not sync; sync one explicitly with a backfill "+
+			`naming it in "types" if it has the usual date= layout`, "unknown_types", unknown)
 	}
 }

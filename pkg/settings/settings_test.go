@@ -100,7 +100,7 @@ func TestInvalidValues(t *testing.T) {
 	tests := []struct{ name, value string }{
 		{EnvDestPrefix, "a/../b/"},
 		{EnvDestBucket, "Not_A_Bucket"},
-		{EnvTypes, "clicks"},
+		{EnvTypes, "cli cks"},
 		{EnvLookback, "-1"},
 		{EnvLookback, "366"},
 		{EnvLookback, "three"},
@@ -155,7 +155,7 @@ func TestRequired(t *testing.T) {
 // Every problem is reported in one error, not the first only.
 func TestAllProblemsTogether(t *testing.T) {
 	bad := map[string]string{
-		EnvTypes: "clicks", EnvLookback: "x", EnvMaxBackfillDays: "0", EnvDuration: "2h",
+		EnvTypes: "cli cks", EnvLookback: "x", EnvMaxBackfillDays: "0", EnvDuration: "2h",
 		EnvConcurrency: "0", EnvPartSizeMiB: "1", EnvSecretTTL: "-1", EnvEventBus: "a b",
 	}
 	_, err := Parse(env(bad), true)
