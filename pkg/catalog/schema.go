@@ -26,8 +26,10 @@
 package catalog
 
 import (
+	"context"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"strings"
 
@@ -177,20 +179,17 @@ func isConverted(ct *deprecated.ConvertedType, want deprecated.ConvertedType) bo
 	return ct != nil && *ct == want
 }
 
-// FileColumns returns the columns of a Parquet file's schema.
+// FileColumns returns the columns of a local Parquet file's schema, read
+// from its footer like ObjectColumns.
 func FileColumns(path string) ([]Column, error) {
-	f, err := os.Open(path)
+	st, err := os.Stat(path)
 	if err != nil {
 		return nil, err
 	}
-	defer f.Close()
-	st, err := f.Stat()
-	if err != nil {
-		return nil, err
-	}
-	pf, err := parquet.OpenFile(f, st.Size(), parquet.SkipPageIndex(true), parquet.SkipBloomFilters(true))
-	if err != nil {
-		return nil, fmt.Errorf("%s: %w", path, err)
-	}
-	return Columns(pf.Schema())
+	return ObjectColumns(context.Background(), localFile{}, path, st.Size())
 }
+
+// localFile opens keys as local paths.
+type localFile struct{}
+
+func (localFile) Open(_ context.Context, path string) (io.ReadCloser, error) { return os.Open(path) }
