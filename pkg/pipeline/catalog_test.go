@@ -3,11 +3,13 @@ package pipeline
 import (
 	"bytes"
 	"context"
+	"errors"
 	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/glue"
@@ -117,5 +119,34 @@ func TestCopierCatalog(t *testing.T) {
 	}
 	if !strings.Contains(logs.String(), "partition not registered in the Glue catalog") {
 		t.Errorf("logs = %s, want the registration failure", logs.String())
+	}
+}
+
+// The planner reports type= folders it does not sync (UnknownExportTypes, a
+// warning naming them), syncs one named in a backfill, and rejects a type the
+// export does not have as a bad request.
+func TestPlannerUnknownTypes(t *testing.T) {
+	root, src, dst := newDirs(t)
+	writeFile(t, root, "type=decisions/date=2024-03-01/experiment=1/part-0.parquet", []byte("x"))
+	writeFile(t, root, "type=decisions-rerun/date=2024-03-01/experiment=1/part-0.parquet", []byte("x"))
+	var emf, logs bytes.Buffer
+	q := &fakeQueue{}
+	p := &Planner{Source: src, Dest: dst, Queue: q, QueueURL: "url", Types: export.AllTypes, Lookback: 3, MaxBackfillDays: 400,
+		Now: func() time.Time { return now }, Metrics: metrics.New(&emf, "e3sync", "stack"), Logger: slog.New(slog.NewJSONHandler(&logs, nil))}
+	if _, err := p.Run(context.Background(), "run", Request{}); err != nil {
+		t.Fatal(err)
+	}
+	if m := emfValues(t, &emf); m[metrics.UnknownExportTypes] != 1 {
+		t.Errorf("UnknownExportTypes = %v, want 1", m[metrics.UnknownExportTypes])
+	}
+	if !strings.Contains(logs.String(), `"unknown_types":["decisions-rerun"]`) {
+		t.Errorf("logs = %s, want a warning naming decisions-rerun", logs.String())
+	}
+	sum, err := p.Run(context.Background(), "run", Request{From: "2024-03-01", To: "2024-03-01", Types: []string{"decisions-rerun"}})
+	if err != nil || sum.TasksEnqueued != 1 || !strings.Contains(q.bodies[len(q.bodies)-1], `"type":"decisions-rerun"`) {
+		t.Errorf("backfill of decisions-rerun = %+v, %v, want its one task enqueued", sum, err)
+	}
+	if _, err := p.Run(context.Background(), "run", Request{From: "2024-03-01", Types: []string{"clicks"}}); !errors.Is(err, ErrBadRequest) || !strings.Contains(err.Error(), `"clicks" is not in the export`) {
+		t.Errorf("backfill of clicks = %v, want a bad request naming it", err)
 	}
 }
