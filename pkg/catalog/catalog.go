@@ -209,7 +209,7 @@ func (g *Glue) create(ctx context.Context, table *types.Table, ps []partition) (
 		byValue := map[string]partition{}
 		for _, p := range batch {
 			in.PartitionInputList = append(in.PartitionInputList, input(table, p))
-			byValue[p.values[1]] = p
+			byValue[strings.Join(p.values, "\x00")] = p
 		}
 		out, err := g.Client.BatchCreatePartition(ctx, in)
 		if err != nil {
@@ -218,7 +218,7 @@ func (g *Glue) create(ctx context.Context, table *types.Table, ps []partition) (
 		}
 		ch.Created += len(batch) - len(out.Errors)
 		for _, e := range out.Errors {
-			p, ok := byValue[last(e.PartitionValues)]
+			p, ok := byValue[strings.Join(e.PartitionValues, "\x00")]
 			if !ok || e.ErrorDetail == nil || aws.ToString(e.ErrorDetail.ErrorCode) != "AlreadyExistsException" {
 				errs = append(errs, fmt.Errorf("glue: create partition %q of %s.%s: %s", e.PartitionValues, g.Database, aws.ToString(table.Name), errorDetail(e.ErrorDetail)))
 				continue
@@ -318,13 +318,6 @@ func errorDetail(d *types.ErrorDetail) string {
 		return "unknown error"
 	}
 	return aws.ToString(d.ErrorCode) + ": " + aws.ToString(d.ErrorMessage)
-}
-
-func last(s []string) string {
-	if len(s) == 0 {
-		return ""
-	}
-	return s[len(s)-1]
 }
 
 func ptr[T any](v T) *T { return &v }
