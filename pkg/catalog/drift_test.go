@@ -10,6 +10,9 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/glue"
+	gluetypes "github.com/aws/aws-sdk-go-v2/service/glue/types"
 	"github.com/parquet-go/parquet-go"
 
 	"github.com/e3sync/e3sync/internal/gluetables"
@@ -155,21 +158,51 @@ func TestSchemaDrift(t *testing.T) {
 		t.Errorf("with Glue, first date: DateCompleted() = %+v, %v, want the table to match the real export file", r, err)
 	}
 	r, err = k.DateCompleted(ctx, export.Events, "2024-01-05")
-	if err != nil || !reflect.DeepEqual(r.Drift, catalog.Drift{Added: added}) || !r.ColumnsAdded {
-		t.Errorf("with Glue, second date: DateCompleted() = %+v, %v, want country added to the table", r, err)
+	if err != nil || r.ComparedWith != "date 2024-01-04" || !reflect.DeepEqual(r.Drift, catalog.Drift{Added: added}) || !reflect.DeepEqual(r.ColumnsAdded, added) {
+		t.Errorf("with Glue, second date: DateCompleted() = %+v, %v, want country added since 2024-01-04 and to the table", r, err)
 	}
 	cols, err := (&catalog.Glue{Client: gc, Database: testDB, Location: testLocation}).TableColumns(ctx, export.Events)
 	if err != nil || len(cols) == 0 || cols[len(cols)-1] != added[0] {
 		t.Errorf("events table columns = %v, %v, want country appended", cols, err)
 	}
 	r, err = k.DateCompleted(ctx, export.Events, "2024-01-06")
-	if err != nil || r.Drift.Changes() != 0 || r.ColumnsAdded {
+	if err != nil || r.Drift.Changes() != 0 || r.ColumnsAdded != nil {
 		t.Errorf("with Glue, third date: DateCompleted() = %+v, %v, want no change (the table has country now)", r, err)
+	}
+	// A stack update resets the table's columns: the next date adds the
+	// column again, without reporting a schema change (none happened).
+	resetColumns(t, g, export.Events)
+	r, err = k.DateCompleted(ctx, export.Events, "2024-01-06")
+	if err != nil || r.Drift.Changes() != 0 || !reflect.DeepEqual(r.ColumnsAdded, added) {
+		t.Errorf("with Glue, after a reset of the table: DateCompleted() = %+v, %v, want country added again, no change reported", r, err)
 	}
 	// The old files lack the new column: reported as removed against the table.
 	r, err = k.DateCompleted(ctx, export.Events, "2024-01-04")
 	if err != nil || !reflect.DeepEqual(r.Drift, catalog.Drift{Removed: added}) {
 		t.Errorf("with Glue, first date again: DateCompleted() = %+v, %v, want country missing from the file", r, err)
+	}
+}
+
+// resetColumns sets the table's columns back to the export's known schema,
+// as a stack update does.
+func resetColumns(t *testing.T, g *catalog.Glue, typ export.Type) {
+	t.Helper()
+	ctx := context.Background()
+	cols, err := g.TableColumns(ctx, typ)
+	if err != nil {
+		t.Fatal(err)
+	}
+	table, err := g.Client.GetTable(ctx, &glue.GetTableInput{DatabaseName: aws.String(g.Database), Name: aws.String(string(typ))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sd := *table.Table.StorageDescriptor
+	sd.Columns = sd.Columns[:len(cols)-1]
+	if _, err := g.Client.UpdateTable(ctx, &glue.UpdateTableInput{DatabaseName: aws.String(g.Database), TableInput: &gluetypes.TableInput{
+		Name: table.Table.Name, PartitionKeys: table.Table.PartitionKeys, StorageDescriptor: &sd, TableType: table.Table.TableType,
+		Parameters: table.Table.Parameters,
+	}}); err != nil {
+		t.Fatal(err)
 	}
 }
 

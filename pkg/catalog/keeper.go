@@ -43,20 +43,24 @@ type DateReport struct {
 	Partitions Changes `json:"partitions"`
 	// File is the Parquet file whose schema was read ("" if none).
 	File string `json:"file,omitempty"`
-	// ComparedWith is what the schema was compared with: "table
-	// <db>.<table>", "date <YYYY-MM-DD>", or "" (nothing to compare with).
+	// ComparedWith is what Drift compares the schema with: the schema
+	// recorded for the previous date ("date <YYYY-MM-DD>"), or, for the first
+	// date checked, the Glue table ("table <db>.<table>"); "" for nothing.
+	// So each change is reported once, on the first date that has it.
 	ComparedWith string `json:"compared_with,omitempty"`
 	Drift        Drift  `json:"drift"`
-	// ColumnsAdded reports that Drift.Added was added to the Glue table.
-	ColumnsAdded bool `json:"columns_added,omitempty"`
+	// ColumnsAdded are the file's columns the Glue table lacked, now
+	// added to it (queryable without a redeploy).
+	ColumnsAdded []Column `json:"columns_added,omitempty"`
 }
 
 // DateCompleted runs once a date is complete in the destination: it makes
 // the catalog's partitions of the date exactly the date's sub-partition
 // folders in the destination, reads the schema of one of the date's Parquet
-// files from its footer (ranged reads), compares it with the Glue table's
-// columns (or, without Glue, with the schema recorded for the previous
-// date), adds new columns to the table, and records the date's schema.
+// files from its footer (ranged reads), compares it with the schema recorded
+// for the previous date (for the first date checked: with the Glue table's
+// columns), adds columns the table lacks to it, and records the date's
+// schema.
 func (k *Keeper) DateCompleted(ctx context.Context, t export.Type, date string) (DateReport, error) {
 	var r DateReport
 	if k == nil {
@@ -70,6 +74,7 @@ func (k *Keeper) DateCompleted(ctx context.Context, t export.Type, date string) 
 	var errs []error
 	useGlue := k.Glue != nil
 	if useGlue {
+		k.Glue.forget(t) // read the table afresh: a stack update may have changed it
 		r.Partitions, err = k.Glue.SyncDate(ctx, t, date, folders)
 		if errors.Is(err, ErrNoTable) && !export.Known(t) {
 			useGlue, err = false, nil
@@ -93,37 +98,46 @@ func (k *Keeper) checkSchema(ctx context.Context, t export.Type, date string, si
 		return err
 	}
 	var errs []error
-	if useGlue {
-		table, err := k.Glue.TableColumns(ctx, t)
-		if err == nil {
-			r.ComparedWith = "table " + k.Glue.Database + "." + string(t)
-			r.Drift = Diff(table, cols)
-			if len(r.Drift.Added) > 0 {
-				if err := k.Glue.AddColumns(ctx, t, r.Drift.Added); err != nil {
-					errs = append(errs, err)
-				} else {
-					r.ColumnsAdded = true
-				}
-			}
-		} else {
-			errs = append(errs, err)
-			useGlue = false // compare with the previous date instead
-		}
+	prev, hasPrev, err := previousSchema(ctx, k.Dest, t, date)
+	if err != nil {
+		errs = append(errs, err)
 	}
-	if !useGlue {
-		prev, ok, err := previousSchema(ctx, k.Dest, t, date)
-		switch {
-		case err != nil:
+	if hasPrev {
+		r.ComparedWith = "date " + prev.Date
+		r.Drift = Diff(prev.Columns, cols)
+	}
+	if useGlue {
+		if err := k.matchTable(ctx, t, cols, !hasPrev, r); err != nil {
 			errs = append(errs, err)
-		case ok:
-			r.ComparedWith = "date " + prev.Date
-			r.Drift = Diff(prev.Columns, cols)
 		}
 	}
 	if err := writeSchema(ctx, k.Dest, schemaRecord{Version: 1, Type: string(t), Date: date, Key: r.File, Columns: cols}); err != nil {
 		errs = append(errs, err)
 	}
 	return errors.Join(errs...)
+}
+
+// matchTable adds the file's columns the table lacks to it; with report
+// set (no schema recorded for an earlier date), the drift is the file
+// against the table.
+func (k *Keeper) matchTable(ctx context.Context, t export.Type, cols []Column, report bool, r *DateReport) error {
+	table, err := k.Glue.TableColumns(ctx, t)
+	if err != nil {
+		return err
+	}
+	d := Diff(table, cols)
+	if report {
+		r.ComparedWith = "table " + k.Glue.Database + "." + string(t)
+		r.Drift = d
+	}
+	if len(d.Added) == 0 {
+		return nil
+	}
+	if err := k.Glue.AddColumns(ctx, t, d.Added); err != nil {
+		return err
+	}
+	r.ColumnsAdded = d.Added
+	return nil
 }
 
 // dateContents lists a date in the destination: its sub-partition folders

@@ -51,7 +51,10 @@ func (j *Job) catalogDate(ctx context.Context, mu *sync.Mutex, s *CatalogSummary
 	if n := r.Drift.Changes(); n > 0 {
 		s.SchemaChanges += n
 		log.WarnContext(ctx, "export schema changed", "type", typ, "date", date, "file", r.File,
-			"compared_with", r.ComparedWith, "changes", r.Drift.String(), "columns_added_to_table", r.ColumnsAdded)
+			"compared_with", r.ComparedWith, "changes", r.Drift.String())
+	}
+	if len(r.ColumnsAdded) > 0 {
+		log.InfoContext(ctx, "columns added to the Glue table", "type", typ, "date", date, "columns", catalog.Drift{Added: r.ColumnsAdded}.String())
 	}
 	if err != nil {
 		s.Failures++

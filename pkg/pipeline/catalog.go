@@ -4,6 +4,7 @@ import (
 	"context"
 	"log/slog"
 
+	"github.com/e3sync/e3sync/pkg/catalog"
 	"github.com/e3sync/e3sync/pkg/export"
 	"github.com/e3sync/e3sync/pkg/metrics"
 )
@@ -39,7 +40,10 @@ func (c *Copier) catalogDate(ctx context.Context, t export.Task) {
 	if n := r.Drift.Changes(); n > 0 {
 		c.Metrics.Put(nil, metrics.Value{Name: metrics.SchemaChanges, Unit: metrics.Count, Value: float64(n)})
 		log.WarnContext(ctx, "export schema changed", "date", t.Date, "file", r.File, "compared_with", r.ComparedWith,
-			"changes", r.Drift.String(), "columns_added_to_table", r.ColumnsAdded)
+			"changes", r.Drift.String())
+	}
+	if len(r.ColumnsAdded) > 0 {
+		log.InfoContext(ctx, "columns added to the Glue table", "date", t.Date, "columns", catalog.Drift{Added: r.ColumnsAdded}.String())
 	}
 	if p := r.Partitions; p.Created+p.Updated+p.Deleted > 0 {
 		log.InfoContext(ctx, "date's partitions registered", "date", t.Date,
