@@ -8,10 +8,6 @@ import (
 	"io"
 	"strings"
 
-	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/service/glue"
-	"github.com/aws/aws-sdk-go-v2/service/glue/types"
-
 	"github.com/e3sync/e3sync/pkg/export"
 	"github.com/e3sync/e3sync/pkg/store"
 )
@@ -159,48 +155,4 @@ func writeSchema(ctx context.Context, s Store, rec schemaRecord) error {
 		return fmt.Errorf("record schema: %w", err)
 	}
 	return nil
-}
-
-// AddColumns appends cols to the table of export type t, so that columns
-// the export gained become queryable without redeploying. Partitions
-// registered later get the new columns too.
-func (g *Glue) AddColumns(ctx context.Context, t export.Type, cols []Column) error {
-	table, err := g.table(ctx, t)
-	if err != nil {
-		return err
-	}
-	if table.StorageDescriptor == nil {
-		return fmt.Errorf("glue: table %s.%s has no storage descriptor", g.Database, t)
-	}
-	sd := *table.StorageDescriptor
-	sd.Columns = append([]types.Column(nil), sd.Columns...)
-	for _, c := range cols {
-		sd.Columns = append(sd.Columns, types.Column{Name: aws.String(c.Name), Type: aws.String(c.Type)})
-	}
-	in := &types.TableInput{
-		Name: table.Name, Description: table.Description, Owner: table.Owner,
-		PartitionKeys: table.PartitionKeys, Parameters: table.Parameters, Retention: table.Retention,
-		StorageDescriptor: &sd, TableType: table.TableType,
-	}
-	_, err = g.Client.UpdateTable(ctx, &glue.UpdateTableInput{DatabaseName: aws.String(g.Database), TableInput: in})
-	g.forget(t)
-	if err != nil {
-		return fmt.Errorf("glue: add columns to %s.%s: %w", g.Database, t, err)
-	}
-	return nil
-}
-
-// TableColumns returns the columns of the table of export type t.
-func (g *Glue) TableColumns(ctx context.Context, t export.Type) ([]Column, error) {
-	table, err := g.table(ctx, t)
-	if err != nil {
-		return nil, err
-	}
-	var cols []Column
-	if table.StorageDescriptor != nil {
-		for _, c := range table.StorageDescriptor.Columns {
-			cols = append(cols, Column{Name: aws.ToString(c.Name), Type: aws.ToString(c.Type)})
-		}
-	}
-	return cols, nil
 }

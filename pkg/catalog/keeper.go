@@ -18,9 +18,8 @@ import (
 // Safe for concurrent use.
 type Keeper struct {
 	Dest Store
-	// Glue, when set, is the catalog to register partitions in and to
-	// compare schemas with; without it, a date's schema is compared with
-	// the one recorded for the previous date.
+	// Glue, when set, is the catalog to register partitions in and to add
+	// new columns to (nil: schemas are still checked and recorded).
 	Glue *Glue
 }
 
@@ -28,7 +27,7 @@ type Keeper struct {
 // all in the destination. Nothing to do without Glue, for a date-level task,
 // or for an export type e3sync has no table for (decisions-rerun).
 func (k *Keeper) PartitionCopied(ctx context.Context, t export.Task) (Changes, error) {
-	if k == nil || k.Glue == nil || t.Partition == "" {
+	if k.Glue == nil || t.Partition == "" {
 		return Changes{}, nil
 	}
 	ch, err := k.Glue.Register(ctx, t.Type, t.Date, t.Partition)
@@ -63,9 +62,6 @@ type DateReport struct {
 // schema.
 func (k *Keeper) DateCompleted(ctx context.Context, t export.Type, date string) (DateReport, error) {
 	var r DateReport
-	if k == nil {
-		return r, nil
-	}
 	folders, file, err := k.dateContents(ctx, t, date)
 	if err != nil {
 		return r, err
