@@ -101,11 +101,21 @@ func TestSyncRegistersGluePartitions(t *testing.T) {
 		w.put("type=decisions/date="+d+"/_SUCCESS", nil)
 		w.put("type=events/date="+d+"/_SUCCESS", nil)
 	}
+	// A type= folder e3sync does not know.
+	w.put("type=decisions-rerun/date="+old+"/experiment=18786493712/part-00000-r.c000.snappy.parquet", dec)
 	dest := "s3://" + dstBucket + "/" + dstPrefix
 
 	code, s, stderr := w.sync(t, "--dest", dest, "--glue-database", "lake")
 	if code != 0 || s.Catalog.Created != 14 || s.Catalog.Failures != 0 || s.Catalog.SchemaChanges != 0 {
 		t.Fatalf("sync: exit %d, catalog %+v, want 0, 14 partitions created, no failures or schema changes; stderr:\n%s", code, s.Catalog, stderr)
+	}
+	if !slices.Equal(s.UnknownTypes, []string{"decisions-rerun"}) || !strings.Contains(stderr, "does not sync") {
+		t.Errorf("unknown_types = %q, stderr:\n%s\nwant decisions-rerun reported", s.UnknownTypes, stderr)
+	}
+	// Named explicitly, it is synced (and gets no partitions: no table).
+	code, s, stderr = w.sync(t, "--dest", dest, "--glue-database", "lake", "--types", "decisions-rerun")
+	if code != 0 || s.ObjectsCopied != 1 || s.Catalog.Failures != 0 || len(s.UnknownTypes) != 0 {
+		t.Errorf("sync --types decisions-rerun: exit %d, %+v, want 1 object copied, no catalog failures; stderr:\n%s", code, s, stderr)
 	}
 	w.checkCatalog(t, "after the first sync", gc, "lake")
 
