@@ -62,9 +62,9 @@ type scenario struct {
 	// faults hold; authPlan is its fault plan meanwhile.
 	auth     []emulator.AuthFault
 	authPlan emulator.FaultPlan
-	// refresh: the credentials are issued to expire at once, so every
-	// request of the source refreshes them and the Authentication API's
-	// faults land in the middle of the copy.
+	// refresh: the credentials are issued to live refreshLifetime, so the
+	// source refreshes them many times during a copy and the
+	// Authentication API's faults land in the middle of it.
 	refresh bool
 	// clearAfter > 0: the faults hold for that many runs, each of which must
 	// fail (with an error wrapping or reporting wantErr, if set), then are
@@ -76,6 +76,12 @@ type scenario struct {
 	// scheduled runs over the complete destination, not from an empty one.
 	rerun bool
 }
+
+// refreshLifetime is the advertised lifetime of credentials in the refresh
+// scenarios: they are used for three quarters of it (the refresh window
+// scales down, no refresh on every request), so a copy of half a second
+// still refreshes them a dozen times.
+const refreshLifetime = 30 * time.Millisecond
 
 // rates are how often a matrix injects its faults: the request-level rules
 // hit every every-th request of their kind, times at most; the
@@ -136,9 +142,9 @@ func matrix(p rates) []scenario {
 		{name: "Auth API slow response (2 s)", rerun: true, auth: []emulator.AuthFault{emulator.AuthSlow}},
 		// ... and when credentials are refreshed in the middle of the copy.
 		{name: "Auth API 401 on refreshes mid-copy, token read again", refresh: true, authPlan: every(4, emulator.AuthUnauthorized)},
-		{name: "Auth API token revoked mid-copy, until replaced", refresh: true, authPlan: revoked(emulator.AuthUnauthorized, 8),
+		{name: "Auth API token revoked mid-copy, until replaced", refresh: true, authPlan: revoked(emulator.AuthUnauthorized, 3),
 			clearAfter: p.failRuns, wantErr: rejected},
-		{name: "Auth API 403 mid-copy, until allowed", refresh: true, authPlan: revoked(emulator.AuthForbidden, 8),
+		{name: "Auth API 403 mid-copy, until allowed", refresh: true, authPlan: revoked(emulator.AuthForbidden, 3),
 			clearAfter: p.failRuns, wantErr: rejected},
 		{name: "Auth API 429 on refreshes mid-copy", refresh: true, authPlan: every(6, emulator.AuthTooManyRequests)},
 		{name: "Auth API 500 on refreshes mid-copy", refresh: true, authPlan: every(3, emulator.AuthServerError)},
@@ -192,7 +198,7 @@ func (w *world) syncUntilClean(t *testing.T, sc scenario, prefix string, fresh b
 	w.api.SetFaults(sc.authPlan)
 	defer w.api.SetFaults(emulator.FaultPlan{})
 	if sc.refresh {
-		w.api.SetLifetime(time.Second) // less than the refresh window: refreshed on every request
+		w.api.SetLifetime(refreshLifetime)
 		defer w.api.SetLifetime(0)
 	}
 	before := total(w.proxy.Injected())

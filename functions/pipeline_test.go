@@ -50,7 +50,8 @@ type stack struct {
 	queueURL  string
 	fetch     *testenv.Lambda
 	copier    *testenv.Lambda
-	sentinels []string // values that must never appear in logs or messages
+	sentinels []string          // values that must never appear in logs or messages
+	env       map[string]string // the functions' environment
 	api       *emulator.AuthAPI
 	minted    *emulator.RecordingMinter // every credential handed out: never to appear either
 	glue      *glue.Client              // moto's, holding the stack's tables
@@ -100,8 +101,8 @@ func newStack(t *testing.T) *stack {
 		t: t, root: w.Root, queue: q, queueURL: aws.ToString(qo.QueueUrl), glue: moto.Glue(),
 		fetch:     testenv.StartLambda(t, testenv.BuildLambda(t, "./functions/fetchcreds"), env),
 		copier:    testenv.StartLambda(t, testenv.BuildLambda(t, "./functions/copier"), env),
-		sentinels: []string{pat, testworld.ExporterSecret, testworld.CustomerSecret},
-		api:       w.API, minted: w.Minted,
+		sentinels: []string{pat, testworld.ExporterSecret, testworld.CustomerSecret}, env: env,
+		api: w.API, minted: w.Minted,
 	}
 }
 

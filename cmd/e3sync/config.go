@@ -138,7 +138,11 @@ func parseConfig(name string, args []string, getenv func(string) string, stderr 
 	if c.tokenSecret == "" && strings.TrimSpace(c.token) == "" {
 		problems = append(problems, "no token: set $"+envToken+" or pass --token-secret")
 	}
-	c.apiBaseURL = getenv(envAPI)
+	if c.apiBaseURL = getenv(envAPI); c.apiBaseURL != "" {
+		if err := optimizely.CheckBaseURL(c.apiBaseURL); err != nil {
+			problems = append(problems, "$"+envAPI+": "+err.Error())
+		}
+	}
 	c.sourceEndpoint = getenv(envSourceS3)
 	c.customDestEP = getenv(envDestS3) != "" || getenv(envEndpoint) != ""
 	if len(problems) > 0 {

@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"strings"
 	"testing"
@@ -50,5 +51,39 @@ func TestAbortUploadsAfterReportedAndDocumented(t *testing.T) {
 	}
 	if h := help.String(); !strings.Contains(h, "-abort-uploads-after") || !strings.Contains(h, `(default "1h")`) {
 		t.Errorf("--help does not document --abort-uploads-after with its default:\n%s", h)
+	}
+}
+
+// A plain-http Optimizely API URL to a non-loopback host is a usage error
+// (exit 2), reported with the other problems; https and loopback http pass.
+func TestAPIURLMustNotLeakToken(t *testing.T) {
+	tests := []struct {
+		url string
+		ok  bool
+	}{
+		{"", true},
+		{"https://api.optimizely.com", true},
+		{"http://127.0.0.1:8080", true},
+		{"http://localhost:8080", true},
+		{"http://api.optimizely.com", false},
+		{"http://192.168.1.10", false},
+	}
+	for _, tt := range tests {
+		getenv := func(k string) string { return map[string]string{envToken: "pat", envAPI: tt.url}[k] }
+		_, err := parseConfig("sync", []string{"--dest", t.TempDir()}, getenv, &bytes.Buffer{})
+		if tt.ok != (err == nil) {
+			t.Errorf("%s=%q: parseConfig() = %v, want ok=%v", envAPI, tt.url, err, tt.ok)
+		}
+		if err != nil && (!errors.Is(err, errUsage) || !strings.Contains(err.Error(), envAPI) || !strings.Contains(err.Error(), "plain http")) {
+			t.Errorf("%s=%q: parseConfig() = %v, want a usage error naming %s and plain http", envAPI, tt.url, err, envAPI)
+		}
+	}
+	var stderr bytes.Buffer
+	code := run(context.Background(), []string{"sync", "--dest", t.TempDir()},
+		func(k string) string {
+			return map[string]string{envToken: "pat", envAPI: "http://api.optimizely.com"}[k]
+		}, &bytes.Buffer{}, &stderr)
+	if code != exitUsage || !strings.Contains(stderr.String(), "plain http") {
+		t.Errorf("e3sync sync with an http API URL: exit %d, stderr %q; want %d naming the problem", code, stderr.String(), exitUsage)
 	}
 }

@@ -14,6 +14,7 @@ import (
 	"github.com/e3sync/e3sync/pkg/export"
 	"github.com/e3sync/e3sync/pkg/pat"
 	"github.com/e3sync/e3sync/pkg/plan"
+	"github.com/e3sync/e3sync/pkg/redact"
 	"github.com/e3sync/e3sync/pkg/store"
 )
 
@@ -38,7 +39,8 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	if fs.NArg() > 0 {
 		return fmt.Errorf("%w: unexpected arguments %v", errUsage, fs.Args())
 	}
-	log := newLogger(stderr, true, false)
+	secrets := redact.New()
+	log := newLogger(stderr, true, false, secrets)
 
 	s3srv, err := emulator.StartMemoryS3()
 	if err != nil {
@@ -70,7 +72,7 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	fmt.Fprintf(stdout, "seeded s3://%s/%s: %d objects, %s\n\n", demoBucket, demoAccount, len(rep.Objects), humanBytes(rep.TotalBytes))
 
 	src, err := clients.NewSource(ctx, clients.SourceConfig{
-		Tokens: pat.Static(mustToken(demoToken)), APIBaseURL: apiURL, Endpoint: s3srv.URL(), Logger: log,
+		Tokens: pat.Static(mustToken(demoToken)), APIBaseURL: apiURL, Endpoint: s3srv.URL(), Logger: log, Secrets: secrets,
 	})
 	if err != nil {
 		return fmt.Errorf("demo: %w", err)
@@ -81,7 +83,7 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	}
 	settings := jobSettings{
 		options:     plan.Options{Types: export.AllTypes, Lookback: plan.DefaultLookback},
-		concurrency: 8, taskConcurrency: 8, log: log,
+		concurrency: 8, taskConcurrency: 8, log: log, secrets: secrets,
 	}
 	step := func(title string) error {
 		fmt.Fprintf(stdout, "== %s\n", title)

@@ -27,6 +27,7 @@ import (
 	"github.com/e3sync/e3sync/pkg/optimizely"
 	"github.com/e3sync/e3sync/pkg/pat"
 	"github.com/e3sync/e3sync/pkg/plan"
+	"github.com/e3sync/e3sync/pkg/redact"
 	"github.com/e3sync/e3sync/pkg/store"
 	"github.com/e3sync/e3sync/pkg/transfer"
 )
@@ -101,14 +102,16 @@ func exitCode(err error, stderr io.Writer) int {
 	}
 }
 
-func runSync(ctx context.Context, cmd string, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+func runSync(ctx context.Context, cmd string, args []string, getenv func(string) string, stdout, stderr io.Writer) (err error) {
 	c, err := parseConfig(cmd, args, getenv, stderr)
 	if err != nil {
 		return err
 	}
-	log := newLogger(stderr, c.quiet, c.verbose)
+	secrets := redact.New()
+	defer func() { err = secrets.Error(err) }()
+	log := newLogger(stderr, c.quiet, c.verbose, secrets)
 	clients.LimitMemory(getenv, c.partSize)
-	src, dst, err := connect(ctx, c, getenv, log)
+	src, dst, err := connect(ctx, c, getenv, log, secrets)
 	if err != nil {
 		return err
 	}
@@ -119,7 +122,7 @@ func runSync(ctx context.Context, cmd string, args []string, getenv func(string)
 	return runJob(ctx, src, dst, jobSettings{
 		glue:   glue,
 		dryRun: cmd == "plan", json: c.json, quiet: c.quiet, concurrency: c.concurrency,
-		taskConcurrency: c.taskConcurrency, staleUploadAge: c.staleUploadAge, log: log,
+		taskConcurrency: c.taskConcurrency, staleUploadAge: c.staleUploadAge, log: log, secrets: secrets,
 		options: plan.Options{Types: c.types, From: c.from, To: c.to, Lookback: c.lookback, Partitions: c.partitions},
 	}, stdout, stderr)
 }
@@ -134,7 +137,8 @@ type jobSettings struct {
 	taskConcurrency int
 	staleUploadAge  time.Duration // 0: transfer.DefaultStaleUploadAge
 	log             *slog.Logger
-	glue            *catalog.Glue // nil: no partition registration
+	secrets         *redact.Secrets // redacted from the summary's errors
+	glue            *catalog.Glue   // nil: no partition registration
 }
 
 func runJob(ctx context.Context, src transfer.Source, dst transfer.Destination, s jobSettings, stdout, stderr io.Writer) error {
@@ -151,6 +155,9 @@ func runJob(ctx context.Context, src transfer.Source, dst transfer.Destination, 
 	bar.finish()
 	if err != nil {
 		return err
+	}
+	for i, e := range sum.Errors {
+		sum.Errors[i] = s.secrets.String(e)
 	}
 	if s.json {
 		enc := json.NewEncoder(stdout)
@@ -174,13 +181,13 @@ func runJob(ctx context.Context, src transfer.Source, dst transfer.Destination, 
 
 // connect makes the source (the PAT exchanged for export credentials) and
 // the destination the configuration names.
-func connect(ctx context.Context, c config, getenv func(string) string, log *slog.Logger) (*store.S3, transfer.Destination, error) {
+func connect(ctx context.Context, c config, getenv func(string) string, log *slog.Logger, secrets *redact.Secrets) (*store.S3, transfer.Destination, error) {
 	tokens, err := tokenSource(ctx, c, getenv)
 	if err != nil {
 		return nil, nil, err
 	}
 	src, err := clients.NewSource(ctx, clients.SourceConfig{
-		Tokens: tokens, APIBaseURL: c.apiBaseURL, Endpoint: c.sourceEndpoint, Duration: c.duration, Logger: log,
+		Tokens: tokens, APIBaseURL: c.apiBaseURL, Endpoint: c.sourceEndpoint, Duration: c.duration, Logger: log, Secrets: secrets,
 	})
 	if err != nil {
 		return nil, nil, err
@@ -214,7 +221,8 @@ func destination(ctx context.Context, c config) (transfer.Destination, error) {
 	return clients.NewDestinationS3(cfg, c.dest, c.customDestEP, store.S3Options{PartSize: c.partSize, KMSKeyID: c.kmsKeyID}), nil
 }
 
-func newLogger(w io.Writer, quiet, verbose bool) *slog.Logger {
+// newLogger logs text lines to w, with every secret in secrets redacted.
+func newLogger(w io.Writer, quiet, verbose bool, secrets *redact.Secrets) *slog.Logger {
 	level := slog.LevelInfo
 	switch {
 	case quiet:
@@ -222,7 +230,7 @@ func newLogger(w io.Writer, quiet, verbose bool) *slog.Logger {
 	case verbose:
 		level = slog.LevelDebug
 	}
-	return slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: level}))
+	return slog.New(redact.Handler(slog.NewTextHandler(w, &slog.HandlerOptions{Level: level}), secrets))
 }
 
 func newRunID(now time.Time) string {

@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 
+	"github.com/e3sync/e3sync/pkg/redact"
 	"github.com/e3sync/e3sync/pkg/verify"
 )
 
@@ -16,7 +17,7 @@ var errDifferent = fmt.Errorf("%w: the destination differs from the source", err
 // runVerify compares the destination with the export for the selected
 // dates and types, reading both sides in full (SHA-256 of every object).
 // It takes the same flags and environment as sync; it never writes.
-func runVerify(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+func runVerify(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) (err error) {
 	c, err := parseConfig("verify", args, getenv, stderr)
 	if err != nil {
 		return err
@@ -26,8 +27,10 @@ func runVerify(ctx context.Context, args []string, getenv func(string) string, s
 			return fmt.Errorf("destination directory %s does not exist", c.dest.Dir)
 		}
 	}
-	log := newLogger(stderr, c.quiet, c.verbose)
-	src, dst, err := connect(ctx, c, getenv, log)
+	secrets := redact.New()
+	defer func() { err = secrets.Error(err) }()
+	log := newLogger(stderr, c.quiet, c.verbose, secrets)
+	src, dst, err := connect(ctx, c, getenv, log, secrets)
 	if err != nil {
 		return err
 	}

@@ -31,10 +31,10 @@ type handler struct {
 // handle accepts an SQS event (tasks in the message bodies; failures
 // reported per message) or one task invoked directly.
 func (h *handler) handle(ctx context.Context, raw json.RawMessage) (any, error) {
-	var probe struct {
-		Records []json.RawMessage `json:"Records"`
-	}
-	if json.Unmarshal(raw, &probe) == nil && probe.Records != nil {
+	// An SQS event has "Records", spelt exactly so (a map, not a struct:
+	// encoding/json would match "records" too).
+	var probe map[string]json.RawMessage
+	if json.Unmarshal(raw, &probe) == nil && probe["Records"] != nil {
 		var ev events.SQSEvent
 		if err := json.Unmarshal(raw, &ev); err != nil {
 			return nil, err

@@ -108,7 +108,7 @@ func schemaKey(t export.Type, date string) string {
 type Store interface {
 	Opener
 	List(ctx context.Context, prefix string, delim bool) (store.Listing, error)
-	Write(ctx context.Context, key string, size int64, r io.Reader, meta map[string]string) error
+	Write(ctx context.Context, key string, size int64, r io.Reader, meta map[string]string) (string, error)
 }
 
 // previousSchema returns the newest schema recorded for a date before date,
@@ -151,7 +151,7 @@ func writeSchema(ctx context.Context, s Store, rec schemaRecord) error {
 	if err != nil {
 		return err
 	}
-	if err := s.Write(ctx, schemaKey(export.Type(rec.Type), rec.Date), int64(len(data)), bytes.NewReader(data), nil); err != nil {
+	if _, err := s.Write(ctx, schemaKey(export.Type(rec.Type), rec.Date), int64(len(data)), bytes.NewReader(data), nil); err != nil {
 		return fmt.Errorf("record schema: %w", err)
 	}
 	return nil

@@ -21,6 +21,7 @@ import (
 
 	"github.com/e3sync/e3sync/pkg/optimizely"
 	"github.com/e3sync/e3sync/pkg/pat"
+	"github.com/e3sync/e3sync/pkg/redact"
 	"github.com/e3sync/e3sync/pkg/store"
 )
 
@@ -67,6 +68,10 @@ type SourceConfig struct {
 	Endpoint   string        // S3 endpoint override for the export bucket (emulators); "" for AWS
 	Duration   time.Duration // credential lifetime to ask for; 0 for 1h
 	Logger     *slog.Logger
+	// Secrets learns the token and the export credentials and redacts them
+	// from Authentication API and source S3 errors; pass the set the
+	// logger's redact.Handler uses. nil: a set of this source's own.
+	Secrets *redact.Secrets
 }
 
 // Source is the export, ready to read.
@@ -86,8 +91,11 @@ func NewSource(ctx context.Context, c SourceConfig) (*Source, error) {
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.DiscardHandler)
 	}
+	if c.Secrets == nil {
+		c.Secrets = redact.New()
+	}
 	p := &optimizely.Provider{
-		Client:   &optimizely.Client{BaseURL: c.APIBaseURL, Logger: c.Logger},
+		Client:   &optimizely.Client{BaseURL: c.APIBaseURL, Logger: c.Logger, Secrets: c.Secrets},
 		Tokens:   c.Tokens,
 		Duration: c.Duration,
 		Logger:   c.Logger,
@@ -110,6 +118,10 @@ func NewSource(ctx context.Context, c SourceConfig) (*Source, error) {
 			o.BaseEndpoint = aws.String(c.Endpoint)
 			o.UsePathStyle = true
 		}
+	}, func(o *s3.Options) {
+		// Credentials S3 refuses early are replaced and the request retried
+		// once; S3 errors echoing a secret are redacted.
+		o.APIOptions = append(o.APIOptions, optimizely.RefreshOnExpiredToken(creds, c.Logger), redact.Middleware(c.Secrets))
 	})
 	return &Source{
 		Store:    store.NewS3(client, loc.Bucket, loc.Prefix, store.S3Options{}),
@@ -128,6 +140,7 @@ func NewDestinationS3(cfg aws.Config, t store.Target, customEndpoint bool, opts 
 		o.HTTPClient = HTTPClient(o.HTTPClient)
 		o.Retryer = Retryer()
 		o.UsePathStyle = o.UsePathStyle || customEndpoint
+		o.APIOptions = append(o.APIOptions, redact.Middleware(nil)) // an error echoing the session token
 	})
 	return store.NewS3(client, t.Bucket, t.Prefix, opts)
 }

@@ -10,6 +10,7 @@ import (
 	awsconfig "github.com/aws/aws-sdk-go-v2/config"
 
 	"github.com/e3sync/e3sync/pkg/logctx"
+	"github.com/e3sync/e3sync/pkg/redact"
 	"github.com/e3sync/e3sync/pkg/settings"
 )
 
@@ -23,7 +24,8 @@ import (
 // puts in the context (run_id; task for the copier). Metrics (EMF) go to
 // stdout as JSON lines, like the logs.
 func StartLambda(newHandler func(s settings.Settings, p *Pipeline, log *slog.Logger) any) {
-	log := slog.New(logctx.Handler(lambdacontext.NewLogHandler()))
+	secrets := redact.New() // learns the PAT and the export credentials; no log line carries them
+	log := slog.New(redact.Handler(logctx.Handler(lambdacontext.NewLogHandler()), secrets))
 	s, err := settings.Parse(os.Getenv, true)
 	if err != nil {
 		log.Error("invalid configuration", "error", err.Error())
@@ -35,6 +37,6 @@ func StartLambda(newHandler func(s settings.Settings, p *Pipeline, log *slog.Log
 		log.Error("AWS configuration", "error", err.Error())
 		os.Exit(1)
 	}
-	p := NewPipeline(cfg, s, CustomS3Endpoint(os.Getenv), os.Stdout, log)
+	p := NewPipeline(cfg, s, CustomS3Endpoint(os.Getenv), os.Stdout, log, secrets)
 	lambda.Start(newHandler(s, p, log))
 }

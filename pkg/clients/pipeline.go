@@ -13,6 +13,7 @@ import (
 	"github.com/e3sync/e3sync/pkg/metrics"
 	"github.com/e3sync/e3sync/pkg/notify"
 	"github.com/e3sync/e3sync/pkg/pat"
+	"github.com/e3sync/e3sync/pkg/redact"
 	"github.com/e3sync/e3sync/pkg/settings"
 	"github.com/e3sync/e3sync/pkg/store"
 )
@@ -35,12 +36,14 @@ type Pipeline struct {
 
 // NewPipeline builds the clients from the settings and the function's own
 // AWS identity (cfg). Nothing is called yet: the source is made on first use.
-func NewPipeline(cfg aws.Config, s settings.Settings, customS3 bool, metricsOut io.Writer, log *slog.Logger) *Pipeline {
+// secrets learns the PAT and the export credentials (share it with log's
+// redact.Handler).
+func NewPipeline(cfg aws.Config, s settings.Settings, customS3 bool, metricsOut io.Writer, log *slog.Logger, secrets *redact.Secrets) *Pipeline {
 	tokens := &pat.SecretsManager{Client: secretsmanager.NewFromConfig(cfg), SecretID: s.PATSecret, TTL: s.SecretTTL}
 	dest := NewDestinationS3(cfg, s.Dest, customS3, store.S3Options{PartSize: s.PartSize, KMSKeyID: s.KMSKeyID})
 	return &Pipeline{
 		Source: &LazySource{Config: SourceConfig{
-			Tokens: tokens, APIBaseURL: s.APIURL, Endpoint: s.SourceEndpoint, Duration: s.Duration, Logger: log,
+			Tokens: tokens, APIBaseURL: s.APIURL, Endpoint: s.SourceEndpoint, Duration: s.Duration, Logger: log, Secrets: secrets,
 		}},
 		Dest:    dest,
 		Queue:   sqs.NewFromConfig(cfg),

@@ -4,8 +4,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"net"
 	"net/http"
+	"net/http/httptest"
+	"regexp"
+	"strconv"
 	"strings"
 	"time"
 
@@ -37,7 +41,7 @@ func StartMemoryS3() (*MemoryS3, error) {
 	m := &MemoryS3{
 		backend: backend,
 		srv: &http.Server{
-			Handler:           s3Compat(faker.Server()),
+			Handler:           s3Compat(faker.Server(), backend),
 			ReadHeaderTimeout: 10 * time.Second,
 		},
 		ln:   ln,
@@ -153,8 +157,17 @@ func (b pagedBackend) ListBucket(name string, prefix *gofakes3.Prefix, page gofa
 // fails the SDK's response checksum validation when ChecksumMode is ENABLED
 // ("checksum did not match"); S3 returns a stored checksum only when the
 // request has x-amz-checksum-mode: ENABLED and asks for the whole object.
-func s3Compat(h http.Handler) http.Handler {
+//
+// And CompleteMultipartUpload answers with the multipart ETag ("<md5>-N")
+// while the object is stored, listed and HEADed with the MD5 of its bytes;
+// S3 gives an object one ETag in every response, so the answer's ETag is
+// replaced by the stored one.
+func s3Compat(h http.Handler, backend *s3mem.Backend) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method == http.MethodPost && r.URL.Query().Has("uploadId") {
+			completeETag(h, backend, w, r)
+			return
+		}
 		if r.Method != http.MethodGet && r.Method != http.MethodHead {
 			h.ServeHTTP(w, r)
 			return
@@ -164,6 +177,27 @@ func s3Compat(h http.Handler) http.Handler {
 		f.filter(http.StatusOK) // a HEAD handler may write neither status nor body
 	})
 }
+
+// completeETag serves a CompleteMultipartUpload and rewrites the ETag of a
+// successful answer to the one the stored object has (path-style requests:
+// /bucket/key).
+func completeETag(h http.Handler, backend *s3mem.Backend, w http.ResponseWriter, r *http.Request) {
+	rec := httptest.NewRecorder()
+	h.ServeHTTP(rec, r)
+	body := rec.Body.Bytes()
+	bucket, key, _ := strings.Cut(strings.TrimPrefix(r.URL.Path, "/"), "/")
+	if rec.Code == http.StatusOK {
+		if obj, err := backend.HeadObject(bucket, key); err == nil {
+			body = completeETagRe.ReplaceAll(body, []byte(fmt.Sprintf("<ETag>&#34;%x&#34;</ETag>", obj.Hash)))
+		}
+	}
+	maps.Copy(w.Header(), rec.Header())
+	w.Header().Set("Content-Length", strconv.Itoa(len(body)))
+	w.WriteHeader(rec.Code)
+	w.Write(body)
+}
+
+var completeETagRe = regexp.MustCompile(`<ETag>[^<]*</ETag>`)
 
 // headerFilter removes unwanted X-Amz-* headers just before the status line
 // is written.

@@ -23,6 +23,8 @@ func FuzzDecodeTask(f *testing.F) {
 		`{"type":"events","date":"2020-09-14","partition":"x","extra":1}`,
 		`{"type":"events","date":"2020-09-14","partition":"x","Type":"decisions"}`,
 		`{"type":"events","date":" 2020-09-14","partition":"x"}`,
+		`{"type":"events","date":"2020-09-14","partition":"x","partition":"y"}`,
+		`{"type":"events","date":"2020-09-14","force_before":"2999-01-01T00:00:00Z"}`,
 		`[]`, `null`, ``, `{`,
 	} {
 		f.Add([]byte(s))

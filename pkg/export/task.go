@@ -1,12 +1,12 @@
 package export
 
 import (
-	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"strings"
 	"time"
+
+	"github.com/e3sync/e3sync/pkg/strictjson"
 )
 
 // Task is one unit of copy work: one sub-partition of one date of one export
@@ -40,6 +40,10 @@ type Task struct {
 // ErrInvalidTask is wrapped by every Task.Validate error.
 var ErrInvalidTask = errors.New("invalid task")
 
+// MaxClockSkew is how far in the future a task's ForceBefore may lie: the
+// planner sets it to its own clock, which may run ahead of the copier's.
+const MaxClockSkew = 5 * time.Minute
+
 // MaxTaskBytes bounds an encoded task: a message larger than this is rejected
 // before it is parsed.
 const MaxTaskBytes = 16 << 10
@@ -63,7 +67,8 @@ func (t Task) String() string {
 }
 
 // Validate reports what is wrong with t, if anything. A valid task's Prefix
-// stays inside the account root: no "..", no "/", no NUL.
+// stays inside the account root: no "..", no "/", no NUL. Its ForceBefore
+// is not later than now plus MaxClockSkew.
 func (t Task) Validate() error {
 	var problems []string
 	if _, err := ParseType(string(t.Type)); err != nil {
@@ -74,6 +79,11 @@ func (t Task) Validate() error {
 	}
 	if err := validPartition(t.Partition); err != nil {
 		problems = append(problems, err.Error())
+	}
+	if limit := time.Now().Add(MaxClockSkew); t.ForceBefore.After(limit) {
+		problems = append(problems, fmt.Sprintf("force_before %s is in the future (later than now plus %s of clock skew): "+
+			"objects copied now would count as copied before it, so the task would copy them again on every run",
+			t.ForceBefore.UTC().Format(time.RFC3339), MaxClockSkew))
 	}
 	if t.Stalls < 0 {
 		problems = append(problems, fmt.Sprintf("stalls %d is negative", t.Stalls))
@@ -103,20 +113,16 @@ func validPartition(p string) error {
 	return nil
 }
 
-// DecodeTask parses and validates one JSON-encoded task. Unknown fields are
+// DecodeTask parses and validates one JSON-encoded task. Field names must
+// match exactly (letter case included), once each; unknown fields are
 // rejected, so a message from an incompatible producer fails loudly.
 func DecodeTask(data []byte) (Task, error) {
 	if len(data) > MaxTaskBytes {
 		return Task{}, fmt.Errorf("%w: message is %d bytes (at most %d)", ErrInvalidTask, len(data), MaxTaskBytes)
 	}
-	dec := json.NewDecoder(strings.NewReader(string(data)))
-	dec.DisallowUnknownFields()
 	var t Task
-	if err := dec.Decode(&t); err != nil {
+	if err := strictjson.Decode(data, &t); err != nil {
 		return Task{}, fmt.Errorf("%w: %v", ErrInvalidTask, err)
-	}
-	if _, err := dec.Token(); err != io.EOF {
-		return Task{}, fmt.Errorf("%w: trailing data after the task", ErrInvalidTask)
 	}
 	return t, t.Validate()
 }

@@ -6,6 +6,7 @@ import (
 	"os"
 	"strings"
 	"testing"
+	"time"
 )
 
 func TestTaskPrefixString(t *testing.T) {
@@ -64,6 +65,11 @@ func TestTaskValidate(t *testing.T) {
 		{"type with a slash", Task{Type: "../events", Date: "2020-09-14", Partition: "p"}, false},
 		{"type in capitals", Task{Type: "Events", Date: "2020-09-14", Partition: "p"}, false},
 		{"empty type", Task{Date: "2020-09-14"}, false},
+
+		{"force_before now", Task{Type: Events, Date: "2020-09-14", ForceBefore: time.Now()}, true},
+		{"force_before within the clock skew", Task{Type: Events, Date: "2020-09-14", ForceBefore: time.Now().Add(MaxClockSkew - time.Minute)}, true},
+		{"force_before beyond the clock skew", Task{Type: Events, Date: "2020-09-14", ForceBefore: time.Now().Add(MaxClockSkew + time.Minute)}, false},
+		{"force_before years ahead", Task{Type: Events, Date: "2020-09-14", ForceBefore: time.Now().AddDate(30, 0, 0)}, false},
 	}
 	for _, tt := range tests {
 		err := tt.task.Validate()
@@ -141,6 +147,13 @@ func TestDecodeTaskRejects(t *testing.T) {
 		{"invalid type", `{"type":"type=events/x","date":"2020-09-14"}`},
 		{"negative stalls", `{"type":"events","date":"2020-09-14","stalls":-1}`},
 		{"bad force_before", `{"type":"events","date":"2020-09-14","force_before":"yesterday"}`},
+		{"force_before in the future", `{"type":"events","date":"2020-09-14","force_before":"` + time.Now().Add(MaxClockSkew+time.Minute).UTC().Format(time.RFC3339) + `"}`},
+		{"force_before microseconds as seconds", `{"type":"events","date":"2020-09-14","force_before":"56000-01-01T00:00:00Z"}`},
+		{"field name in another case", `{"Type":"events","date":"2020-09-14"}`},
+		{"field name in upper case", `{"type":"events","DATE":"2020-09-14"}`},
+		{"duplicate field", `{"type":"events","date":"2020-09-14","type":"decisions"}`},
+		{"duplicate field, same value", `{"type":"events","date":"2020-09-14","date":"2020-09-14"}`},
+		{"duplicate field, escaped name", `{"type":"events","date":"2020-09-14","partition":"a","p\u0061rtition":"b"}`},
 	}
 	for _, tt := range tests {
 		got, err := DecodeTask([]byte(tt.in))
@@ -170,5 +183,27 @@ func TestDecodeTaskSizeLimit(t *testing.T) {
 	_, err := DecodeTask([]byte(over))
 	if err == nil || !errors.Is(err, ErrInvalidTask) || !strings.Contains(err.Error(), "bytes") {
 		t.Errorf("DecodeTask(%d bytes) = %v, want ErrInvalidTask naming the size", len(over), err)
+	}
+}
+
+// TestDecodeTaskNamesTheProblem checks that strict-input errors name the
+// field and the rule it broke.
+func TestDecodeTaskNamesTheProblem(t *testing.T) {
+	future := time.Now().Add(time.Hour).UTC().Format(time.RFC3339)
+	tests := []struct {
+		in   string
+		want string
+	}{
+		{`{"Type":"events","date":"2020-09-14"}`, `unknown field "Type": field names are case-sensitive, did you mean "type"?`},
+		{`{"type":"events","date":"2020-09-14","Source_Complete":true}`, `unknown field "Source_Complete": field names are case-sensitive, did you mean "source_complete"?`},
+		{`{"type":"events","date":"2020-09-14","type":"decisions"}`, `duplicate field "type"`},
+		{`{"type":"events","date":"2020-09-14","token":"x"}`, `unknown field "token"`},
+		{`{"type":"events","date":"2020-09-14","force_before":"` + future + `"}`, "force_before " + future + " is in the future"},
+	}
+	for _, tt := range tests {
+		_, err := DecodeTask([]byte(tt.in))
+		if err == nil || !errors.Is(err, ErrInvalidTask) || !strings.Contains(err.Error(), tt.want) {
+			t.Errorf("DecodeTask(%s) = %v, want ErrInvalidTask containing %q", tt.in, err, tt.want)
+		}
 	}
 }

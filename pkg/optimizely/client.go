@@ -25,6 +25,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 
 	"github.com/e3sync/e3sync/pkg/pat"
+	"github.com/e3sync/e3sync/pkg/redact"
 )
 
 // Defaults for the zero values of Client's fields.
@@ -34,6 +35,9 @@ const (
 	DefaultBaseDelay   = 250 * time.Millisecond
 	DefaultMaxDelay    = 20 * time.Second
 	DefaultTimeout     = 30 * time.Second
+	// MaxClockSkew is how much later than now plus the duration asked for
+	// an expiration may lie before it is not believed (see Credentials).
+	MaxClockSkew = 2 * time.Minute
 )
 
 // CredentialSource is the Source of every aws.Credentials this package returns.
@@ -45,7 +49,8 @@ var ErrTokenRejected = errors.New("optimizely rejected the personal access token
 	"regenerate the Personal Access Token in Optimizely and update the secret that holds it")
 
 // APIError is a response the API answered with an unexpected status.
-// Message is the trimmed response body, at most 200 bytes.
+// Message is the trimmed response body with every known secret redacted,
+// at most 200 bytes.
 type APIError struct {
 	StatusCode int
 	Message    string
@@ -103,17 +108,33 @@ type Client struct {
 	// Now is the clock used to check expirations and Retry-After dates
 	// (default time.Now).
 	Now func() time.Time
+	// Secrets learns the token and every secret key and session token
+	// issued, and redacts them from error bodies (default: a set local to
+	// each Credentials call, holding the token). Share it with the log
+	// handler (redact.Handler) so that no output carries them.
+	Secrets *redact.Secrets
 }
 
 // Credentials exchanges token for export credentials valid for d (zero means
 // DefaultDuration; otherwise 15m..1h in whole minutes).
 //
+// The token is sent only to BaseURL's host, over https (plain http only to
+// a loopback host, see CheckBaseURL); redirects are never followed: a 3xx
+// is an error naming the status and the host it pointed to.
+//
+// The answer is untrusted: an expiration in the past (or one that reads as
+// seconds, not milliseconds) makes the response malformed; one later than
+// now + d + MaxClockSkew (say microseconds instead of milliseconds, or a
+// server that ignores the duration) is not believed: the credentials are
+// taken to expire at now + d, with a warning in the log.
+//
 // Errors: 401 and 403 wrap ErrTokenRejected and are not retried. 429, 5xx,
 // transport errors and timeouts, and malformed or incomplete responses are
 // retried up to MaxAttempts times with backoff; the final error says how many
-// attempts were made and the last status. Other statuses return an *APIError
-// at once. ctx cancellation stops at once. No error or log line contains the
-// token or a credential value.
+// attempts were made and the last status. Redirects and other statuses
+// return at once. ctx cancellation stops at once. No error or log line
+// contains the token or a credential value in any form (error bodies are
+// redacted with Secrets and truncated).
 func (c *Client) Credentials(ctx context.Context, token pat.Token, d time.Duration) (Grant, error) {
 	if token.IsZero() {
 		return Grant{}, fmt.Errorf("optimizely credentials: %w", pat.ErrEmpty)
@@ -132,8 +153,12 @@ func (c *Client) Credentials(ctx context.Context, token pat.Token, d time.Durati
 	if maxAttempts <= 0 {
 		maxAttempts = DefaultMaxAttempts
 	}
+	secrets := c.Secrets
+	if secrets == nil {
+		secrets = redact.New()
+	}
 	for attempt := 1; ; attempt++ {
-		g, res := c.attempt(ctx, endpoint, token)
+		g, res := c.attempt(ctx, endpoint, token, d, secrets)
 		if res.err == nil {
 			return g, nil
 		}
@@ -178,12 +203,14 @@ func (r result) statusText() string {
 // maxBody bounds how much of a response is read.
 const maxBody = 1 << 20
 
-func (c *Client) attempt(ctx context.Context, endpoint string, token pat.Token) (Grant, result) {
+func (c *Client) attempt(ctx context.Context, endpoint string, token pat.Token, d time.Duration, secrets *redact.Secrets) (Grant, result) {
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, endpoint, nil)
 	if err != nil {
 		return Grant{}, result{err: fmt.Errorf("build request: %w", err)}
 	}
-	req.Header.Set("Authorization", "Bearer "+token.Reveal())
+	bearer := token.Reveal()
+	secrets.Add(bearer)
+	req.Header.Set("Authorization", "Bearer "+bearer)
 	req.Header.Set("Accept", "application/json")
 	req.Header.Set("User-Agent", "e3sync")
 
@@ -194,7 +221,7 @@ func (c *Client) attempt(ctx context.Context, endpoint string, token pat.Token) 
 		if errors.As(err, &uerr) {
 			err = uerr.Err
 		}
-		return Grant{}, result{err: fmt.Errorf("request failed: %w", err), retry: true, retryAfter: -1}
+		return Grant{}, result{err: secrets.Error(fmt.Errorf("request failed: %w", err)), retry: true, retryAfter: -1}
 	}
 	defer resp.Body.Close()
 	body, err := io.ReadAll(io.LimitReader(resp.Body, maxBody))
@@ -204,44 +231,69 @@ func (c *Client) attempt(ctx context.Context, endpoint string, token pat.Token) 
 		if errors.As(err, &uerr) {
 			err = uerr.Err
 		}
-		res.err, res.retry = fmt.Errorf("read response: %w", err), true
+		res.err, res.retry = secrets.Error(fmt.Errorf("read response: %w", err)), true
 		return Grant{}, res
 	}
 
 	switch code := resp.StatusCode; {
 	case code == http.StatusOK:
-		g, err := c.parse(body)
+		g, err := c.parse(ctx, body, d)
 		if err != nil {
 			res.err, res.retry = err, true
 			return Grant{}, res
 		}
+		secrets.Add(g.Credentials.SecretAccessKey)
+		secrets.Add(g.Credentials.SessionToken)
 		return g, res
 	case code == http.StatusUnauthorized || code == http.StatusForbidden:
-		res.err = fmt.Errorf("%w: %w", ErrTokenRejected, newAPIError(code, body, token))
+		res.err = fmt.Errorf("%w: %w", ErrTokenRejected, newAPIError(code, body, secrets))
+	case code >= 300 && code < 400:
+		res.err = fmt.Errorf("optimizely API answered HTTP %d %s redirecting to %s: refused, redirects are never followed "+
+			"(the token goes to the configured API host only); check the API URL",
+			code, http.StatusText(code), redirectTarget(req.URL, resp.Header.Get("Location"), secrets))
 	case code == http.StatusTooManyRequests || code >= 500:
-		res.err, res.retry = newAPIError(code, body, token), true
+		res.err, res.retry = newAPIError(code, body, secrets), true
 		res.retryAfter = c.parseRetryAfter(resp.Header.Get("Retry-After"))
 	default:
-		res.err = newAPIError(code, body, token)
+		res.err = newAPIError(code, body, secrets)
 	}
 	return Grant{}, res
 }
 
-// newAPIError keeps at most 200 bytes of printable body, with the token
-// removed should the server echo it.
-func newAPIError(code int, body []byte, token pat.Token) *APIError {
-	msg := strings.ReplaceAll(string(body), token.Reveal(), "[REDACTED]")
-	msg = strings.Map(func(r rune) rune {
+// maxMessage bounds the response text an APIError keeps.
+const maxMessage = 200
+
+// newAPIError keeps at most maxMessage bytes of printable body, with every
+// known secret redacted should the server echo one, in any form.
+func newAPIError(code int, body []byte, secrets *redact.Secrets) *APIError {
+	msg := strings.Map(func(r rune) rune {
 		if unicode.IsControl(r) || r == utf8.RuneError {
 			return ' '
 		}
 		return r
-	}, msg)
-	msg = strings.Join(strings.Fields(msg), " ")
-	if len(msg) > 200 {
-		msg = strings.ToValidUTF8(msg[:200], "")
+	}, secrets.String(string(body)))
+	msg = secrets.String(strings.Join(strings.Fields(msg), " "))
+	if len(msg) > maxMessage {
+		msg = strings.ToValidUTF8(msg[:maxMessage], "")
 	}
 	return &APIError{StatusCode: code, Message: msg}
+}
+
+// redirectTarget names where a redirect pointed: scheme and host only (a
+// relative Location stays on from's host), or "no Location".
+func redirectTarget(from *url.URL, location string, secrets *redact.Secrets) string {
+	if location == "" {
+		return "no Location"
+	}
+	to, err := from.Parse(location)
+	if err != nil || to.Host == "" {
+		return "an unreadable Location"
+	}
+	target := to.Scheme + "://" + to.Host
+	if len(target) > 100 {
+		target = strings.ToValidUTF8(target[:100], "") + "…"
+	}
+	return strconv.Quote(secrets.String(target))
 }
 
 // response is the API's JSON. Fields are pointers or json.Number so a
@@ -256,9 +308,10 @@ type response struct {
 	S3Path string `json:"s3Path"`
 }
 
-// parse validates a 200 body. Its errors name fields, never values: JSON
-// errors are not wrapped because their text can quote the input.
-func (c *Client) parse(body []byte) (Grant, error) {
+// parse validates a 200 body for credentials asked to last d. Its errors
+// name fields, never values: JSON errors are not wrapped because their text
+// can quote the input.
+func (c *Client) parse(ctx context.Context, body []byte, d time.Duration) (Grant, error) {
 	var r response
 	if err := json.Unmarshal(body, &r); err != nil {
 		var serr *json.SyntaxError
@@ -290,10 +343,9 @@ func (c *Client) parse(body []byte) (Grant, error) {
 	if err != nil {
 		return Grant{}, errors.New("bad response: credentials.expiration is not whole Unix milliseconds")
 	}
-	expires := time.UnixMilli(ms)
-	if now := c.now(); !expires.After(now) {
-		return Grant{}, fmt.Errorf("bad response: credentials.expiration %s is not in the future (now %s)",
-			expires.UTC().Format(time.RFC3339), now.UTC().Format(time.RFC3339))
+	expires, err := c.expiration(ctx, ms, d)
+	if err != nil {
+		return Grant{}, err
 	}
 	loc, err := ParseS3Path(r.S3Path)
 	if err != nil {
@@ -312,14 +364,40 @@ func (c *Client) parse(body []byte) (Grant, error) {
 	}, nil
 }
 
+// expiration checks the expiration ms (Unix milliseconds) of credentials
+// asked to last d: one not in the future is an error; one beyond now + d +
+// MaxClockSkew is clamped to now + d, with a warning.
+func (c *Client) expiration(ctx context.Context, ms int64, d time.Duration) (time.Time, error) {
+	now := c.now()
+	expires := time.UnixMilli(ms)
+	if !expires.After(now) {
+		hint := ""
+		if ms > 0 && ms < 1e11 { // before 1973 as milliseconds, but a plausible date as seconds
+			hint = " (it looks like seconds, not milliseconds)"
+		}
+		return time.Time{}, fmt.Errorf("bad response: credentials.expiration %s is not in the future (now %s)%s",
+			expires.UTC().Format(time.RFC3339), now.UTC().Format(time.RFC3339), hint)
+	}
+	if limit := now.Add(d + MaxClockSkew); expires.After(limit) {
+		clamped := now.Add(d)
+		c.logger().WarnContext(ctx, "optimizely credentials: expiration later than the duration asked for; not believed",
+			"expiration_ms", ms, "duration", FormatDuration(d), "using", clamped.UTC())
+		expires = clamped
+	}
+	return expires, nil
+}
+
 func (c *Client) endpoint(d time.Duration) (string, error) {
 	base := c.BaseURL
 	if base == "" {
 		base = DefaultBaseURL
 	}
+	if err := CheckBaseURL(base); err != nil {
+		return "", fmt.Errorf("optimizely credentials: %w", err)
+	}
 	u, err := url.Parse(strings.TrimRight(base, "/") + "/v2/export/credentials")
-	if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
-		return "", fmt.Errorf("optimizely credentials: invalid base URL (want http(s)://host)")
+	if err != nil {
+		return "", fmt.Errorf("optimizely credentials: %w", err)
 	}
 	u.RawQuery = url.Values{"duration": {FormatDuration(d)}}.Encode()
 	return u.String(), nil
@@ -384,11 +462,15 @@ func (c *Client) sleep(ctx context.Context, d time.Duration) error {
 	}
 }
 
+// httpClient is HTTPClient (or one with DefaultTimeout) that never follows
+// a redirect: the response to the first request is returned as it is.
 func (c *Client) httpClient() *http.Client {
+	hc := http.Client{Timeout: DefaultTimeout}
 	if c.HTTPClient != nil {
-		return c.HTTPClient
+		hc = *c.HTTPClient
 	}
-	return &http.Client{Timeout: DefaultTimeout}
+	hc.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
+	return &hc
 }
 
 func (c *Client) logger() *slog.Logger {

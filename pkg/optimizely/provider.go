@@ -17,6 +17,9 @@ import (
 // Cache settings used by NewCredentialsCache: credentials are refreshed
 // between 4.5 and 5 minutes before they expire, so a long copy never runs
 // into expired credentials and many containers do not refresh in lockstep.
+// Credentials that live less than 4 × ExpiryWindow get a window scaled
+// down to a quarter of their lifetime (see Provider.AdjustExpiresBy): they
+// are used for three quarters of it, never refreshed on every request.
 const (
 	ExpiryWindow           = 5 * time.Minute
 	ExpiryWindowJitterFrac = 0.1
@@ -121,8 +124,35 @@ func (p *Provider) logger() *slog.Logger {
 	return slog.New(slog.DiscardHandler)
 }
 
+// AdjustExpiresBy implements aws.AdjustExpiresByCredentialsCacheStrategy,
+// which the SDK's credentials cache calls with dur = -(ExpiryWindow less its
+// jitter) to move the expiry of new credentials forward by the refresh
+// window. For credentials with less than 4 × ExpiryWindow left, the window
+// is scaled down in proportion: min(ExpiryWindow, lifetime/4), jitter kept.
+func (p *Provider) AdjustExpiresBy(creds aws.Credentials, dur time.Duration) (aws.Credentials, error) {
+	if !creds.CanExpire {
+		return creds, nil
+	}
+	if lifetime := creds.Expires.Sub(p.now()); lifetime > 0 && lifetime < 4*ExpiryWindow {
+		dur = time.Duration(float64(dur) * float64(lifetime) / float64(4*ExpiryWindow))
+	}
+	creds.Expires = creds.Expires.Add(dur)
+	return creds, nil
+}
+
+var _ aws.AdjustExpiresByCredentialsCacheStrategy = (*Provider)(nil)
+
+func (p *Provider) now() time.Time {
+	if p.Client != nil {
+		return p.Client.now()
+	}
+	return time.Now()
+}
+
 // NewCredentialsCache wraps p in the SDK's credentials cache, refreshing
-// ExpiryWindow (less up to ExpiryWindowJitterFrac of it) before expiry.
+// ExpiryWindow (less up to ExpiryWindowJitterFrac of it) before expiry, or
+// a quarter of the lifetime of short-lived credentials when p is a
+// *Provider.
 func NewCredentialsCache(p aws.CredentialsProvider) *aws.CredentialsCache {
 	return aws.NewCredentialsCache(p, func(o *aws.CredentialsCacheOptions) {
 		o.ExpiryWindow = ExpiryWindow

@@ -224,10 +224,8 @@ func TestNewCredentialsCache(t *testing.T) {
 		wantRequests int64         // after one more cache.Retrieve
 	}{
 		{2 * time.Minute, 1}, // first retrieve
-		{2 * time.Minute, 2}, // within the 5-minute window: refreshed
-		{time.Hour, 3},       // still within the window: refreshed, now valid for an hour
-		{time.Hour, 3},       // cached
-		{time.Hour, 3},       // cached
+		{2 * time.Minute, 1}, // cached: the window is 30 s for 2-minute credentials, not 5 minutes
+		{time.Hour, 1},       // still cached
 	}
 	for i, s := range steps {
 		srv.set(s.ttl, testPath)
@@ -242,10 +240,56 @@ func TestNewCredentialsCache(t *testing.T) {
 			t.Errorf("step %d (ttl %v): requests = %d, want %d", i, s.ttl, n, s.wantRequests)
 		}
 	}
-	if got := p.Refreshes(); got != 3 {
-		t.Errorf("Refreshes() = %d, want 3", got)
+	// Invalidate forces a refresh: now 1-second credentials, used for
+	// about 0.75 s each, then refreshed once by the many callers.
+	cache.Invalidate()
+	srv.set(time.Second, testPath)
+	if _, err := cache.Retrieve(ctx); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(30 * time.Second) // only a "did not hang" guard
+	calls := 0
+	for srv.requests.Load() < 4 && time.Now().Before(deadline) {
+		if _, err := cache.Retrieve(ctx); err != nil {
+			t.Fatal(err)
+		}
+		calls++
+	}
+	if n := srv.requests.Load(); n != 4 || int64(calls) < 10*n {
+		t.Errorf("%d Retrieve calls over 1-second credentials made %d requests: want 4 requests and many more calls (no refresh storm)", calls, n)
+	}
+	if got := p.Refreshes(); got != 4 {
+		t.Errorf("Refreshes() = %d, want 4", got)
 	}
 	var _ aws.CredentialsProvider = cache
+}
+
+// The refresh window: min(ExpiryWindow, lifetime/4), jitter kept in
+// proportion (dur is the cache's -(window - jitter)).
+func TestAdjustExpiresBy(t *testing.T) {
+	now := time.Date(2024, 1, 1, 12, 0, 0, 0, time.UTC)
+	p := &Provider{Client: &Client{Now: func() time.Time { return now }}}
+	tests := []struct {
+		lifetime, dur, wantWindow time.Duration
+	}{
+		{time.Hour, -ExpiryWindow, ExpiryWindow},                   // long-lived: the full window
+		{time.Hour, -ExpiryWindow * 9 / 10, ExpiryWindow * 9 / 10}, // jitter kept
+		{4 * ExpiryWindow, -ExpiryWindow, ExpiryWindow},            // the boundary
+		{15 * time.Minute, -ExpiryWindow, 15 * time.Minute / 4},    // shortest the API issues
+		{2 * time.Second, -ExpiryWindow, 500 * time.Millisecond},   // short: a quarter
+		{2 * time.Second, -ExpiryWindow * 9 / 10, 450 * time.Millisecond},
+	}
+	for _, tt := range tests {
+		in := aws.Credentials{CanExpire: true, Expires: now.Add(tt.lifetime)}
+		got, err := p.AdjustExpiresBy(in, tt.dur)
+		if err != nil || in.Expires.Sub(got.Expires) != tt.wantWindow {
+			t.Errorf("AdjustExpiresBy(lifetime %v, %v) = window %v, %v; want %v", tt.lifetime, tt.dur, in.Expires.Sub(got.Expires), err, tt.wantWindow)
+		}
+	}
+	static := aws.Credentials{Expires: now}
+	if got, _ := p.AdjustExpiresBy(static, -ExpiryWindow); got != static {
+		t.Errorf("AdjustExpiresBy(non-expiring) changed it: %+v", got)
+	}
 }
 
 func TestProviderConcurrent(t *testing.T) {

@@ -22,6 +22,7 @@ func FuzzDecodeRequest(f *testing.F) {
 		`{"from":"2024-01-01","sub_partitions":["a/b"]}`, `{"from":"2024-01-01","typo":true}`,
 		`{"from":"2024-01-01"} {"from":"2024-01-02"}`, `{"from":"2024-01-32"}`, `{"from":2024}`,
 		`{"source":"aws.events","detail-type":"Scheduled Event"}`,
+		`{"From":"2024-01-01"}`, `{"from":"2024-01-01","from":"2024-01-02"}`,
 	} {
 		f.Add([]byte(s))
 	}

@@ -34,6 +34,12 @@ func TestDecodeRequest(t *testing.T) {
 		{`{}`, ""},
 		{`{"from":"2024-01-01","to":"2024-01-31","types":["decisions"],"sub_partitions":["experiment=123"],"force":false,"dry_run":true}`, ""},
 		{`{"from":"2024-01-01","until":"x"}`, `unknown field "until"`},
+		{`{"From":"2024-01-01"}`, `unknown field "From": field names are case-sensitive, did you mean "from"?`},
+		{`{"from":"2024-01-01","DRY_RUN":true}`, `unknown field "DRY_RUN": field names are case-sensitive, did you mean "dry_run"?`},
+		{`{"from":"2024-01-01","from":"2023-01-01"}`, `duplicate field "from"`},
+		{`{"from":"2024-01-01","dry_run":false,"dry_run":true}`, `duplicate field "dry_run"`},
+		{`{"from":"2024-01-01","types":["events"],"typ\u0065s":["decisions"]}`, `duplicate field "types"`},
+		{`null`, ""},
 		{`{"from":"2024-01-01"}{}`, "trailing data"},
 		{`{"from":2024}`, "cannot unmarshal"},
 		{`[1]`, "cannot unmarshal"},
@@ -311,5 +317,22 @@ func TestPlannerDryRunEnqueuesNothing(t *testing.T) {
 	_, err = p.Run(context.Background(), "run", Request{From: "2024-03-02", To: "2024-03-01"})
 	if !errors.Is(err, ErrBadRequest) || len(q.bodies) != 2 {
 		t.Errorf("bad request = %v with %d messages, want ErrBadRequest and nothing more sent", err, len(q.bodies))
+	}
+}
+
+// A task whose force_before lies in the future would copy its objects again
+// in every invocation until that time (each copy is older than it): it is
+// rejected as invalid, copies nothing and sends no continuation.
+func TestCopierRejectsForceBeforeInTheFuture(t *testing.T) {
+	root, src, dst := newDirs(t)
+	writeFile(t, root, "type=events/date=2024-03-01/event=a/part-0.parquet", []byte("data"))
+	q := &fakeQueue{}
+	c := &Copier{Engine: transfer.New(src, dst, transfer.Options{}), Queue: q, QueueURL: "url", StopMargin: time.Hour, AbortMargin: time.Second}
+	task := export.Task{RunID: "r1", Type: export.Events, Date: "2024-03-01", Partition: "event=a", ForceBefore: time.Now().Add(24 * time.Hour)}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	out, err := c.Run(ctx, task)
+	if !errors.Is(err, export.ErrInvalidTask) || !strings.Contains(err.Error(), "force_before") || out.Continued || len(q.bodies) != 0 || out.Result.Copied != 0 {
+		t.Errorf("Run(force_before tomorrow) = %+v, %v, %d messages; want ErrInvalidTask naming force_before, nothing copied, no continuation", out, err, len(q.bodies))
 	}
 }

@@ -8,10 +8,8 @@ package pipeline
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"strings"
 	"time"
@@ -19,6 +17,7 @@ import (
 	"github.com/e3sync/e3sync/pkg/export"
 	"github.com/e3sync/e3sync/pkg/metrics"
 	"github.com/e3sync/e3sync/pkg/plan"
+	"github.com/e3sync/e3sync/pkg/strictjson"
 )
 
 // ErrBadRequest is wrapped by every request validation error.
@@ -41,8 +40,9 @@ type Request struct {
 	DryRun        bool     `json:"dry_run,omitempty"`
 }
 
-// DecodeRequest parses a request strictly: unknown fields, trailing data and
-// oversized payloads are errors.
+// DecodeRequest parses a request strictly: field names in another letter
+// case, duplicate or unknown fields, trailing data and oversized payloads are
+// errors.
 func DecodeRequest(data []byte) (Request, error) {
 	if len(data) > MaxRequestBytes {
 		return Request{}, fmt.Errorf("%w: payload is %d bytes (at most %d)", ErrBadRequest, len(data), MaxRequestBytes)
@@ -51,13 +51,8 @@ func DecodeRequest(data []byte) (Request, error) {
 	if len(bytes.TrimSpace(data)) == 0 {
 		return r, nil
 	}
-	dec := json.NewDecoder(bytes.NewReader(data))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(&r); err != nil {
+	if err := strictjson.Decode(data, &r); err != nil {
 		return Request{}, fmt.Errorf("%w: %v", ErrBadRequest, err)
-	}
-	if _, err := dec.Token(); err != io.EOF {
-		return Request{}, fmt.Errorf("%w: trailing data after the request", ErrBadRequest)
 	}
 	return r, nil
 }

@@ -118,7 +118,11 @@ func Parse(getenv func(string) string, needQueue bool) (Settings, error) {
 	s.MetricsNS = get(EnvMetricsNS, "e3sync")
 	s.StackName = get(EnvStackName, "e3sync")
 	s.SecretTTL = time.Duration(integer(EnvSecretTTL, 300, 0, 86400)) * time.Second
-	s.APIURL = get(EnvAPIURL, "")
+	if s.APIURL = get(EnvAPIURL, ""); s.APIURL != "" {
+		if err := optimizely.CheckBaseURL(s.APIURL); err != nil {
+			bad(EnvAPIURL, "%v", err)
+		}
+	}
 	s.SourceEndpoint = get(EnvSourceEndpoint, "")
 	if s.EventBus = get(EnvEventBus, "default"); !validBusName(s.EventBus) {
 		bad(EnvEventBus, "%q is not an event bus name (1-256 letters, digits, '.', '-', '_', '/') or ARN", s.EventBus)

@@ -78,6 +78,7 @@ func TestEveryVariable(t *testing.T) {
 		{EnvStackName, "prod", func(s Settings) any { return s.StackName }, "prod"},
 		{EnvSecretTTL, "0", func(s Settings) any { return s.SecretTTL }, time.Duration(0)},
 		{EnvAPIURL, "http://127.0.0.1:9", func(s Settings) any { return s.APIURL }, "http://127.0.0.1:9"},
+		{EnvAPIURL, "https://api.optimizely.com", func(s Settings) any { return s.APIURL }, "https://api.optimizely.com"},
 		{EnvSourceEndpoint, "http://127.0.0.1:10", func(s Settings) any { return s.SourceEndpoint }, "http://127.0.0.1:10"},
 		{EnvEventBus, "analytics", func(s Settings) any { return s.EventBus }, "analytics"},
 		{EnvEventBus, "arn:aws:events:us-east-1:123456789012:event-bus/analytics", func(s Settings) any { return s.EventBus }, "arn:aws:events:us-east-1:123456789012:event-bus/analytics"},
@@ -119,6 +120,10 @@ func TestInvalidValues(t *testing.T) {
 		{EnvEventBus, "arn:aws:sqs:us-east-1:123456789012:q"},
 		{EnvGlueDatabase, "Has-Caps"},
 		{EnvGlueDatabase, strings.Repeat("d", 256)},
+		{EnvAPIURL, "http://api.optimizely.com"}, // the token would cross the network in cleartext
+		{EnvAPIURL, "http://10.1.2.3:8080"},
+		{EnvAPIURL, "ftp://api.optimizely.com"},
+		{EnvAPIURL, "api.optimizely.com"},
 	}
 	for _, tt := range tests {
 		_, err := Parse(env(with(map[string]string{tt.name: tt.value})), true)

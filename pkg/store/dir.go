@@ -11,6 +11,7 @@ import (
 	"sort"
 	"strings"
 	"syscall"
+	"time"
 )
 
 // tmpSuffix marks files being written; List never shows them.
@@ -97,7 +98,7 @@ func (d *Dir) List(ctx context.Context, prefix string, delim bool) (Listing, err
 		if err != nil {
 			return err
 		}
-		out.Objects = append(out.Objects, Object{Key: key, Size: info.Size()})
+		out.Objects = append(out.Objects, Object{Key: key, Size: info.Size(), ETag: fileETag(info)})
 		return nil
 	})
 	if err != nil {
@@ -133,7 +134,7 @@ func missing(err error) bool {
 	return errors.Is(err, fs.ErrNotExist) || errors.Is(err, syscall.ENOTDIR)
 }
 
-// Head returns the size of the file at key.
+// Head returns the size and ETag of the file at key.
 func (d *Dir) Head(ctx context.Context, key string) (Info, error) {
 	p, err := d.path(key)
 	if err != nil {
@@ -146,30 +147,38 @@ func (d *Dir) Head(ctx context.Context, key string) (Info, error) {
 	if err != nil {
 		return Info{}, err
 	}
-	return Info{Size: fi.Size()}, nil
+	return Info{Size: fi.Size(), ETag: fileETag(fi)}, nil
+}
+
+// fileETag stands in for an ETag: it changes with every Write of the file
+// (a new file renamed into place, its modification time set to the
+// nanosecond), which is what a reader needs from it to tell one written
+// version from another.
+func fileETag(fi fs.FileInfo) string {
+	return fmt.Sprintf(`"%x-%x"`, fi.ModTime().UnixNano(), fi.Size())
 }
 
 // Write stores exactly size bytes from r at key through a temporary file and
-// a rename. meta is not kept.
-func (d *Dir) Write(ctx context.Context, key string, size int64, r io.Reader, meta map[string]string) (err error) {
+// a rename, and returns the file's ETag. meta is not kept.
+func (d *Dir) Write(ctx context.Context, key string, size int64, r io.Reader, meta map[string]string) (etag string, err error) {
 	p, err := d.path(key)
 	if err != nil {
-		return fmt.Errorf("write %s: %w", d, err)
+		return "", fmt.Errorf("write %s: %w", d, err)
 	}
 	if strings.HasSuffix(key, "/") {
-		return os.MkdirAll(p, 0o755)
+		return "", os.MkdirAll(p, 0o755)
 	}
 	if strings.HasSuffix(key, tmpSuffix) {
 		// List hides such names (they are our temporary files): a file
 		// written under one would be invisible and copied again forever.
-		return fmt.Errorf("write %s%s: key ends in %q, which this store reserves for partial files", d, key, tmpSuffix)
+		return "", fmt.Errorf("write %s%s: key ends in %q, which this store reserves for partial files", d, key, tmpSuffix)
 	}
 	if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
-		return fmt.Errorf("write %s%s: %w", d, key, err)
+		return "", fmt.Errorf("write %s%s: %w", d, key, err)
 	}
 	f, err := os.CreateTemp(filepath.Dir(p), "."+filepath.Base(p)+".*"+tmpSuffix)
 	if err != nil {
-		return fmt.Errorf("write %s%s: %w", d, key, err)
+		return "", fmt.Errorf("write %s%s: %w", d, key, err)
 	}
 	defer func() {
 		if err != nil {
@@ -178,19 +187,29 @@ func (d *Dir) Write(ctx context.Context, key string, size int64, r io.Reader, me
 		}
 	}()
 	if _, err = io.Copy(f, &exactReader{r: r, want: size}); err != nil {
-		return fmt.Errorf("write %s%s: %w", d, key, err)
+		return "", fmt.Errorf("write %s%s: %w", d, key, err)
 	}
 	if err = f.Sync(); err != nil {
-		return fmt.Errorf("write %s%s: %w", d, key, err)
+		return "", fmt.Errorf("write %s%s: %w", d, key, err)
+	}
+	// The wall clock, to the nanosecond: the file system's own timestamps
+	// are coarser (a clock tick), and two writes within one tick would
+	// get the same ETag.
+	if err = os.Chtimes(f.Name(), time.Time{}, time.Now()); err != nil {
+		return "", fmt.Errorf("write %s%s: %w", d, key, err)
+	}
+	fi, err := f.Stat()
+	if err != nil {
+		return "", fmt.Errorf("write %s%s: %w", d, key, err)
 	}
 	if err = f.Close(); err != nil {
-		return fmt.Errorf("write %s%s: %w", d, key, err)
+		return "", fmt.Errorf("write %s%s: %w", d, key, err)
 	}
 	if err = os.Chmod(f.Name(), 0o644); err != nil {
-		return fmt.Errorf("write %s%s: %w", d, key, err)
+		return "", fmt.Errorf("write %s%s: %w", d, key, err)
 	}
 	if err = os.Rename(f.Name(), p); err != nil {
-		return fmt.Errorf("write %s%s: %w", d, key, err)
+		return "", fmt.Errorf("write %s%s: %w", d, key, err)
 	}
-	return nil
+	return fileETag(fi), nil
 }

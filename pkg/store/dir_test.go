@@ -92,7 +92,7 @@ func TestDirWriteExactSize(t *testing.T) {
 	}
 	for _, tt := range tests {
 		d, root := newDir(t)
-		err := d.Write(context.Background(), key, int64(len(data)), bytes.NewReader(tt.body), nil)
+		_, err := d.Write(context.Background(), key, int64(len(data)), bytes.NewReader(tt.body), nil)
 		folder := filepath.Join(root, filepath.FromSlash(filepath.Dir(key)))
 		if tt.ok {
 			if err != nil {
@@ -124,10 +124,10 @@ func TestDirWriteExactSize(t *testing.T) {
 func TestDirWriteFailureKeepsOld(t *testing.T) {
 	d, root := newDir(t)
 	ctx := context.Background()
-	if err := d.Write(ctx, "a/b", 3, strings.NewReader("old"), nil); err != nil {
+	if _, err := d.Write(ctx, "a/b", 3, strings.NewReader("old"), nil); err != nil {
 		t.Fatal(err)
 	}
-	if err := d.Write(ctx, "a/b", 5, strings.NewReader("new"), nil); !errors.Is(err, ErrSizeMismatch) {
+	if _, err := d.Write(ctx, "a/b", 5, strings.NewReader("new"), nil); !errors.Is(err, ErrSizeMismatch) {
 		t.Errorf("Write(short overwrite) = %v, want ErrSizeMismatch", err)
 	}
 	if got, _ := os.ReadFile(filepath.Join(root, "a", "b")); string(got) != "old" {
@@ -142,7 +142,7 @@ func TestDirWriteReaderError(t *testing.T) {
 	d, root := newDir(t)
 	boom := errors.New("connection reset")
 	r := io.MultiReader(strings.NewReader("abc"), iotest.ErrReader(boom))
-	if err := d.Write(context.Background(), "k/v", 10, r, nil); !errors.Is(err, boom) {
+	if _, err := d.Write(context.Background(), "k/v", 10, r, nil); !errors.Is(err, boom) {
 		t.Errorf("Write(failing reader) = %v, want it to wrap %v", err, boom)
 	}
 	if names := folderNames(t, filepath.Join(root, "k")); len(names) != 0 {
@@ -172,7 +172,7 @@ func TestDirKeyEscapes(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, key := range keys {
-		if err := d.Write(ctx, key, 1, strings.NewReader("x"), nil); err == nil {
+		if _, err := d.Write(ctx, key, 1, strings.NewReader("x"), nil); err == nil {
 			t.Errorf("Write(%q) = nil, want error", key)
 		}
 		if _, err := d.Open(ctx, key); err == nil || errors.Is(err, ErrNotFound) {
@@ -204,7 +204,7 @@ func TestDirAwkwardKeys(t *testing.T) {
 		"type=events/date=2024-01-02/x..y/part-0.parquet",
 	}
 	for _, key := range keys {
-		if err := d.Write(ctx, key, int64(len(key)), strings.NewReader(key), nil); err != nil {
+		if _, err := d.Write(ctx, key, int64(len(key)), strings.NewReader(key), nil); err != nil {
 			t.Fatalf("Write(%q) = %v", key, err)
 		}
 		rc, err := d.Open(ctx, key)
@@ -246,10 +246,13 @@ func TestDirList(t *testing.T) {
 		"type=events/date=2024-01-02/loose.parquet":          "0000",
 		"type=events/date=2024-01-03/event=a/part-0.parquet": "00000",
 	}
+	etags := map[string]string{}
 	for k, v := range files {
-		if err := d.Write(ctx, k, int64(len(v)), strings.NewReader(v), nil); err != nil {
+		etag, err := d.Write(ctx, k, int64(len(v)), strings.NewReader(v), nil)
+		if err != nil {
 			t.Fatal(err)
 		}
+		etags[k] = etag
 	}
 	// A write in progress: List never shows it.
 	partial := filepath.Join(root, "type=events", "date=2024-01-02", "event=a", ".part-2.parquet.123"+tmpSuffix)
@@ -288,6 +291,9 @@ func TestDirList(t *testing.T) {
 			t.Errorf("List(%q, %v) error = %v", tt.prefix, tt.delim, err)
 			continue
 		}
+		for i, o := range tt.wantObjects {
+			tt.wantObjects[i].ETag = etags[o.Key] // each object's own, as Write returned it
+		}
 		if !slices.Equal(got.Objects, tt.wantObjects) {
 			t.Errorf("List(%q, %v).Objects = %v, want %v", tt.prefix, tt.delim, got.Objects, tt.wantObjects)
 		}
@@ -303,7 +309,7 @@ func TestDirList(t *testing.T) {
 func TestDirOpenHead(t *testing.T) {
 	d, _ := newDir(t)
 	ctx := context.Background()
-	if err := d.Write(ctx, "a/b.parquet", 5, strings.NewReader("hello"), map[string]string{"e3sync-source-etag": `"x"`}); err != nil {
+	if _, err := d.Write(ctx, "a/b.parquet", 5, strings.NewReader("hello"), map[string]string{"e3sync-source-etag": `"x"`}); err != nil {
 		t.Fatal(err)
 	}
 	info, err := d.Head(ctx, "a/b.parquet")
@@ -335,7 +341,7 @@ func TestDirOpenHeadNotFoundForFoldersAndPathsThroughFiles(t *testing.T) {
 		t.Fatal(err)
 	}
 	ctx := context.Background()
-	if err := d.Write(ctx, "a/b.parquet", 1, strings.NewReader("x"), nil); err != nil {
+	if _, err := d.Write(ctx, "a/b.parquet", 1, strings.NewReader("x"), nil); err != nil {
 		t.Fatal(err)
 	}
 	for _, key := range []string{"a", "a/", "a/b.parquet/c"} {
@@ -344,6 +350,35 @@ func TestDirOpenHeadNotFoundForFoldersAndPathsThroughFiles(t *testing.T) {
 		}
 		if _, err := d.Head(ctx, key); !errors.Is(err, ErrNotFound) {
 			t.Errorf("Head(%q) = %v, want ErrNotFound", key, err)
+		}
+	}
+}
+
+// TestDirETag checks that Write returns the ETag List and Head report, and
+// that every Write of a key gives it a new one, even with the same bytes.
+func TestDirETag(t *testing.T) {
+	d, err := NewDir(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	seen := map[string]bool{}
+	for i := range 20 {
+		etag, err := d.Write(ctx, "a/b", 3, strings.NewReader("abc"), nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if etag == "" || seen[etag] {
+			t.Fatalf("Write #%d returned ETag %q, want a new one", i, etag)
+		}
+		seen[etag] = true
+		info, err := d.Head(ctx, "a/b")
+		if err != nil || info.ETag != etag {
+			t.Errorf("Head() = %+v, %v, want ETag %s", info, err, etag)
+		}
+		l, err := d.List(ctx, "a/", false)
+		if err != nil || len(l.Objects) != 1 || l.Objects[0].ETag != etag {
+			t.Errorf("List() = %+v, %v, want one object with ETag %s", l, err, etag)
 		}
 	}
 }

@@ -69,7 +69,7 @@ func FuzzDirWrite(f *testing.F) {
 			t.Fatal(err)
 		}
 		body := []byte("data")
-		werr := d.Write(context.Background(), key, int64(len(body)), bytes.NewReader(body), nil)
+		_, werr := d.Write(context.Background(), key, int64(len(body)), bytes.NewReader(body), nil)
 		filepath.WalkDir(sandbox, func(p string, e fs.DirEntry, err error) error {
 			if err != nil || p == sandbox || p == root {
 				return nil

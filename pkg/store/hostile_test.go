@@ -69,10 +69,10 @@ func TestWriteRejectsEscapingKeys(t *testing.T) {
 	}
 	s3s := NewS3(listingS3{}, "customer-lake", "optimizely/", S3Options{})
 	for _, key := range []string{"", "/etc/passwd", "../x", "a/../../x", "a/./b", "a//b", "..", "a\x00b", "type=events/../../../x"} {
-		if err := d.Write(context.Background(), key, 1, strings.NewReader("x"), nil); err == nil {
+		if _, err := d.Write(context.Background(), key, 1, strings.NewReader("x"), nil); err == nil {
 			t.Errorf("Dir.Write(%q) = nil, want an error", key)
 		}
-		if err := s3s.Write(context.Background(), key, 1, strings.NewReader("x"), nil); err == nil {
+		if _, err := s3s.Write(context.Background(), key, 1, strings.NewReader("x"), nil); err == nil {
 			t.Errorf("S3.Write(%q) = nil, want an error", key)
 		}
 		if _, err := d.Open(context.Background(), key); err == nil {
@@ -93,7 +93,7 @@ func TestDirWriteRefusesReservedSuffix(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	err = d.Write(context.Background(), "type=events/date=2024-01-01/event=x/a"+tmpSuffix, 1, strings.NewReader("x"), nil)
+	_, err = d.Write(context.Background(), "type=events/date=2024-01-01/event=x/a"+tmpSuffix, 1, strings.NewReader("x"), nil)
 	if err == nil || !strings.Contains(err.Error(), "reserves") {
 		t.Errorf("Write() = %v, want an error naming the reserved suffix", err)
 	}

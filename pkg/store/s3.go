@@ -159,10 +159,11 @@ func (s *S3) Head(ctx context.Context, key string) (Info, error) {
 
 // Write uploads exactly size bytes from r to key: one PutObject below the
 // part size, a multipart upload (aborted on failure) above it. Every request
-// carries a CRC32C checksum that S3 verifies.
-func (s *S3) Write(ctx context.Context, key string, size int64, r io.Reader, meta map[string]string) error {
+// carries a CRC32C checksum that S3 verifies. It returns the ETag S3 gave
+// the object.
+func (s *S3) Write(ctx context.Context, key string, size int64, r io.Reader, meta map[string]string) (string, error) {
 	if err := checkKey(key); err != nil {
-		return fmt.Errorf("write %s: %w", s, err)
+		return "", fmt.Errorf("write %s: %w", s, err)
 	}
 	body := &exactReader{r: r, want: size}
 	if size < s.opts.PartSize {
@@ -170,15 +171,16 @@ func (s *S3) Write(ctx context.Context, key string, size int64, r io.Reader, met
 	}
 	in := s.putInput(key, meta)
 	in.Body = body
-	if _, err := s.uploader.Upload(ctx, in); err != nil {
+	out, err := s.uploader.Upload(ctx, in)
+	if err != nil {
 		s.abort(ctx, key, err)
-		return fmt.Errorf("upload %s%s: %w", s, key, err)
+		return "", fmt.Errorf("upload %s%s: %w", s, key, err)
 	}
 	if body.n != size {
 		// Unreachable while exactReader holds; kept as the last line of defence.
-		return fmt.Errorf("upload %s%s: %w: sent %d of %d bytes", s, key, ErrSizeMismatch, body.n, size)
+		return "", fmt.Errorf("upload %s%s: %w: sent %d of %d bytes", s, key, ErrSizeMismatch, body.n, size)
 	}
-	return nil
+	return aws.ToString(out.ETag), nil
 }
 
 // abortTimeout bounds the clean-up of a failed multipart upload.
@@ -200,7 +202,7 @@ func (s *S3) abort(ctx context.Context, key string, err error) {
 	})
 }
 
-func (s *S3) put(ctx context.Context, key string, size int64, body io.Reader, meta map[string]string) error {
+func (s *S3) put(ctx context.Context, key string, size int64, body io.Reader, meta map[string]string) (string, error) {
 	buf, _ := s.small.Get().(*bytes.Buffer)
 	if buf == nil {
 		buf = new(bytes.Buffer)
@@ -214,15 +216,16 @@ func (s *S3) put(ctx context.Context, key string, size int64, body io.Reader, me
 	buf.Reset()
 	buf.Grow(int(size) + bytes.MinRead) // ReadFrom needs MinRead free bytes to see EOF without growing
 	if _, err := buf.ReadFrom(body); err != nil {
-		return fmt.Errorf("read body for %s%s: %w", s, key, err)
+		return "", fmt.Errorf("read body for %s%s: %w", s, key, err)
 	}
 	in := s.putInput(key, meta)
 	in.Body = bytes.NewReader(buf.Bytes())
 	in.ContentLength = aws.Int64(size)
-	if _, err := s.client.PutObject(ctx, in); err != nil {
-		return fmt.Errorf("put %s%s: %w", s, key, err)
+	out, err := s.client.PutObject(ctx, in)
+	if err != nil {
+		return "", fmt.Errorf("put %s%s: %w", s, key, err)
 	}
-	return nil
+	return aws.ToString(out.ETag), nil
 }
 
 func (s *S3) putInput(key string, meta map[string]string) *s3.PutObjectInput {
@@ -290,16 +293,17 @@ const partAttempts = 3
 // its own ranged read into a pooled buffer, then one UploadPart with a
 // CRC32C checksum, so reads and uploads of different parts overlap. Memory is
 // at most UploadConcurrency part buffers. On failure, including a cancelled
-// ctx, the upload is aborted and nothing is visible at key.
-func (s *S3) WriteParts(ctx context.Context, key string, size int64, open PartOpener, meta map[string]string) error {
+// ctx, the upload is aborted and nothing is visible at key. It returns the
+// ETag S3 gave the object.
+func (s *S3) WriteParts(ctx context.Context, key string, size int64, open PartOpener, meta map[string]string) (string, error) {
 	if err := checkKey(key); err != nil {
-		return fmt.Errorf("write %s: %w", s, err)
+		return "", fmt.Errorf("write %s: %w", s, err)
 	}
 	partSize := s.partSizeFor(size)
 	if size < partSize {
 		rc, err := open(ctx, 0, size)
 		if err != nil {
-			return err
+			return "", err
 		}
 		defer rc.Close()
 		return s.Write(ctx, key, size, rc, meta)
@@ -310,12 +314,13 @@ func (s *S3) WriteParts(ctx context.Context, key string, size int64, open PartOp
 		ServerSideEncryption: in.ServerSideEncryption, SSEKMSKeyId: in.SSEKMSKeyId,
 	})
 	if err != nil {
-		return fmt.Errorf("upload %s%s: %w", s, key, err)
+		return "", fmt.Errorf("upload %s%s: %w", s, key, err)
 	}
 	uploadID := aws.ToString(cu.UploadId)
 	parts, err := s.uploadParts(ctx, key, uploadID, size, partSize, open)
+	var done *s3.CompleteMultipartUploadOutput
 	if err == nil {
-		_, err = s.client.CompleteMultipartUpload(ctx, &s3.CompleteMultipartUploadInput{
+		done, err = s.client.CompleteMultipartUpload(ctx, &s3.CompleteMultipartUploadInput{
 			Bucket: in.Bucket, Key: in.Key, UploadId: aws.String(uploadID),
 			MultipartUpload: &types.CompletedMultipartUpload{Parts: parts},
 		})
@@ -324,9 +329,9 @@ func (s *S3) WriteParts(ctx context.Context, key string, size int64, open PartOp
 		actx, cancel := context.WithTimeout(context.WithoutCancel(ctx), abortTimeout)
 		defer cancel()
 		s.client.AbortMultipartUpload(actx, &s3.AbortMultipartUploadInput{Bucket: in.Bucket, Key: in.Key, UploadId: aws.String(uploadID)})
-		return fmt.Errorf("upload %s%s: %w", s, key, err)
+		return "", fmt.Errorf("upload %s%s: %w", s, key, err)
 	}
-	return nil
+	return aws.ToString(done.ETag), nil
 }
 
 // maxParts is S3's limit of parts per upload.

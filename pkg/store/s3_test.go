@@ -101,7 +101,7 @@ func testAwkwardKeys(t *testing.T, c *s3.Client, controls string) {
 	for i, key := range keys {
 		data := []byte(strings.Repeat(key, i))
 		meta := map[string]string{"e3sync-source-etag": fmt.Sprintf(`"etag-%d"`, i)}
-		if err := s.Write(ctx, key, int64(len(data)), bytes.NewReader(data), meta); err != nil {
+		if _, err := s.Write(ctx, key, int64(len(data)), bytes.NewReader(data), meta); err != nil {
 			t.Fatalf("Write(%q) error = %v", key, err)
 		}
 		info, err := s.Head(ctx, key)
@@ -179,7 +179,7 @@ func TestS3WriteRejectsBadKeys(t *testing.T) {
 	c := startS3(t)
 	s := NewS3(c, testBucket, "root/", S3Options{})
 	for _, key := range []string{"", "../x", "/abs", "a//b", "a/./b", "a\x00b"} {
-		if err := s.Write(context.Background(), key, 1, strings.NewReader("x"), nil); err == nil {
+		if _, err := s.Write(context.Background(), key, 1, strings.NewReader("x"), nil); err == nil {
 			t.Errorf("Write(%q) = nil, want error", key)
 		}
 	}
@@ -199,7 +199,7 @@ func TestS3WriteSizes(t *testing.T) {
 		key := "type=events/date=2024-01-02/event=video play/part-" + strings.Repeat("x", size%7) + ".parquet"
 		data := randomBytes(size, int64(size))
 		meta := map[string]string{"e3sync-source-etag": `"0123456789abcdef-3"`}
-		if err := s.Write(ctx, key, int64(size), iotest.OneByteReader(bytes.NewReader(data)), meta); err != nil {
+		if _, err := s.Write(ctx, key, int64(size), iotest.OneByteReader(bytes.NewReader(data)), meta); err != nil {
 			t.Errorf("Write(%d bytes) error = %v", size, err)
 			continue
 		}
@@ -237,7 +237,7 @@ func TestS3WriteSizeMismatch(t *testing.T) {
 	for _, tt := range tests {
 		key := "type=events/date=2024-01-02/event=e/" + strings.ReplaceAll(tt.name, " ", "_")
 		data := randomBytes(tt.body, int64(tt.body))
-		err := s.Write(ctx, key, int64(tt.size), io.NopCloser(bytes.NewReader(data)), nil)
+		_, err := s.Write(ctx, key, int64(tt.size), io.NopCloser(bytes.NewReader(data)), nil)
 		if !errors.Is(err, ErrSizeMismatch) {
 			t.Errorf("Write(%s: %d bytes announced, %d sent) = %v, want ErrSizeMismatch", tt.name, tt.size, tt.body, err)
 		}
@@ -264,24 +264,33 @@ func TestS3WriteParts(t *testing.T) {
 	for _, size := range []int{1000, partSize, partSize + 1, 3 * partSize, 17<<20 + 3} {
 		key := "type=events/date=2024-01-02/event=a b/part-" + strings.Repeat("y", size%5)
 		data := randomBytes(size, int64(size)+1)
-		if err := src.Write(ctx, key, int64(size), bytes.NewReader(data), nil); err != nil {
+		srcETag, err := src.Write(ctx, key, int64(size), bytes.NewReader(data), nil)
+		if err != nil {
 			t.Fatal(err)
 		}
 		info, err := src.Head(ctx, key)
 		if err != nil {
 			t.Fatal(err)
 		}
+		if srcETag != info.ETag {
+			t.Errorf("Write(%d bytes) = ETag %s, but Head says %s", size, srcETag, info.ETag)
+		}
 		meta := map[string]string{"e3sync-source-etag": info.ETag}
 		open := func(ctx context.Context, off, n int64) (io.ReadCloser, error) {
 			return src.OpenRange(ctx, key, info.ETag, off, n, int64(size))
 		}
-		if err := dst.WriteParts(ctx, key, int64(size), open, meta); err != nil {
+		etag, err := dst.WriteParts(ctx, key, int64(size), open, meta)
+		if err != nil {
 			t.Errorf("WriteParts(%d bytes) error = %v", size, err)
 			continue
 		}
 		got, err := dst.Head(ctx, key)
-		if err != nil || got.Size != int64(size) || !maps.Equal(got.Metadata, meta) {
-			t.Errorf("Head(%d-byte object) = %+v, %v, want size %d, metadata %v", size, got, err, size, meta)
+		if err != nil || got.Size != int64(size) || !maps.Equal(got.Metadata, meta) || got.ETag != etag {
+			t.Errorf("Head(%d-byte object) = %+v, %v, want size %d, metadata %v, ETag %s (what WriteParts returned)", size, got, err, size, meta, etag)
+		}
+		l, err := dst.List(ctx, key[:strings.LastIndex(key, "/")+1], true)
+		if i := slices.IndexFunc(l.Objects, func(o Object) bool { return o.Key == key }); err != nil || i < 0 || l.Objects[i].ETag != etag {
+			t.Errorf("List after WriteParts(%d bytes) = %+v, %v, want %s with ETag %s", size, l, err, key, etag)
 		}
 		if b := testenv.ReadAll(t, dst, key); !bytes.Equal(b, data) {
 			t.Errorf("Open(%d-byte object) read %d bytes that differ from what was written", size, len(b))
@@ -304,7 +313,7 @@ func TestS3WritePartsFailures(t *testing.T) {
 	dst := NewS3(c, testBucket, "dst/", S3Options{PartSize: partSize, UploadConcurrency: 2})
 	ctx := context.Background()
 	data := randomBytes(size, 9)
-	if err := src.Write(ctx, "k", size, bytes.NewReader(data), nil); err != nil {
+	if _, err := src.Write(ctx, "k", size, bytes.NewReader(data), nil); err != nil {
 		t.Fatal(err)
 	}
 	info, err := src.Head(ctx, "k")
@@ -344,7 +353,7 @@ func TestS3WritePartsFailures(t *testing.T) {
 	}
 	for _, tt := range tests {
 		key := strings.ReplaceAll(tt.name, " ", "_")
-		err := dst.WriteParts(tt.ctx, key, size, tt.open, nil)
+		_, err := dst.WriteParts(tt.ctx, key, size, tt.open, nil)
 		if err == nil || tt.wantErr != nil && !errors.Is(err, tt.wantErr) {
 			t.Errorf("WriteParts(%s) = %v, want %v", tt.name, err, tt.wantErr)
 		}

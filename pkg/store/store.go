@@ -9,7 +9,9 @@
 //   - Open and Head return an error wrapping ErrNotFound for a missing key.
 //   - Write stores exactly size bytes read from r at key, atomically: on any
 //     error (including r yielding fewer or more than size bytes) nothing is
-//     left visible at key and no upload is left open.
+//     left visible at key and no upload is left open. It returns the ETag of
+//     the object it wrote, as List and Head report it; every Write of a key
+//     gives it a new ETag unless the bytes are the same.
 package store
 
 import (

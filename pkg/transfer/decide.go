@@ -18,7 +18,8 @@ func (a Action) String() string {
 
 // Decide chooses what to do with a source object, given the destination
 // object with the same key (nil if absent) and the source ETag recorded when
-// it was copied (recorded false if there is no record).
+// it was copied (recorded false if there is no record believed for this
+// destination object; see manifest.entry).
 //
 //	in dest | same size | recorded ETag      | action | reason
 //	no      |  *        |  *                 | copy   | missing

@@ -36,7 +36,9 @@ type Source interface {
 type Destination interface {
 	Source
 	Head(ctx context.Context, key string) (store.Info, error)
-	Write(ctx context.Context, key string, size int64, r io.Reader, meta map[string]string) error
+	// Write returns the ETag the store gave the written object: the one
+	// List and Head report for it until it is written again.
+	Write(ctx context.Context, key string, size int64, r io.Reader, meta map[string]string) (string, error)
 	String() string
 }
 
@@ -197,19 +199,20 @@ func (e *Engine) CopyUntil(ctx context.Context, t export.Task, stopAt time.Time)
 		res     Result
 		mu      sync.Mutex // guards res, errs, next
 		errs    []error
-		next    = manifest{Version: 1, Objects: map[string]manifestEntry{}}
+		next    = manifest{Version: manifestVersion, Objects: map[string]manifestEntry{}}
 		changed atomic.Bool
 		wg      sync.WaitGroup
 	)
-	// record notes o as present in the destination, copied at copiedAt
-	// (zero: found there, keeping the time of an earlier copy). With mu held.
-	record := func(o store.Object, copiedAt time.Time) {
+	// record notes o as present in the destination as the object with
+	// destination ETag dstETag, copied at copiedAt (zero: found there,
+	// keeping the time of an earlier copy of that same object). With mu held.
+	record := func(o store.Object, dstETag string, copiedAt time.Time) {
 		if copiedAt.IsZero() {
-			if old, ok := m.Objects[o.Key]; ok && old.SourceETag == o.ETag {
+			if old, ok := m.Objects[o.Key]; ok && old.SourceETag == o.ETag && sameETag(old.DestETag, dstETag) {
 				copiedAt = old.CopiedAt
 			}
 		}
-		next.Objects[o.Key] = manifestEntry{Size: o.Size, SourceETag: o.ETag, CopiedAt: copiedAt}
+		next.Objects[o.Key] = manifestEntry{Size: o.Size, SourceETag: o.ETag, DestETag: dstETag, CopiedAt: copiedAt}
 	}
 	stopped := func() bool { return !stopAt.IsZero() && !time.Now().Before(stopAt) }
 	// deferLocked counts o as deferred, keeping its old manifest entry.
@@ -238,10 +241,7 @@ func (e *Engine) CopyUntil(ctx context.Context, t export.Task, stopAt time.Time)
 		if d, ok := have[o.Key]; ok {
 			dst = &d
 		}
-		entry, ok := m.Objects[o.Key]
-		if ok && entry.Size != o.Size {
-			ok = false
-		}
+		entry, ok := m.entry(o, dst)
 		action, reason := Decide(o, dst, entry.SourceETag, ok)
 		if !t.ForceBefore.IsZero() && (!ok || entry.CopiedAt.Before(t.ForceBefore)) {
 			action, reason = Copy, "forced"
@@ -249,7 +249,7 @@ func (e *Engine) CopyUntil(ctx context.Context, t export.Task, stopAt time.Time)
 		if action == Skip {
 			mu.Lock()
 			res.Skipped++
-			record(o, time.Time{})
+			record(o, dst.ETag, time.Time{})
 			mu.Unlock()
 			continue
 		}
@@ -287,7 +287,7 @@ func (e *Engine) CopyUntil(ctx context.Context, t export.Task, stopAt time.Time)
 				if action == Skip {
 					mu.Lock()
 					res.Skipped++
-					record(o, time.Time{})
+					record(o, info.ETag, time.Time{}) // the ETag of the object whose metadata was read
 					mu.Unlock()
 					changed.Store(true)
 					return
@@ -301,7 +301,7 @@ func (e *Engine) CopyUntil(ctx context.Context, t export.Task, stopAt time.Time)
 				mu.Unlock()
 				return
 			}
-			err := e.copyObject(ctx, o)
+			dstETag, err := e.copyObject(ctx, o)
 			mu.Lock()
 			defer mu.Unlock()
 			switch {
@@ -315,7 +315,7 @@ func (e *Engine) CopyUntil(ctx context.Context, t export.Task, stopAt time.Time)
 			default:
 				res.Copied++
 				res.Bytes += o.Size
-				record(o, time.Now())
+				record(o, dstETag, time.Now())
 				changed.Store(true)
 			}
 		}(o, action, reason)
@@ -378,42 +378,45 @@ func (e *Engine) abortStaleUploads(ctx context.Context, t export.Task, log *slog
 // manifestTimeout bounds writing a task's manifest after its context is done.
 const manifestTimeout = 20 * time.Second
 
-// copyObject streams one object, retrying the whole object on failure. Each
-// attempt is atomic at the destination (store contract), so a failed attempt
-// leaves nothing behind.
-func (e *Engine) copyObject(ctx context.Context, o store.Object) error {
+// copyObject streams one object, retrying the whole object on failure, and
+// returns the destination ETag of the copy. Each attempt is atomic at the
+// destination (store contract), so a failed attempt leaves nothing behind.
+func (e *Engine) copyObject(ctx context.Context, o store.Object) (string, error) {
 	if o.Size >= e.opts.LargeObject {
 		select {
 		case e.large <- struct{}{}:
 			defer func() { <-e.large }()
 		case <-ctx.Done():
-			return fmt.Errorf("copy %s: %w", o.Key, ctx.Err())
+			return "", fmt.Errorf("copy %s: %w", o.Key, ctx.Err())
 		}
 	} else {
 		w := min(max(o.Size, 1), e.opts.SmallMemory)
 		if err := e.small.Acquire(ctx, w); err != nil {
-			return fmt.Errorf("copy %s: %w", o.Key, err)
+			return "", fmt.Errorf("copy %s: %w", o.Key, err)
 		}
 		defer e.small.Release(w)
 	}
-	var err error
+	var (
+		etag string
+		err  error
+	)
 	for attempt := 1; attempt <= e.opts.Attempts; attempt++ {
 		if attempt > 1 {
 			e.opts.Logger.WarnContext(ctx, "retrying object", "key", o.Key, "attempt", attempt, "error", err.Error())
 			select {
 			case <-time.After(time.Duration(attempt-1) * 500 * time.Millisecond):
 			case <-ctx.Done():
-				return fmt.Errorf("copy %s: %w", o.Key, ctx.Err())
+				return "", fmt.Errorf("copy %s: %w", o.Key, ctx.Err())
 			}
 		}
-		if err = e.copyOnce(ctx, o); err == nil || ctx.Err() != nil {
+		if etag, err = e.copyOnce(ctx, o); err == nil || ctx.Err() != nil {
 			break
 		}
 	}
 	if err != nil {
-		return fmt.Errorf("copy %s: %w", o.Key, err)
+		return "", fmt.Errorf("copy %s: %w", o.Key, err)
 	}
-	return nil
+	return etag, nil
 }
 
 // rangeSource is a Source that can read part of an object, only while it
@@ -425,10 +428,10 @@ type rangeSource interface {
 // partWriter is a Destination that uploads an object part by part, reading
 // each part itself (*store.S3).
 type partWriter interface {
-	WriteParts(ctx context.Context, key string, size int64, open store.PartOpener, meta map[string]string) error
+	WriteParts(ctx context.Context, key string, size int64, open store.PartOpener, meta map[string]string) (string, error)
 }
 
-func (e *Engine) copyOnce(ctx context.Context, o store.Object) error {
+func (e *Engine) copyOnce(ctx context.Context, o store.Object) (string, error) {
 	meta := map[string]string{MetaSourceETag: o.ETag}
 	rs, okSrc := e.src.(rangeSource)
 	pw, okDst := e.dst.(partWriter)
@@ -456,7 +459,7 @@ func (e *Engine) copyOnce(ctx context.Context, o store.Object) error {
 		rc, err = e.src.Open(ctx, o.Key)
 	}
 	if err != nil {
-		return err
+		return "", err
 	}
 	defer rc.Close()
 	var body io.Reader = rc
@@ -495,7 +498,8 @@ func (c Completion) String() string {
 
 // Finalize writes the destination _SUCCESS for a date when the source has
 // one and every source object of the date is present in the destination with
-// the same size. The marker is always the last object written for a date.
+// the same size, as the version the source lists (copiedVersions). The marker
+// is always the last object written for a date.
 func (e *Engine) Finalize(ctx context.Context, t export.Type, date string) (Completion, error) {
 	prefix := export.DatePrefix(t, date)
 	success := export.SuccessKey(t, date)
@@ -526,10 +530,16 @@ func (e *Engine) Finalize(ctx context.Context, t export.Type, date string) (Comp
 			return Incomplete, nil
 		}
 	}
+	if ok, err := e.copiedVersions(ctx, t, date, srcL, dstL); !ok || err != nil {
+		if err != nil {
+			err = fmt.Errorf("finalize %s/%s: %w", t, date, err)
+		}
+		return Incomplete, err
+	}
 	if e.opts.DryRun {
 		return Completed, nil
 	}
-	if err := e.dst.Write(ctx, success, 0, strings.NewReader(""), nil); err != nil {
+	if _, err := e.dst.Write(ctx, success, 0, strings.NewReader(""), nil); err != nil {
 		return Incomplete, fmt.Errorf("finalize %s/%s: %w", t, date, err)
 	}
 	return Completed, nil

@@ -56,13 +56,13 @@ func TestCopyS3ToS3(t *testing.T) {
 			key := export.DatePrefix(export.Events, date) + p + "/part-0000" + string(rune('0'+j)) + ".parquet"
 			data := strings.Repeat(p, i+j+1)
 			wantBytes += int64(len(data))
-			if err := src.Write(ctx, key, int64(len(data)), strings.NewReader(data), nil); err != nil {
+			if _, err := src.Write(ctx, key, int64(len(data)), strings.NewReader(data), nil); err != nil {
 				t.Fatal(err)
 			}
 		}
 		tasks = append(tasks, export.Task{Type: export.Events, Date: date, Partition: p, SourceComplete: true})
 	}
-	if err := src.Write(ctx, export.SuccessKey(export.Events, date), 0, strings.NewReader(""), nil); err != nil {
+	if _, err := src.Write(ctx, export.SuccessKey(export.Events, date), 0, strings.NewReader(""), nil); err != nil {
 		t.Fatal(err)
 	}
 
@@ -126,7 +126,7 @@ func TestCopyS3AbortsStaleUploads(t *testing.T) {
 	src := store.NewS3(c, "export", "v1/account_id=123/", store.S3Options{})
 	dst := store.NewS3(c, "mirror", "optimizely/", store.S3Options{})
 	for k, v := range exportDay() {
-		if err := src.Write(ctx, k, int64(len(v)), strings.NewReader(v), nil); err != nil {
+		if _, err := src.Write(ctx, k, int64(len(v)), strings.NewReader(v), nil); err != nil {
 			t.Fatal(err)
 		}
 	}

@@ -302,7 +302,7 @@ func TestCopyWithoutManifest(t *testing.T) {
 	}{
 		{"missing", nil},
 		{"not JSON", ptr("{not json")},
-		{"other version", ptr(`{"version":2,"objects":{}}`)},
+		{"other version", ptr(`{"version":3,"objects":{}}`)},
 	}
 	for _, tt := range tests {
 		p := filepath.Join(dst.root, filepath.FromSlash(manifestKey(purchase)))
@@ -539,6 +539,15 @@ func TestFinalize(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(dst.root, filepath.FromSlash(partKey)), []byte(good), 0o644); err != nil {
 		t.Fatal(err)
 	}
+	// The right bytes again, but written outside the engine: nothing says
+	// which version they are (no manifest entry for this object, and a Dir
+	// keeps no metadata), so the date is not complete until a copy.
+	if c, err := e.Finalize(ctx, export.Events, "2024-01-02"); err != nil || c != Incomplete {
+		t.Errorf("Finalize() with an object of unknown version = %v, %v, want %v", c, err, Incomplete)
+	}
+	if got, err := copyAll(t, e, purchase); err != nil || got.Copied != 1 {
+		t.Errorf("Copy() with an object of unknown version = %+v, %v, want it copied", got, err)
+	}
 
 	// Dry run: says Completed, writes nothing.
 	dry := New(src, dst, Options{DryRun: true})
@@ -732,7 +741,7 @@ type peakDest struct {
 	now, peak int
 }
 
-func (d *peakDest) Write(ctx context.Context, key string, size int64, r io.Reader, meta map[string]string) error {
+func (d *peakDest) Write(ctx context.Context, key string, size int64, r io.Reader, meta map[string]string) (string, error) {
 	d.mu.Lock()
 	d.now++
 	d.peak = max(d.peak, d.now)
