@@ -9,7 +9,7 @@ VERSION ?= $(shell git describe --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -s -w -X main.version=$(VERSION)
 DEMO_DIR ?= ./e3sync-demo
 
-.PHONY: all build demo test test-tools lint bench clean
+.PHONY: all build demo test test-tools lint bench clean release image
 
 all: build
 
@@ -38,7 +38,7 @@ bench: test-tools
 	$(GO) test -run '^$$' -bench Plan -benchtime 3x ./bench/
 
 clean:
-	rm -rf bin $(DEMO_DIR)
+	rm -rf bin dist $(DEMO_DIR)
 
 # SAM (template.yaml, BuildMethod: makefile): `sam build` runs `make build-<LogicalId>`
 # with ARTIFACTS_DIR set; each target writes a Linux arm64 static `bootstrap` there.
@@ -70,3 +70,36 @@ soak: test-tools
 	set -o pipefail; E3SYNC_SOAK=$(SOAK_ROUNDS) $(GO) test -count=1 -timeout 150m -v ./faults/ | grep -E '^(\||Totals|--- FAIL|FAIL|ok|PASS)'
 	E3SYNC_SOAK=$(SOAK_ROUNDS) $(GO) test -count=1 -timeout 30m -run 'TestSyncWithExpiringCredentials' ./cmd/e3sync/
 	FUZZ_TIME=$(FUZZ_TIME) GO=$(GO) bash scripts/fuzz.sh
+
+# Release artefacts in $(DIST): the CLI for every platform (static, version
+# stamped), the CLI's container image per Linux architecture (built without a
+# container engine, see internal/release), and SHA256SUMS over all of them.
+# SOURCE_DATE_EPOCH (default: the commit's time) fixes the image timestamps,
+# so the same commit gives the same image.
+DIST ?= dist
+RELEASE_PLATFORMS ?= linux/amd64 linux/arm64 darwin/amd64 darwin/arm64 windows/amd64 windows/arm64
+IMAGE_ARCHS ?= amd64 arm64
+SOURCE_DATE_EPOCH ?= $(shell git log -1 --format=%ct 2>/dev/null || echo 0)
+export SOURCE_DATE_EPOCH
+
+release:
+	rm -rf $(DIST)
+	mkdir -p $(DIST)
+	set -e; for p in $(RELEASE_PLATFORMS); do \
+		os=$${p%/*}; arch=$${p#*/}; ext=; [ "$$os" = windows ] && ext=.exe; \
+		GOOS=$$os GOARCH=$$arch CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' \
+			-o $(DIST)/e3sync_$(VERSION)_$${os}_$${arch}$$ext ./cmd/e3sync; \
+	done
+	$(MAKE) --no-print-directory image DIST=$(DIST) VERSION=$(VERSION)
+	cd $(DIST) && sha256sum e3sync_* e3sync-image-*.tar > SHA256SUMS
+	@cat $(DIST)/SHA256SUMS
+
+# The CLI's container image: dist/e3sync-image-<arch>.tar (docker load,
+# podman load, crane push). Static binary, user 65532, CA certificates, no shell.
+image:
+	mkdir -p $(DIST)
+	set -e; for arch in $(IMAGE_ARCHS); do \
+		bin=$(DIST)/e3sync_$(VERSION)_linux_$$arch; \
+		[ -f $$bin ] || GOOS=linux GOARCH=$$arch CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $$bin ./cmd/e3sync; \
+		$(GO) run ./internal/release/cmd/ociimage -binary $$bin -arch $$arch -version $(VERSION) -out $(DIST)/e3sync-image-$$arch.tar; \
+	done

@@ -51,6 +51,7 @@ var roleGrants = map[string][]grant{
 	"CopierFunction": {
 		{"GetSecretValue", "secretsmanager:GetSecretValue", "pat.SecretsManager reads the PAT for the copier's own export credentials"},
 		{"SendMessageBatch", "sqs:SendMessage", "pipeline.Copier sends a continuation when time runs short"},
+		{"ChangeMessageVisibility", "sqs:ChangeMessageVisibility", "pipeline.DelayRetry delays a failed task's next attempt by its back-off"},
 		{"PutEvents", "events:PutEvents", "notify.EventBridge announces a completed date"},
 		{"ListObjectsV2", "s3:ListBucket", "transfer.Engine lists the task prefix and, in Finalize, the date; Copier.publish counts the date"},
 		{"GetObject", "s3:GetObject", "transfer.readManifest reads the task's manifest; catalog.Keeper reads a completed date's Parquet footer (ranged) and recorded schemas"},

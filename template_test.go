@@ -999,3 +999,55 @@ func TestCfnLint(t *testing.T) {
 		t.Errorf("cfn-lint %s: %v\n%s", templatePath, err, out.String())
 	}
 }
+
+// TestServerlessRepoMetadata checks the Serverless Application Repository
+// metadata against SAR's documented limits, and that the files it names exist
+// (sam package uploads them).
+func TestServerlessRepoMetadata(t *testing.T) {
+	tpl := loadTemplate(t)
+	app, ok := lookup(tpl.section("Metadata"), "AWS::ServerlessRepo::Application").(map[string]any)
+	if !ok {
+		t.Fatal("no Metadata: AWS::ServerlessRepo::Application")
+	}
+	str := func(k string) string {
+		s, _ := app[k].(string)
+		return s
+	}
+	for _, c := range []struct {
+		field   string
+		pattern string
+		max     int
+	}{
+		{"Name", `^[a-zA-Z0-9-]+$`, 140},
+		{"Description", `^\S[\s\S]*$`, 256},
+		{"Author", `^[a-z0-9](?:[a-z0-9]|-[a-z0-9])*$`, 127},
+		{"SpdxLicenseId", `^Apache-2\.0$`, 0},
+		{"SemanticVersion", `^(0|[1-9]\d*)\.(0|[1-9]\d*)\.(0|[1-9]\d*)$`, 0},
+		{"HomePageUrl", `^https://github\.com/e3sync/e3sync$`, 0},
+		{"SourceCodeUrl", `^https://github\.com/e3sync/e3sync$`, 0},
+		{"LicenseUrl", `^LICENSE$`, 0},
+		{"ReadmeUrl", `^README\.md$`, 0},
+	} {
+		v := str(c.field)
+		if !regexp.MustCompile(c.pattern).MatchString(v) || (c.max > 0 && len(v) > c.max) {
+			t.Errorf("%s = %q; want %s (at most %d characters)", c.field, v, c.pattern, c.max)
+		}
+	}
+	labels, _ := app["Labels"].([]any)
+	if len(labels) == 0 || len(labels) > 10 {
+		t.Errorf("Labels = %v; want 1 to 10", labels)
+	}
+	for _, l := range labels {
+		if s, _ := l.(string); !regexp.MustCompile(`^[a-zA-Z0-9+\-_:/@]{1,127}$`).MatchString(s) {
+			t.Errorf("label %v is not a SAR label", l)
+		}
+	}
+	for _, f := range []string{str("LicenseUrl"), str("ReadmeUrl")} {
+		if fi, err := os.Stat(f); err != nil || fi.Size() == 0 {
+			t.Errorf("%s: %v; sam package uploads it", f, err)
+		}
+	}
+	if lic, err := os.ReadFile("LICENSE"); err != nil || !bytes.Contains(lic, []byte("Apache License\n                           Version 2.0, January 2004")) {
+		t.Errorf("LICENSE is not the Apache License 2.0 text (%v)", err)
+	}
+}

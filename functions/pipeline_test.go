@@ -32,6 +32,7 @@ import (
 	"github.com/e3sync/e3sync/internal/testworld"
 	"github.com/e3sync/e3sync/pkg/emulator"
 	"github.com/e3sync/e3sync/pkg/export"
+	"github.com/e3sync/e3sync/pkg/metrics"
 	"github.com/e3sync/e3sync/pkg/pipeline"
 )
 
@@ -341,6 +342,29 @@ func TestPipelineThroughLambdaRuntime(t *testing.T) {
 		}
 		if msgs := s.drain(); len(msgs) != 0 {
 			t.Errorf("bad requests enqueued %d messages", len(msgs))
+		}
+	})
+
+	t.Run("the planner reports the token's age", func(t *testing.T) {
+		// The secret was created by newStack moments ago: each planner
+		// run that got past decoding its request reports an age of a few
+		// seconds, in days.
+		var ages []float64
+		for _, line := range strings.Split(s.fetch.Logs(), "\n") {
+			var m map[string]any
+			if json.Unmarshal([]byte(line), &m) == nil && m["_aws"] != nil {
+				if v, ok := m[metrics.TokenAgeDays].(float64); ok {
+					ages = append(ages, v)
+				}
+			}
+		}
+		if len(ages) < 3 {
+			t.Errorf("%d %s values, want one per planner run that read the secret\n%s", len(ages), metrics.TokenAgeDays, s.fetch.Logs())
+		}
+		for _, a := range ages {
+			if a < 0 || a > 1.0/24 {
+				t.Errorf("%s = %v, want the few seconds since the secret was created", metrics.TokenAgeDays, a)
+			}
 		}
 	})
 

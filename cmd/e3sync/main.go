@@ -64,6 +64,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		err = runVerify(ctx, rest, getenv, stdout, stderr)
 	case "catalog":
 		err = runCatalog(ctx, rest, getenv, stdout, stderr)
+	case "status":
+		err = runStatus(ctx, rest, getenv, stdout, stderr)
 	case "demo":
 		err = runDemo(ctx, rest, stdout, stderr)
 	case "version", "--version":

@@ -45,9 +45,17 @@ func TestCLINeverPrintsSecrets(t *testing.T) {
 		t.Errorf("verify of a corrupted destination exit %d, want %d", code, exitFailed)
 	}
 	cli("verify", "--dest", dest, "--json")
+	for _, args := range [][]string{{"status", "--dest", dest}, {"status", "--dest", dest, "--json"}} {
+		if code := cli(args...); code != 0 {
+			t.Errorf("%s exit %d", strings.Join(args, " "), code)
+		}
+	}
 	api.Revoke(token)
 	if code := cli("sync", "--dest", dest, "--verbose"); code != exitRejected {
 		t.Errorf("sync with a revoked token exit %d, want %d", code, exitRejected)
+	}
+	if code := cli("status", "--dest", dest); code != exitRejected {
+		t.Errorf("status with a revoked token exit %d, want %d", code, exitRejected)
 	}
 
 	text := all.String()

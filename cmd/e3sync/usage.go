@@ -18,6 +18,8 @@ Usage:
   e3sync catalog --dest s3://BUCKET/PREFIX/ --glue-database DB [--from D] [--to D]
                                     register the dates already in the destination as
                                     partitions of DB's Glue tables (no token needed)
+  e3sync status --dest DEST [flags] newest complete date per type, incomplete dates
+                                    and why, stale objects, the last run ('status -h')
   e3sync demo [--dest DIR]          run a sync against an embedded emulated Optimizely
   e3sync version
   e3sync help

@@ -41,25 +41,13 @@ func (h *handler) handle(ctx context.Context, raw json.RawMessage) (any, error) 
 		}
 		return h.handleSQS(ctx, ev), nil
 	}
-	t, err := export.DecodeTask(raw)
-	if err != nil {
-		return nil, err
-	}
-	return h.run(ctx, t)
+	return h.task(ctx, raw)
 }
 
 func (h *handler) handleSQS(ctx context.Context, ev events.SQSEvent) events.SQSEventResponse {
 	resp := events.SQSEventResponse{BatchItemFailures: []events.SQSBatchItemFailure{}}
 	for _, m := range ev.Records {
-		mctx := logctx.With(ctx, "message_id", m.MessageId)
-		t, err := export.DecodeTask([]byte(m.Body))
-		if err != nil {
-			// Run never saw it: this is the task's one log line.
-			h.log.ErrorContext(mctx, "task rejected", "error", err.Error())
-		} else {
-			_, err = h.run(mctx, t) // logs its own summary line
-		}
-		if err != nil {
+		if !h.message(ctx, m) {
 			resp.BatchItemFailures = append(resp.BatchItemFailures, events.SQSBatchItemFailure{ItemIdentifier: m.MessageId})
 		}
 	}
@@ -101,6 +89,7 @@ func (h *handler) getCopier(ctx context.Context) (*pipeline.Copier, error) {
 		Events:      h.p.Events,
 		Credentials: src.Provider,
 		Catalog:     h.p.Catalog,
+		Runs:        h.p.Dest,
 	}
 	return h.copier, nil
 }

@@ -3,15 +3,20 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"log/slog"
 	"strings"
 	"testing"
+
+	"github.com/e3sync/e3sync/pkg/clients"
 )
 
 // Only an event with "Records", spelt exactly so, is taken for an SQS event;
 // any other payload is one task, decoded strictly.
 func TestHandleRecordsSpelling(t *testing.T) {
 	for _, payload := range []string{`{"records":[]}`, `{"RECORDS":[{"body":"{}"}]}`} {
-		out, err := (&handler{}).handle(context.Background(), json.RawMessage(payload))
+		// A rejected task is logged and counted (TasksFailed): a logger and a pipeline without a metrics sink.
+		h := &handler{log: slog.New(slog.DiscardHandler), p: &clients.Pipeline{}}
+		out, err := h.handle(context.Background(), json.RawMessage(payload))
 		if err == nil || !strings.Contains(err.Error(), "unknown field") {
 			t.Errorf("handle(%s) = %v, %v, want the task decoder's unknown field error", payload, out, err)
 		}

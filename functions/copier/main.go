@@ -10,8 +10,12 @@ import (
 	"github.com/e3sync/e3sync/pkg/settings"
 )
 
+// version is set at build time with -ldflags "-X main.version=..." (the
+// Makefile's build-<LogicalId> targets); it is logged at cold start.
+var version = "dev"
+
 func main() {
-	clients.StartLambda(func(s settings.Settings, p *clients.Pipeline, log *slog.Logger) any {
+	clients.StartLambda(version, func(s settings.Settings, p *clients.Pipeline, log *slog.Logger) any {
 		return (&handler{s: s, p: p, log: log}).handle
 	})
 }

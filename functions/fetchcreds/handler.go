@@ -35,6 +35,7 @@ func (h *handler) handle(ctx context.Context, raw json.RawMessage) (pipeline.Pla
 	sum := pipeline.PlanSummary{RunID: runID}
 	if err == nil {
 		sum, err = h.plan(ctx, runID, req)
+		h.putTokenAge(time.Now())
 	}
 	if err != nil {
 		// The planner logs its summary line on success; this is the failure's.

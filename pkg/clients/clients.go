@@ -34,18 +34,19 @@ const MaxIdleConnsPerHost = 128
 
 // HTTPClient returns c tuned for S3 traffic: a new client when c is nil,
 // and the SDK's buildable client (which carries AWS_CA_BUNDLE and proxy
-// settings) with more idle connections per host. Any other client is used as
-// it is.
-func HTTPClient(c aws.HTTPClient) aws.HTTPClient {
-	tune := func(t *http.Transport) {
-		t.MaxIdleConns = 2 * MaxIdleConnsPerHost
-		t.MaxIdleConnsPerHost = MaxIdleConnsPerHost
+// settings) with more idle connections per host and the timeouts t (zero:
+// DefaultTimeouts), frozen so that the S3 client keeps them. Any other
+// client is used as it is.
+func HTTPClient(c aws.HTTPClient, t Timeouts) aws.HTTPClient {
+	tune := func(tr *http.Transport) {
+		tr.MaxIdleConns = 2 * MaxIdleConnsPerHost
+		tr.MaxIdleConnsPerHost = MaxIdleConnsPerHost
 	}
 	switch b := c.(type) {
 	case nil:
-		return awshttp.NewBuildableClient().WithTransportOptions(tune)
+		return awshttp.NewBuildableClient().WithTransportOptions(tune, t.orDefault().transport).Freeze()
 	case *awshttp.BuildableClient:
-		return b.WithTransportOptions(tune)
+		return b.WithTransportOptions(tune, t.orDefault().transport).Freeze()
 	default:
 		return c
 	}
@@ -67,6 +68,7 @@ type SourceConfig struct {
 	APIBaseURL string        // Optimizely API; "" for the real one
 	Endpoint   string        // S3 endpoint override for the export bucket (emulators); "" for AWS
 	Duration   time.Duration // credential lifetime to ask for; 0 for 1h
+	Timeouts   Timeouts      // for S3 requests; zero for DefaultTimeouts
 	Logger     *slog.Logger
 	// Secrets learns the token and the export credentials and redacts them
 	// from Authentication API and source S3 errors; pass the set the
@@ -111,7 +113,7 @@ func NewSource(ctx context.Context, c SourceConfig) (*Source, error) {
 	client := s3.New(s3.Options{
 		Region:      ExportRegion,
 		Credentials: creds,
-		HTTPClient:  HTTPClient(nil),
+		HTTPClient:  HTTPClient(nil, c.Timeouts),
 		Retryer:     Retryer(),
 	}, func(o *s3.Options) {
 		if c.Endpoint != "" {
@@ -124,7 +126,7 @@ func NewSource(ctx context.Context, c SourceConfig) (*Source, error) {
 		o.APIOptions = append(o.APIOptions, optimizely.RefreshOnExpiredToken(creds, c.Logger), redact.Middleware(c.Secrets))
 	})
 	return &Source{
-		Store:    store.NewS3(client, loc.Bucket, loc.Prefix, store.S3Options{}),
+		Store:    store.NewS3(client, loc.Bucket, loc.Prefix, store.S3Options{BodyGrace: c.Timeouts.orDefault().Idle}),
 		Provider: p,
 		Location: loc,
 	}, nil
@@ -132,16 +134,17 @@ func NewSource(ctx context.Context, c SourceConfig) (*Source, error) {
 
 // NewDestinationS3 returns the destination bucket store, signed with the
 // identity in cfg (the default AWS credential chain: the customer's own, not
-// Optimizely's). A custom endpoint (AWS_ENDPOINT_URL_S3 or
-// AWS_ENDPOINT_URL) implies path-style addressing, as S3-compatible servers
-// expect.
-func NewDestinationS3(cfg aws.Config, t store.Target, customEndpoint bool, opts store.S3Options) *store.S3 {
-	client := s3.NewFromConfig(cfg, func(o *s3.Options) {
-		o.HTTPClient = HTTPClient(o.HTTPClient)
+// Optimizely's), its requests bounded by DefaultTimeouts. A custom endpoint
+// (AWS_ENDPOINT_URL_S3 or AWS_ENDPOINT_URL) implies path-style addressing, as
+// S3-compatible servers expect. optFns come last (tests set other timeouts
+// with them).
+func NewDestinationS3(cfg aws.Config, t store.Target, customEndpoint bool, opts store.S3Options, optFns ...func(*s3.Options)) *store.S3 {
+	client := s3.NewFromConfig(cfg, append([]func(*s3.Options){func(o *s3.Options) {
+		o.HTTPClient = HTTPClient(o.HTTPClient, DefaultTimeouts)
 		o.Retryer = Retryer()
 		o.UsePathStyle = o.UsePathStyle || customEndpoint
 		o.APIOptions = append(o.APIOptions, redact.Middleware(nil)) // an error echoing the session token
-	})
+	}}, optFns...)...)
 	return store.NewS3(client, t.Bucket, t.Prefix, opts)
 }
 

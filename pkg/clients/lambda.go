@@ -20,12 +20,17 @@ import (
 // handler lambda.Start accepts). Invalid settings stop the container with
 // one log line naming every problem.
 //
+// Its first line, before the settings are read, is "cold start" with the
+// function's name and version (the binary's main.version, stamped by the
+// Makefile with -ldflags "-X main.version=...").
+//
 // Every line logged carries the Lambda request id and the ids logctx.With
 // puts in the context (run_id; task for the copier). Metrics (EMF) go to
 // stdout as JSON lines, like the logs.
-func StartLambda(newHandler func(s settings.Settings, p *Pipeline, log *slog.Logger) any) {
+func StartLambda(version string, newHandler func(s settings.Settings, p *Pipeline, log *slog.Logger) any) {
 	secrets := redact.New() // learns the PAT and the export credentials; no log line carries them
 	log := slog.New(redact.Handler(logctx.Handler(lambdacontext.NewLogHandler()), secrets))
+	log.Info("cold start", "function", lambdacontext.FunctionName, "version", version)
 	s, err := settings.Parse(os.Getenv, true)
 	if err != nil {
 		log.Error("invalid configuration", "error", err.Error())

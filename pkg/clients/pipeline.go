@@ -32,6 +32,8 @@ type Pipeline struct {
 	Events  *notify.EventBridge // completion events (the copier)
 	Metrics *metrics.Recorder
 	Catalog *catalog.Keeper // Glue partitions and schema checks (the copier)
+	// Tokens is the PAT's secret, also read for its age (TokenAgeDays).
+	Tokens *pat.SecretsManager
 }
 
 // NewPipeline builds the clients from the settings and the function's own
@@ -50,5 +52,6 @@ func NewPipeline(cfg aws.Config, s settings.Settings, customS3 bool, metricsOut 
 		Events:  &notify.EventBridge{Client: eventbridge.NewFromConfig(cfg), Bus: s.EventBus},
 		Metrics: metrics.New(metricsOut, s.MetricsNS, s.StackName),
 		Catalog: NewKeeper(cfg, dest, s.GlueDatabase),
+		Tokens:  tokens,
 	}
 }

@@ -168,5 +168,8 @@ func (j *Job) Run(ctx context.Context, o plan.Options) (Summary, error) {
 	sort.Strings(s.CompletedDates)
 	sort.Strings(s.Errors)
 	s.Seconds = time.Since(start).Seconds()
+	if !j.DryRun {
+		j.record(ctx, s, log)
+	}
 	return s, nil
 }

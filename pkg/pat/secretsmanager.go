@@ -48,6 +48,7 @@ type SecretsManager struct {
 	fetchedAt time.Time
 	gen       uint64 // bumped by Invalidate
 	inflight  *fetch
+	changedAt time.Time // CreatedDate of the secret version last read
 }
 
 // fetch is one GetSecretValue call that callers wait on.
@@ -100,6 +101,16 @@ func (s *SecretsManager) Token(ctx context.Context) (Token, error) {
 	}
 }
 
+// ChangedAt is when the secret was last changed, as far as the last read
+// tells: the creation time of the version it returned (put-secret-value
+// makes a new version). Zero before the first read or if Secrets Manager
+// did not say.
+func (s *SecretsManager) ChangedAt() time.Time {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.changedAt
+}
+
 // Invalidate drops the cached token; the next Token call reads the secret.
 func (s *SecretsManager) Invalidate() {
 	s.mu.Lock()
@@ -116,6 +127,11 @@ func (s *SecretsManager) fetch(ctx context.Context) (Token, error) {
 	out, err := s.Client.GetSecretValue(ctx, &secretsmanager.GetSecretValueInput{SecretId: aws.String(s.SecretID)})
 	if err != nil {
 		return Token{}, s.describe(err)
+	}
+	if out.CreatedDate != nil {
+		s.mu.Lock()
+		s.changedAt = *out.CreatedDate
+		s.mu.Unlock()
 	}
 	var raw []byte
 	switch {

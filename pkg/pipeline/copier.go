@@ -16,6 +16,7 @@ import (
 	"github.com/e3sync/e3sync/pkg/notify"
 	"github.com/e3sync/e3sync/pkg/optimizely"
 	"github.com/e3sync/e3sync/pkg/plan"
+	"github.com/e3sync/e3sync/pkg/runlog"
 	"github.com/e3sync/e3sync/pkg/transfer"
 )
 
@@ -75,6 +76,9 @@ type Copier struct {
 	// Catalog, when set, registers each copied sub-partition in the Glue
 	// catalog and checks a completed date's schema (see catalog.go).
 	Catalog *catalog.Keeper
+	// Runs, when set, receives one run record per task invocation (package
+	// runlog; the destination), read back by `e3sync status`.
+	Runs runlog.Writer
 
 	mu        sync.Mutex
 	refreshes int64 // Credentials.Refreshes() already emitted
@@ -106,6 +110,7 @@ func (c *Copier) Run(ctx context.Context, t export.Task) (Outcome, error) {
 	start := time.Now()
 	out, err := c.run(ctx, t)
 	c.putCredentialMetrics(err)
+	c.record(ctx, t, out, err)
 	attrs := []any{
 		"copied", out.Result.Copied, "skipped", out.Result.Skipped, "failed", out.Result.Failed,
 		"bytes", out.Result.Bytes, "deferred", out.Result.Deferred, "uploads_aborted", out.Result.UploadsAborted,

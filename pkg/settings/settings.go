@@ -35,6 +35,9 @@ const (
 	EnvSourceEndpoint  = "SOURCE_S3_ENDPOINT"   // optional: export bucket endpoint (tests, emulators)
 	EnvEventBus        = "EVENT_BUS_NAME"       // default "default": where completion events go
 	EnvGlueDatabase    = "GLUE_DATABASE"        // optional: register partitions in this Glue database's tables
+	// EnvRetryBackoff: the copier's delay before a failed task's next
+	// attempt, in seconds, one per attempt (the last repeats).
+	EnvRetryBackoff = "RETRY_BACKOFF_SECONDS" // default "60,120,300,600,1200"
 )
 
 // Settings are both functions' configuration.
@@ -58,6 +61,7 @@ type Settings struct {
 	// GlueDatabase, when set, is the Glue database whose decisions and
 	// events tables the copier registers partitions in (pkg/catalog).
 	GlueDatabase string
+	RetryBackoff []time.Duration
 }
 
 // Parse reads the settings; needQueue makes TASK_QUEUE_URL required.
@@ -130,10 +134,36 @@ func Parse(getenv func(string) string, needQueue bool) (Settings, error) {
 	if s.GlueDatabase = get(EnvGlueDatabase, ""); s.GlueDatabase != "" && !ValidGlueDatabase(s.GlueDatabase) {
 		bad(EnvGlueDatabase, "%q is not a Glue database name (1-255 lowercase letters, digits and '_')", s.GlueDatabase)
 	}
+	if b, err := parseBackoff(get(EnvRetryBackoff, "60,120,300,600,1200")); err != nil {
+		bad(EnvRetryBackoff, "%v", err)
+	} else {
+		s.RetryBackoff = b
+	}
 	if len(problems) > 0 {
 		return Settings{}, fmt.Errorf("configuration: %s", strings.Join(problems, "; "))
 	}
 	return s, nil
+}
+
+// maxVisibilitySeconds is SQS's largest visibility timeout (12 hours).
+const maxVisibilitySeconds = 43200
+
+// parseBackoff reads a comma-separated list of 1 to 20 whole seconds, each
+// from 0 to 43200 (SQS's longest visibility timeout).
+func parseBackoff(v string) ([]time.Duration, error) {
+	fields := strings.Split(v, ",")
+	if len(fields) > 20 {
+		return nil, fmt.Errorf("%q has %d delays (at most 20)", v, len(fields))
+	}
+	out := make([]time.Duration, 0, len(fields))
+	for _, f := range fields {
+		n, err := strconv.Atoi(strings.TrimSpace(f))
+		if err != nil || n < 0 || n > maxVisibilitySeconds {
+			return nil, fmt.Errorf("%q: %q is not a whole number of seconds from 0 to %d", v, strings.TrimSpace(f), maxVisibilitySeconds)
+		}
+		out = append(out, time.Duration(n)*time.Second)
+	}
+	return out, nil
 }
 
 // validBusName accepts an EventBridge bus name or ARN.

@@ -50,6 +50,7 @@ func TestDefaults(t *testing.T) {
 		StackName:       "e3sync",
 		SecretTTL:       300 * time.Second,
 		EventBus:        "default",
+		RetryBackoff:    []time.Duration{time.Minute, 2 * time.Minute, 5 * time.Minute, 10 * time.Minute, 20 * time.Minute},
 	}
 	if !reflect.DeepEqual(s, want) {
 		t.Errorf("Parse(required only) =\n%+v\nwant\n%+v", s, want)
@@ -83,6 +84,8 @@ func TestEveryVariable(t *testing.T) {
 		{EnvEventBus, "analytics", func(s Settings) any { return s.EventBus }, "analytics"},
 		{EnvEventBus, "arn:aws:events:us-east-1:123456789012:event-bus/analytics", func(s Settings) any { return s.EventBus }, "arn:aws:events:us-east-1:123456789012:event-bus/analytics"},
 		{EnvGlueDatabase, "optimizely_export", func(s Settings) any { return s.GlueDatabase }, "optimizely_export"},
+		{EnvRetryBackoff, "1, 2,0", func(s Settings) any { return s.RetryBackoff }, []time.Duration{time.Second, 2 * time.Second, 0}},
+		{EnvRetryBackoff, "43200", func(s Settings) any { return s.RetryBackoff }, []time.Duration{12 * time.Hour}},
 	}
 	for _, tt := range tests {
 		s, err := Parse(env(with(map[string]string{tt.name: tt.value})), true)
@@ -120,6 +123,11 @@ func TestInvalidValues(t *testing.T) {
 		{EnvEventBus, "arn:aws:sqs:us-east-1:123456789012:q"},
 		{EnvGlueDatabase, "Has-Caps"},
 		{EnvGlueDatabase, strings.Repeat("d", 256)},
+		{EnvRetryBackoff, "60,,120"},
+		{EnvRetryBackoff, "-1"},
+		{EnvRetryBackoff, "43201"},
+		{EnvRetryBackoff, "1m"},
+		{EnvRetryBackoff, strings.Repeat("1,", 20) + "1"},
 		{EnvAPIURL, "http://api.optimizely.com"}, // the token would cross the network in cleartext
 		{EnvAPIURL, "http://10.1.2.3:8080"},
 		{EnvAPIURL, "ftp://api.optimizely.com"},

@@ -168,6 +168,9 @@ func (d *Dir) Write(ctx context.Context, key string, size int64, r io.Reader, me
 	if strings.HasSuffix(key, "/") {
 		return "", os.MkdirAll(p, 0o755)
 	}
+	if err := CheckSize(size); err != nil {
+		return "", fmt.Errorf("write %s%s: %w", d, key, err)
+	}
 	if strings.HasSuffix(key, tmpSuffix) {
 		// List hides such names (they are our temporary files): a file
 		// written under one would be invisible and copied again forever.

@@ -43,7 +43,7 @@ func TestS3ListRejectsKeysOutsideThePrefix(t *testing.T) {
 		{"sibling prefix", []string{"v1/account_id=1234/type=events/date=2024-01-01/event=x/part-0.parquet"}, nil},
 		{"bucket root", []string{"secret.parquet"}, nil},
 		{"folder of another account", nil, []string{"v1/account_id=999/type=events/"}},
-		{"one bad key among good ones", []string{root + "type=events/date=2024-01-01/event=x/a", "v1/account_id=9/b"}, nil},
+		{"one bad key among good ones", []string{root + "type=events/a", "v1/account_id=9/b"}, nil},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			s := NewS3(listingS3{keys: tt.keys, prefixes: tt.prefixes}, "optimizely-events-data", root, S3Options{})

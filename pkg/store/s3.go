@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net/url"
 	"strings"
 	"sync"
 	"time"
@@ -42,6 +41,12 @@ type S3Options struct {
 	UploadConcurrency int
 	// KMSKeyID, when set, encrypts written objects with SSE-KMS under that key.
 	KMSKeyID string
+	// BodyGrace and MinBodyRate bound reading a ranged GET's body of n
+	// bytes (OpenRange) to BodyGrace + n / MinBodyRate seconds: a body that
+	// drips, too slowly for the idle timeout to catch, fails with a
+	// *SlowBodyError. Defaults DefaultBodyGrace and DefaultMinBodyRate.
+	BodyGrace   time.Duration
+	MinBodyRate int64 // bytes per second
 }
 
 // S3 is a bucket, under a key prefix.
@@ -62,6 +67,12 @@ func NewS3(client S3API, bucket, prefix string, opts S3Options) *S3 {
 	}
 	if opts.UploadConcurrency <= 0 {
 		opts.UploadConcurrency = DefaultUploadConcurrency
+	}
+	if opts.BodyGrace <= 0 {
+		opts.BodyGrace = DefaultBodyGrace
+	}
+	if opts.MinBodyRate <= 0 {
+		opts.MinBodyRate = DefaultMinBodyRate
 	}
 	if prefix != "" && !strings.HasSuffix(prefix, "/") {
 		prefix += "/"
@@ -88,9 +99,13 @@ func (s *S3) PartSize() int64 { return s.opts.PartSize }
 // Prefix returns the key prefix of the store root.
 func (s *S3) Prefix() string { return s.prefix }
 
-// List lists prefix (relative to the root) with one paginated ListObjectsV2.
-// Keys are asked for URL-encoded (a key may hold bytes XML cannot carry) and
-// decoded when the server says it encoded them.
+// List lists prefix (relative to the root) with ListObjectsV2, page after
+// page. Keys are asked for URL-encoded (a key may hold bytes XML cannot
+// carry) and decoded when the server says it encoded them. The answer is
+// untrusted: an entry outside prefix (or, with delim, more than one level
+// below it), keys out of order or repeated, a repeated continuation token,
+// and a listing beyond MaxListEntries or MaxListPages are errors naming the
+// problem.
 func (s *S3) List(ctx context.Context, prefix string, delim bool) (Listing, error) {
 	in := &s3.ListObjectsV2Input{
 		Bucket: aws.String(s.bucket), Prefix: aws.String(s.prefix + prefix), EncodingType: types.EncodingTypeUrl,
@@ -98,41 +113,22 @@ func (s *S3) List(ctx context.Context, prefix string, delim bool) (Listing, erro
 	if delim {
 		in.Delimiter = aws.String("/")
 	}
-	var out Listing
-	p := s3.NewListObjectsV2Paginator(s.client, in)
-	for p.HasMorePages() {
-		page, err := p.NextPage(ctx)
+	l := newLister(s.prefix, s.prefix+prefix, delim)
+	for {
+		page, err := s.client.ListObjectsV2(ctx, in, limitBody(maxListPageBytes))
+		if err == nil {
+			err = l.add(page)
+		}
+		if err == nil && aws.ToBool(page.IsTruncated) {
+			in.ContinuationToken, err = l.next(page)
+		}
 		if err != nil {
 			return Listing{}, fmt.Errorf("list %s%s: %w", s, prefix, err)
 		}
-		decode := func(k *string) (string, error) { return aws.ToString(k), nil }
-		if page.EncodingType == types.EncodingTypeUrl {
-			decode = func(k *string) (string, error) { return url.QueryUnescape(aws.ToString(k)) }
-		}
-		for _, o := range page.Contents {
-			full, err := decode(o.Key)
-			if err != nil {
-				return Listing{}, fmt.Errorf("list %s%s: key %q: %w", s, prefix, aws.ToString(o.Key), err)
-			}
-			key, ok := strings.CutPrefix(full, s.prefix)
-			if !ok {
-				return Listing{}, fmt.Errorf("list %s%s: key %q is outside the prefix", s, prefix, full)
-			}
-			out.Objects = append(out.Objects, Object{Key: key, Size: aws.ToInt64(o.Size), ETag: aws.ToString(o.ETag)})
-		}
-		for _, cp := range page.CommonPrefixes {
-			full, err := decode(cp.Prefix)
-			if err != nil {
-				return Listing{}, fmt.Errorf("list %s%s: prefix %q: %w", s, prefix, aws.ToString(cp.Prefix), err)
-			}
-			key, ok := strings.CutPrefix(full, s.prefix)
-			if !ok {
-				return Listing{}, fmt.Errorf("list %s%s: prefix %q is outside the prefix", s, prefix, full)
-			}
-			out.Prefixes = append(out.Prefixes, key)
+		if !aws.ToBool(page.IsTruncated) {
+			return l.out, nil
 		}
 	}
-	return out, nil
 }
 
 // Open streams the object at key.
@@ -164,6 +160,9 @@ func (s *S3) Head(ctx context.Context, key string) (Info, error) {
 func (s *S3) Write(ctx context.Context, key string, size int64, r io.Reader, meta map[string]string) (string, error) {
 	if err := checkKey(key); err != nil {
 		return "", fmt.Errorf("write %s: %w", s, err)
+	}
+	if err := CheckSize(size); err != nil {
+		return "", fmt.Errorf("write %s%s: %w", s, key, err)
 	}
 	body := &exactReader{r: r, want: size}
 	if size < s.opts.PartSize {
@@ -270,17 +269,20 @@ func (s *S3) OpenRange(ctx context.Context, key, etag string, off, n, size int64
 	if etag != "" {
 		in.IfMatch = aws.String(etag)
 	}
+	ctx, cancel := context.WithCancelCause(ctx)
 	out, err := s.client.GetObject(ctx, in)
 	if err != nil {
+		cancel(nil)
 		return nil, fmt.Errorf("get %s%s [%d, %d): %w", s, key, off, off+n, notFound(err))
 	}
 	if cr := aws.ToString(out.ContentRange); cr != "" {
 		if _, total, ok := strings.Cut(cr, "/"); ok && total != "*" && total != fmt.Sprint(size) {
 			out.Body.Close()
+			cancel(nil)
 			return nil, fmt.Errorf("get %s%s: %w: object is %s bytes, want %d", s, key, ErrSizeMismatch, total, size)
 		}
 	}
-	return out.Body, nil
+	return s.boundBody(ctx, cancel, out.Body, s.String()+key, n), nil
 }
 
 // partAttempts is how many times one part's read is tried before the upload
@@ -298,6 +300,9 @@ const partAttempts = 3
 func (s *S3) WriteParts(ctx context.Context, key string, size int64, open PartOpener, meta map[string]string) (string, error) {
 	if err := checkKey(key); err != nil {
 		return "", fmt.Errorf("write %s: %w", s, err)
+	}
+	if err := CheckSize(size); err != nil {
+		return "", fmt.Errorf("write %s%s: %w", s, key, err)
 	}
 	partSize := s.partSizeFor(size)
 	if size < partSize {
@@ -386,13 +391,15 @@ func (s *S3) uploadParts(ctx context.Context, key, uploadID string, size, partSi
 	return parts, nil
 }
 
-func (s *S3) uploadPart(ctx context.Context, key, uploadID string, number int32, off, n int64, buf []byte, open PartOpener) (types.CompletedPart, error) {
-	var err error
+// uploadPart runs in a worker goroutine of uploadParts: a panic in it
+// fails the upload (which is then aborted), never the process.
+func (s *S3) uploadPart(ctx context.Context, key, uploadID string, number int32, off, n int64, buf []byte, open PartOpener) (_ types.CompletedPart, err error) {
+	defer recovered(&err)
 	for attempt := range partAttempts {
 		if attempt > 0 && ctx.Err() != nil {
 			break
 		}
-		if err = readPart(ctx, open, off, buf); err == nil || errors.Is(err, ErrSizeMismatch) {
+		if err = readPart(ctx, open, off, buf); err == nil || errors.Is(err, ErrSizeMismatch) || Unanswered(err) {
 			break
 		}
 	}

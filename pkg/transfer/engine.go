@@ -97,6 +97,9 @@ type Engine struct {
 	// noCleanup is set once the destination denied listing or aborting
 	// uploads: asking again for every task would only repeat the warning.
 	noCleanup atomic.Bool
+	// down is tripped by the first error showing that an endpoint stopped
+	// answering: no object or task starts after it.
+	down breaker
 }
 
 // New returns an engine.
@@ -172,7 +175,15 @@ func (e *Engine) Copy(ctx context.Context, t export.Task) (Result, error) {
 // A task that copied everything (nothing failed or deferred) then aborts
 // the stale multipart uploads under its prefix, when the destination can
 // (Result.UploadsAborted; see Options.StaleUploadAge).
-func (e *Engine) CopyUntil(ctx context.Context, t export.Task, stopAt time.Time) (Result, error) {
+func (e *Engine) CopyUntil(ctx context.Context, t export.Task, stopAt time.Time) (res Result, err error) {
+	defer e.boundary(ctx, "task "+t.String(), &err)
+	if err := e.down.check(); err != nil {
+		return Result{}, fmt.Errorf("task %s: %w", t, err)
+	}
+	return e.copyUntil(ctx, t, stopAt)
+}
+
+func (e *Engine) copyUntil(ctx context.Context, t export.Task, stopAt time.Time) (Result, error) {
 	if err := t.Validate(); err != nil {
 		return Result{}, err
 	}
@@ -236,6 +247,13 @@ func (e *Engine) CopyUntil(ctx context.Context, t export.Task, stopAt time.Time)
 	for _, o := range srcL.Objects {
 		if o.Key == export.SuccessKey(t.Type, t.Date) || strings.HasSuffix(o.Key, "/") {
 			continue // _SUCCESS is written by Finalize; folder markers carry no data
+		}
+		if err := store.CheckSize(o.Size); err != nil {
+			mu.Lock()
+			res.Failed++
+			errs = append(errs, fmt.Errorf("%s: listed size: %w", o.Key, err))
+			mu.Unlock()
+			continue
 		}
 		var dst *store.Object
 		if d, ok := have[o.Key]; ok {
@@ -381,7 +399,11 @@ const manifestTimeout = 20 * time.Second
 // copyObject streams one object, retrying the whole object on failure, and
 // returns the destination ETag of the copy. Each attempt is atomic at the
 // destination (store contract), so a failed attempt leaves nothing behind.
-func (e *Engine) copyObject(ctx context.Context, o store.Object) (string, error) {
+func (e *Engine) copyObject(ctx context.Context, o store.Object) (etag string, err error) {
+	defer e.boundary(ctx, "copy "+o.Key, &err)
+	if err := e.down.check(); err != nil {
+		return "", fmt.Errorf("copy %s: %w", o.Key, err)
+	}
 	if o.Size >= e.opts.LargeObject {
 		select {
 		case e.large <- struct{}{}:
@@ -396,10 +418,6 @@ func (e *Engine) copyObject(ctx context.Context, o store.Object) (string, error)
 		}
 		defer e.small.Release(w)
 	}
-	var (
-		etag string
-		err  error
-	)
 	for attempt := 1; attempt <= e.opts.Attempts; attempt++ {
 		if attempt > 1 {
 			e.opts.Logger.WarnContext(ctx, "retrying object", "key", o.Key, "attempt", attempt, "error", err.Error())
@@ -409,7 +427,7 @@ func (e *Engine) copyObject(ctx context.Context, o store.Object) (string, error)
 				return "", fmt.Errorf("copy %s: %w", o.Key, ctx.Err())
 			}
 		}
-		if etag, err = e.copyOnce(ctx, o); err == nil || ctx.Err() != nil {
+		if etag, err = e.copyOnce(ctx, o); err == nil || ctx.Err() != nil || store.Unanswered(err) {
 			break
 		}
 	}
@@ -500,7 +518,12 @@ func (c Completion) String() string {
 // one and every source object of the date is present in the destination with
 // the same size, as the version the source lists (copiedVersions). The marker
 // is always the last object written for a date.
-func (e *Engine) Finalize(ctx context.Context, t export.Type, date string) (Completion, error) {
+func (e *Engine) Finalize(ctx context.Context, t export.Type, date string) (c Completion, err error) {
+	defer e.boundary(ctx, "finalize "+string(t)+"/"+date, &err)
+	return e.finalize(ctx, t, date)
+}
+
+func (e *Engine) finalize(ctx context.Context, t export.Type, date string) (Completion, error) {
 	prefix := export.DatePrefix(t, date)
 	success := export.SuccessKey(t, date)
 	srcL, err := e.src.List(ctx, prefix, false)

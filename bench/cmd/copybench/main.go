@@ -206,7 +206,7 @@ func limit(ctx context.Context, f flags, t export.Task) (Output, error) {
 	client := func(ep string, c aws.CredentialsProvider) *s3.Client {
 		return s3.New(s3.Options{
 			Region: "us-east-1", BaseEndpoint: aws.String(ep), UsePathStyle: true, Credentials: c,
-			HTTPClient: clients.HTTPClient(nil), Retryer: clients.Retryer(),
+			HTTPClient: clients.HTTPClient(nil, clients.DefaultTimeouts), Retryer: clients.Retryer(),
 		})
 	}
 	src := client(f.srcEndpoint, srcCreds)

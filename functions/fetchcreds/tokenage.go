@@ -1,0 +1,21 @@
+package main
+
+import (
+	"time"
+
+	"github.com/e3sync/e3sync/pkg/metrics"
+)
+
+// putTokenAge emits the age in days of the PAT's secret version, i.e. the
+// time since the token was last put (TokenAgeDays), for the optional
+// rotation reminder. Nothing before the secret has been read.
+func (h *handler) putTokenAge(now time.Time) {
+	if h.p.Tokens == nil {
+		return
+	}
+	changed := h.p.Tokens.ChangedAt()
+	if changed.IsZero() {
+		return
+	}
+	h.p.Metrics.Put(nil, metrics.Value{Name: metrics.TokenAgeDays, Unit: metrics.None, Value: now.Sub(changed).Hours() / 24})
+}
