@@ -17,11 +17,13 @@ import (
 
 	"github.com/e3sync/e3sync/internal/testenv"
 	"github.com/e3sync/e3sync/internal/testworld"
+	"github.com/e3sync/e3sync/pkg/catalog"
 	"github.com/e3sync/e3sync/pkg/clients"
 	"github.com/e3sync/e3sync/pkg/export"
 	"github.com/e3sync/e3sync/pkg/job"
 	"github.com/e3sync/e3sync/pkg/pat"
 	"github.com/e3sync/e3sync/pkg/plan"
+	"github.com/e3sync/e3sync/pkg/runlog"
 	"github.com/e3sync/e3sync/pkg/store"
 	"github.com/e3sync/e3sync/pkg/transfer"
 )
@@ -249,8 +251,8 @@ func (w *world) hostileSync(ctx context.Context, prefix, srcURL, dstURL string) 
 
 // outsideListed returns what the destination prefix holds that no listing
 // of the source could have put there: anything but a source object, the
-// _SUCCESS of a complete source date, and the manifest of a sub-partition
-// (naming only source objects).
+// _SUCCESS of a complete source date, the manifest of a sub-partition
+// (naming only source objects), and e3sync's run and schema records.
 func (w *world) outsideListed(t *testing.T, prefix string) []string {
 	t.Helper()
 	ctx := context.Background()
@@ -269,6 +271,8 @@ func (w *world) outsideListed(t *testing.T, prefix string) []string {
 			case isData, isSuccess && w.dates[date]:
 			case strings.HasPrefix(k, transfer.StateRoot) && strings.HasSuffix(k, "/_manifest.json"):
 				bad = append(bad, w.foreignInManifest(t, aws.ToString(o.Key))...)
+			case (strings.HasPrefix(k, runlog.Root) || strings.HasPrefix(k, catalog.SchemaRoot)) && strings.HasSuffix(k, ".json"):
+				// e3sync's own records (runs, schemas), under keys it makes: no listing names them.
 			default:
 				bad = append(bad, k)
 			}
