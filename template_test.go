@@ -219,6 +219,7 @@ func TestAlarms(t *testing.T) {
 		{"CatalogFailuresAlarm", "e3sync", metrics.CatalogFailures, stack, "notBreaching"},
 		{"SchemaChangesAlarm", "e3sync", metrics.SchemaChanges, stack, "notBreaching"},
 		{"UnknownExportTypesAlarm", "e3sync", metrics.UnknownExportTypes, stack, "notBreaching"},
+		{"StaleObjectsAlarm", "e3sync", metrics.ObjectsStale, stack, "notBreaching"},
 		// No report at all means the planner has not run: stale.
 		{"StaleDecisionsAlarm", "e3sync", metrics.NewestSyncedDateAgeHours, typed("decisions"), "breaching"},
 		{"StaleEventsAlarm", "e3sync", metrics.NewestSyncedDateAgeHours, typed("events"), "breaching"},
@@ -534,7 +535,7 @@ func TestS3LimitedToDestinationPrefix(t *testing.T) {
 	objectsARN := sub("arn:${AWS::Partition}:s3:::${DestinationBucket}/${DestinationPrefix}*")
 	want := map[string][]string{
 		"FetchCredsFunction": {"s3:ListBucket"},
-		"CopierFunction":     {"s3:AbortMultipartUpload", "s3:GetObject", "s3:ListBucket", "s3:ListBucketMultipartUploads", "s3:PutObject"},
+		"CopierFunction":     {"s3:AbortMultipartUpload", "s3:DeleteObject", "s3:GetObject", "s3:ListBucket", "s3:ListBucketMultipartUploads", "s3:PutObject"},
 	}
 	got := map[string][]string{}
 	for _, s := range policyStatements(t, tpl) {
@@ -554,6 +555,9 @@ func TestS3LimitedToDestinationPrefix(t *testing.T) {
 				t.Errorf("%s: s3:ListBucket condition StringLike s3:prefix = %v, want ${DestinationPrefix}*", s.where, c)
 			}
 			continue
+		}
+		if slices.Contains(acts, "s3:DeleteObject") {
+			continue // TestDeleteOnlyWhenPruning
 		}
 		if slices.Contains(acts, "s3:ListBucketMultipartUploads") {
 			// A bucket-level action with no prefix condition key in IAM: the
@@ -880,7 +884,7 @@ var knownEnv = []string{
 	settings.EnvTypes, settings.EnvLookback, settings.EnvMaxBackfillDays, settings.EnvTaskQueue,
 	settings.EnvDuration, settings.EnvConcurrency, settings.EnvPartSizeMiB, settings.EnvMetricsNS,
 	settings.EnvStackName, settings.EnvSecretTTL, settings.EnvAPIURL, settings.EnvSourceEndpoint,
-	settings.EnvEventBus, settings.EnvGlueDatabase,
+	settings.EnvEventBus, settings.EnvGlueDatabase, settings.EnvPrune,
 }
 
 func globalEnv(tpl cfnTemplate) map[string]any {
@@ -997,6 +1001,47 @@ func TestCfnLint(t *testing.T) {
 	}
 	if err != nil || out.Len() > 0 {
 		t.Errorf("cfn-lint %s: %v\n%s", templatePath, err, out.String())
+	}
+}
+
+// Only the copier may delete, only when PruneStaleObjects is "true" (the
+// same parameter turns pruning on in its environment), and only in the table
+// locations under the destination prefix: never the quarantine or the state
+// under _e3sync/.
+func TestDeleteOnlyWhenPruning(t *testing.T) {
+	tpl := loadTemplate(t)
+	tables := sub("arn:${AWS::Partition}:s3:::${DestinationBucket}/${DestinationPrefix}type=*")
+	deleters := map[string]bool{}
+	for _, s := range policyStatements(t, tpl) {
+		if !slices.ContainsFunc(s.actions(), func(a string) bool { return a == "*" || a == "s3:*" || strings.HasPrefix(a, "s3:Delete") }) {
+			continue
+		}
+		deleters[s.where] = true
+		if got := s.actions(); !slices.Equal(got, []string{"s3:DeleteObject"}) {
+			t.Errorf("%s: delete actions %v, want s3:DeleteObject alone", s.where, got)
+		}
+		if s.cond != "PrunesStaleObjects" {
+			t.Errorf("%s: s3:DeleteObject under condition %q, want PrunesStaleObjects", s.where, s.cond)
+		}
+		if !reflect.DeepEqual(s.stmt["Resource"], tables) {
+			t.Errorf("%s: s3:DeleteObject on %v, want %v", s.where, s.stmt["Resource"], tables)
+		}
+	}
+	if !deleters["CopierFunction"] || len(deleters) != 1 {
+		t.Errorf("functions that may delete = %v, want only CopierFunction", deleters)
+	}
+	cond := lookup(tpl.section("Conditions"), "PrunesStaleObjects")
+	if want := map[string]any{"Fn::Equals": []any{ref("PruneStaleObjects"), "true"}}; !reflect.DeepEqual(cond, want) {
+		t.Errorf("condition PrunesStaleObjects = %v, want %v", cond, want)
+	}
+	if got := lookup(tpl.section("Parameters"), "PruneStaleObjects", "Default"); got != "false" {
+		t.Errorf("PruneStaleObjects Default = %v, want \"false\" (pruning is opt-in)", got)
+	}
+	if got := functionEnv(t, tpl, "CopierFunction")[settings.EnvPrune]; !reflect.DeepEqual(got, ref("PruneStaleObjects")) {
+		t.Errorf("CopierFunction %s = %v, want Ref PruneStaleObjects", settings.EnvPrune, got)
+	}
+	if _, ok := functionEnv(t, tpl, "FetchCredsFunction")[settings.EnvPrune]; ok {
+		t.Errorf("FetchCredsFunction has %s: only the copier prunes", settings.EnvPrune)
 	}
 }
 

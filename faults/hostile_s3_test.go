@@ -269,10 +269,10 @@ func (w *world) outsideListed(t *testing.T, prefix string) []string {
 			_, isData := w.src[k]
 			switch {
 			case isData, isSuccess && w.dates[date]:
+			case strings.HasPrefix(k, runlog.Root) && strings.HasSuffix(k, ".json"): // the run's own record
 			case strings.HasPrefix(k, transfer.StateRoot) && strings.HasSuffix(k, "/_manifest.json"):
 				bad = append(bad, w.foreignInManifest(t, aws.ToString(o.Key))...)
-			case (strings.HasPrefix(k, runlog.Root) || strings.HasPrefix(k, catalog.SchemaRoot)) && strings.HasSuffix(k, ".json"):
-				// e3sync's own records (runs, schemas), under keys it makes: no listing names them.
+			case strings.HasPrefix(k, catalog.SchemaRoot) && strings.HasSuffix(k, ".json"): // a completed date's recorded schema
 			default:
 				bad = append(bad, k)
 			}

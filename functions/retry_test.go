@@ -18,6 +18,7 @@ import (
 	"github.com/aws/aws-lambda-go/events"
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/credentials"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 	"github.com/aws/aws-sdk-go-v2/service/sqs/types"
@@ -25,6 +26,7 @@ import (
 	"github.com/e3sync/e3sync/internal/testenv"
 	"github.com/e3sync/e3sync/internal/testworld"
 	"github.com/e3sync/e3sync/pkg/metrics"
+	"github.com/e3sync/e3sync/pkg/runlog"
 )
 
 // emfTotals sums every metric value of the EMF lines in logs, by name.
@@ -236,5 +238,15 @@ func TestFailingTaskBacksOffAndReachesTheDeadLetterQueue(t *testing.T) {
 		if strings.Contains(logs, secret) {
 			t.Errorf("copier logs contain a secret (%.6s...)", secret)
 		}
+	}
+	// Every invocation of the task (not the poison message, which has
+	// none) left a failed-task run record for `e3sync status`, though it
+	// failed before a copier existed.
+	recs, err := w.Root.ListObjectsV2(ctx, &s3.ListObjectsV2Input{Bucket: aws.String(dstBucket), Prefix: aws.String(dstPrefix + runlog.Root + "run-7/")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := len(recs.Contents); n != maxReceives+1 {
+		t.Errorf("%d run records for run-7, want %d (one per invocation of the task)", n, maxReceives+1)
 	}
 }

@@ -37,6 +37,7 @@ type config struct {
 	partSize        int64
 	kmsKeyID        string
 	staleUploadAge  time.Duration // --abort-uploads-after
+	prune, force    bool          // plan and sync only
 	json, quiet     bool
 	verbose         bool
 	apiBaseURL      string
@@ -76,6 +77,12 @@ func parseConfig(name string, args []string, getenv func(string) string, stderr 
 			"(checked under each sub-partition that is complete); keep it longer than any run")
 	fs.StringVar(&c.glueDatabase, "glue-database", "", "register the sub-partitions copied as partitions of this Glue database's\n"+
 		"decisions and events tables (an s3:// destination; see README \"Athena\")")
+	if name != "verify" {
+		fs.BoolVar(&c.prune, "prune", false, "move stale objects (no longer at the source, for a date it still has) to\n"+
+			"<dest>/_e3sync/quarantine/<run id>/, out of the table locations")
+		fs.BoolVar(&c.force, "force", false, "copy every object of the planned dates again, even those up to date\n"+
+			"(repairs a destination object changed in place; usually with --from/--to)")
+	}
 	fs.BoolVar(&c.json, "json", false, "print a machine-readable JSON summary on stdout")
 	fs.BoolVar(&c.quiet, "quiet", false, "print only errors (and the --json summary)")
 	fs.BoolVar(&c.verbose, "verbose", false, "log every object")

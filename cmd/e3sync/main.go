@@ -125,6 +125,7 @@ func runSync(ctx context.Context, cmd string, args []string, getenv func(string)
 		glue:   glue,
 		dryRun: cmd == "plan", json: c.json, quiet: c.quiet, concurrency: c.concurrency,
 		taskConcurrency: c.taskConcurrency, staleUploadAge: c.staleUploadAge, log: log, secrets: secrets,
+		prune: c.prune, force: c.force,
 		options: plan.Options{Types: c.types, From: c.from, To: c.to, Lookback: c.lookback, Partitions: c.partitions},
 	}, stdout, stderr)
 }
@@ -138,6 +139,7 @@ type jobSettings struct {
 	concurrency     int
 	taskConcurrency int
 	staleUploadAge  time.Duration // 0: transfer.DefaultStaleUploadAge
+	prune, force    bool          // --prune, --force
 	log             *slog.Logger
 	secrets         *redact.Secrets // redacted from the summary's errors
 	glue            *catalog.Glue   // nil: no partition registration
@@ -147,9 +149,12 @@ func runJob(ctx context.Context, src transfer.Source, dst transfer.Destination, 
 	bar := newProgress(stderr, s.quiet || s.json)
 	eng := transfer.New(src, dst, transfer.Options{
 		Concurrency: s.concurrency, DryRun: s.dryRun, Logger: s.log, Progress: bar.bytes,
-		StaleUploadAge: s.staleUploadAge,
+		StaleUploadAge: s.staleUploadAge, Prune: s.prune,
 	})
 	s.options.Now = time.Now().UTC()
+	if s.force {
+		s.options.ForceBefore = s.options.Now
+	}
 	s.options.RunID = newRunID(s.options.Now)
 	j := &job.Job{Source: src, Dest: dst, Engine: eng, TaskConcurrency: s.taskConcurrency, DryRun: s.dryRun, Logger: s.log, Progress: bar}
 	j.Catalog = &catalog.Keeper{Dest: dst, Glue: s.glue}
@@ -257,6 +262,7 @@ func printSummary(w io.Writer, s job.Summary, dst fmt.Stringer) {
 	if s.UploadsAborted > 0 {
 		fmt.Fprintf(w, "stale multipart uploads aborted: %d\n", s.UploadsAborted)
 	}
+	printStale(w, s)
 	if !s.DryRun {
 		fmt.Fprintf(w, "dates completed: %d\n", s.DatesCompleted)
 		for _, d := range s.CompletedDates {

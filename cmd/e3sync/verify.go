@@ -40,10 +40,19 @@ func runVerify(ctx context.Context, args []string, getenv func(string) string, s
 	if err != nil {
 		return fmt.Errorf("verify: %w", err)
 	}
+	repair := ""
+	if r, ok := rep.Repair(); ok {
+		repair = repairCommand(c, r)
+	}
 	if c.json {
 		enc := json.NewEncoder(stdout)
 		enc.SetIndent("", "  ")
-		if err := enc.Encode(rep); err != nil {
+		out := struct {
+			verify.Report
+			// RepairCommand is the one command that repairs every difference.
+			RepairCommand string `json:"repair_command,omitempty"`
+		}{rep, repair}
+		if err := enc.Encode(out); err != nil {
 			return err
 		}
 	} else {
@@ -57,6 +66,12 @@ func runVerify(ctx context.Context, args []string, getenv func(string) string, s
 			}
 			fmt.Fprintf(stdout, "%s: %d dates, %d objects, %s compared (%s)\n",
 				verdict, len(rep.Dates), rep.ObjectsCompared, humanBytes(rep.BytesCompared), dst)
+		}
+		if n := len(rep.RetainedDates); n > 0 && !c.quiet {
+			fmt.Fprintf(stdout, "%d dates kept that the source no longer lists (retained on purpose, not compared)\n", n)
+		}
+		if repair != "" {
+			fmt.Fprintf(stdout, "repair with: %s\n", repair)
 		}
 	}
 	if !rep.Identical() {

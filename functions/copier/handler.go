@@ -64,6 +64,7 @@ func (h *handler) run(ctx context.Context, t export.Task) (pipeline.Outcome, err
 			h.p.Metrics.Put(nil, metrics.Value{Name: metrics.TokenRejected, Unit: metrics.Count, Value: 1})
 		}
 		h.log.ErrorContext(ctx, "task failed", "error", err.Error())
+		pipeline.RecordTask(ctx, h.p.Dest, h.log, t, pipeline.Outcome{Task: t}, err)
 		return pipeline.Outcome{Task: t}, err
 	}
 	return c.Run(ctx, t)
@@ -80,7 +81,7 @@ func (h *handler) getCopier(ctx context.Context) (*pipeline.Copier, error) {
 		return nil, err
 	}
 	h.copier = &pipeline.Copier{
-		Engine:      transfer.New(src.Store, h.p.Dest, transfer.Options{Concurrency: h.s.Concurrency, Logger: h.log}),
+		Engine:      transfer.New(src.Store, h.p.Dest, transfer.Options{Concurrency: h.s.Concurrency, Prune: h.s.Prune, Logger: h.log}),
 		Queue:       h.p.Queue,
 		QueueURL:    h.s.TaskQueueURL,
 		Metrics:     h.p.Metrics,

@@ -68,6 +68,14 @@ type Summary struct {
 	// UnknownTypes are type= folders of the export not synced: neither
 	// decisions nor events, nor asked for with --types.
 	UnknownTypes []string `json:"unknown_types"`
+	// ObjectsStale counts destination objects the source no longer lists
+	// for a date it still has (transfer.IsStale); ObjectsPruned those moved
+	// to quarantine (in a dry run: that would be).
+	ObjectsStale  int `json:"objects_stale"`
+	ObjectsPruned int `json:"objects_pruned"`
+	// WithdrawnDates ("type/date") lost a false _SUCCESS: the source lists
+	// them without one (only with pruning; in a dry run: would).
+	WithdrawnDates []string `json:"withdrawn_dates"`
 }
 
 // Failed reports whether anything went wrong.
@@ -81,7 +89,7 @@ func (j *Job) Run(ctx context.Context, o plan.Options) (Summary, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	s := Summary{RunID: o.RunID, DryRun: j.DryRun, Errors: []string{}, CompletedDates: []string{}, Dates: []plan.Date{}}
+	s := Summary{RunID: o.RunID, DryRun: j.DryRun, Errors: []string{}, CompletedDates: []string{}, Dates: []plan.Date{}, WithdrawnDates: []string{}}
 	p, err := plan.Make(ctx, j.Source, j.Dest, o)
 	if err != nil {
 		return s, fmt.Errorf("plan: %w", err)
@@ -130,6 +138,18 @@ func (j *Job) Run(ctx context.Context, o plan.Options) (Summary, error) {
 			log.InfoContext(ctx, "date complete", "type", k.t, "date", k.date, "dry_run", j.DryRun)
 		}
 	}
+	withdraw := func(k dateKey) {
+		ok, err := j.Engine.Withdraw(ctx, k.t, k.date)
+		mu.Lock()
+		defer mu.Unlock()
+		switch {
+		case err != nil:
+			s.Errors = append(s.Errors, err.Error())
+			log.ErrorContext(ctx, "withdrawing a false _SUCCESS failed", "type", k.t, "date", k.date, "error", err.Error())
+		case ok:
+			s.WithdrawnDates = append(s.WithdrawnDates, string(k.t)+"/"+k.date)
+		}
+	}
 	for _, t := range p.Tasks {
 		sem <- struct{}{}
 		wg.Add(1)
@@ -150,6 +170,8 @@ func (j *Job) Run(ctx context.Context, o plan.Options) (Summary, error) {
 			s.ObjectsFailed += r.Failed
 			s.BytesCopied += r.Bytes
 			s.UploadsAborted += r.UploadsAborted
+			s.ObjectsStale += r.Stale
+			s.ObjectsPruned += r.Pruned
 			if err != nil {
 				s.TasksFailed++
 				s.Errors = append(s.Errors, err.Error())
@@ -158,14 +180,19 @@ func (j *Job) Run(ctx context.Context, o plan.Options) (Summary, error) {
 			}
 			remaining[k]--
 			last := remaining[k] == 0 && !failed[k] && t.SourceComplete && !j.DryRun
+			incomplete := remaining[k] == 0 && !failed[k] && !t.SourceComplete
 			mu.Unlock()
 			if last {
 				finalize(k)
+			}
+			if incomplete {
+				withdraw(k)
 			}
 		}(t)
 	}
 	wg.Wait()
 	sort.Strings(s.CompletedDates)
+	sort.Strings(s.WithdrawnDates)
 	sort.Strings(s.Errors)
 	s.Seconds = time.Since(start).Seconds()
 	if !j.DryRun {

@@ -28,6 +28,12 @@ const (
 	// StaleUploadsAborted counts multipart uploads left by a killed run and
 	// aborted once their task was copied.
 	StaleUploadsAborted = "StaleUploadsAborted"
+	// ObjectsStale counts destination objects the source no longer lists
+	// for a date it still has; ObjectsPruned those moved to quarantine. The
+	// stale objects alarm watches the difference: stale objects left in
+	// place.
+	ObjectsStale  = "ObjectsStale"
+	ObjectsPruned = "ObjectsPruned"
 	// NewestSyncedDateAgeHours is, per export type, the age in hours of the
 	// newest date that is complete in the destination (measured from the end
 	// of that day, UTC). The staleness alarm watches it.

@@ -114,6 +114,7 @@ func (c *Copier) Run(ctx context.Context, t export.Task) (Outcome, error) {
 	attrs := []any{
 		"copied", out.Result.Copied, "skipped", out.Result.Skipped, "failed", out.Result.Failed,
 		"bytes", out.Result.Bytes, "deferred", out.Result.Deferred, "uploads_aborted", out.Result.UploadsAborted,
+		"objects_stale", out.Result.Stale, "objects_pruned", out.Result.Pruned,
 		"date_state", out.Completion,
 		"continued", out.Continued, "seconds", time.Since(start).Seconds(),
 	}
@@ -185,6 +186,12 @@ func (c *Copier) run(ctx context.Context, t export.Task) (Outcome, error) {
 			c.catalogDate(ctx, t)
 		}
 	}
+	if !t.SourceComplete {
+		// With pruning, a _SUCCESS the source date no longer has goes.
+		if _, err := c.Engine.Withdraw(ctx, t.Type, t.Date); err != nil {
+			return out, err
+		}
+	}
 	return out, nil
 }
 
@@ -229,6 +236,8 @@ func (c *Copier) putResult(r transfer.Result) {
 		metrics.Value{Name: metrics.ObjectsSkipped, Unit: metrics.Count, Value: float64(r.Skipped)},
 		metrics.Value{Name: metrics.ObjectsFailed, Unit: metrics.Count, Value: float64(r.Failed)},
 		metrics.Value{Name: metrics.BytesCopied, Unit: metrics.Bytes, Value: float64(r.Bytes)},
+		metrics.Value{Name: metrics.ObjectsStale, Unit: metrics.Count, Value: float64(r.Stale)},
+		metrics.Value{Name: metrics.ObjectsPruned, Unit: metrics.Count, Value: float64(r.Pruned)},
 	)
 	if r.UploadsAborted > 0 {
 		c.Metrics.Put(nil, metrics.Value{Name: metrics.StaleUploadsAborted, Unit: metrics.Count, Value: float64(r.UploadsAborted)})

@@ -139,6 +139,9 @@ func (p *Planner) Run(ctx context.Context, runID string, req Request) (PlanSumma
 		return PlanSummary{}, err
 	}
 	o.RunID = runID
+	if req.Force {
+		o.ForceBefore = now().UTC()
+	}
 	log := p.logger().With("run_id", runID)
 	pl, err := plan.Make(ctx, p.Source, p.Dest, o)
 	if errors.Is(err, plan.ErrTypeNotInExport) {
@@ -152,12 +155,6 @@ func (p *Planner) Run(ctx context.Context, runID string, req Request) (PlanSumma
 	sum := PlanSummary{RunID: runID, Scheduled: scheduled, DryRun: req.DryRun, Dates: pl.Dates, TasksPlanned: len(pl.Tasks)}
 	if sum.Dates == nil {
 		sum.Dates = []plan.Date{}
-	}
-	if req.Force {
-		forceBefore := now().UTC()
-		for i := range pl.Tasks {
-			pl.Tasks[i].ForceBefore = forceBefore
-		}
 	}
 	if scheduled {
 		p.putFreshness(pl, now())

@@ -42,6 +42,9 @@ type Options struct {
 	// Concurrency bounds the date listings in flight.
 	Concurrency int
 	RunID       string
+	// ForceBefore, when set, is given to every task (export.Task.ForceBefore):
+	// a forced copy of every object not copied since then.
+	ForceBefore time.Time
 }
 
 // Date is one date partition and what the planner decided about it.
@@ -143,6 +146,12 @@ type dateState struct {
 	dateFiles                bool // objects directly in the date folder besides _SUCCESS
 	srcComplete, dstComplete bool
 	listedSource, listedDest bool
+
+	// dstPartitions and dstDateFiles are the same in the destination: a
+	// sub-partition only the destination has gets a task too, whose objects
+	// are all stale (see transfer.IsStale).
+	dstPartitions []string
+	dstDateFiles  bool
 }
 
 func planType(ctx context.Context, src, dst Lister, t export.Type, o Options) (dates []Date, tasks []export.Task, newestComplete string, err error) {
@@ -198,17 +207,17 @@ func planType(ctx context.Context, src, dst Lister, t export.Type, o Options) (d
 		if !work {
 			continue
 		}
-		parts := filterPartitions(s.partitions, o.Partitions)
+		parts := filterPartitions(union(s.partitions, s.dstPartitions), o.Partitions)
 		d := Date{Type: t, Date: s.date, Reason: reason, SourceComplete: s.srcComplete, DestComplete: s.dstComplete, Partitions: len(parts)}
 		dates = append(dates, d)
 		for _, part := range parts {
-			tasks = append(tasks, export.Task{RunID: o.RunID, Type: t, Date: s.date, Partition: part, SourceComplete: s.srcComplete})
+			tasks = append(tasks, export.Task{RunID: o.RunID, Type: t, Date: s.date, Partition: part, SourceComplete: s.srcComplete, ForceBefore: o.ForceBefore})
 		}
 		// Files directly in the date folder, or a date with nothing but
 		// _SUCCESS, get a date-level task so that nothing is left behind
 		// and the marker is still mirrored.
-		if len(o.Partitions) == 0 && (s.dateFiles || len(s.partitions) == 0) {
-			tasks = append(tasks, export.Task{RunID: o.RunID, Type: t, Date: s.date, SourceComplete: s.srcComplete})
+		if len(o.Partitions) == 0 && (s.dateFiles || s.dstDateFiles || len(s.partitions) == 0) {
+			tasks = append(tasks, export.Task{RunID: o.RunID, Type: t, Date: s.date, SourceComplete: s.srcComplete, ForceBefore: o.ForceBefore})
 		}
 	}
 	return dates, tasks, newestComplete, nil
@@ -280,8 +289,23 @@ func listState(ctx context.Context, src, dst Lister, t export.Type, s *dateState
 	if err != nil {
 		return fmt.Errorf("destination: %w", err)
 	}
-	_, _, s.dstComplete = readDate(l, t, s.date)
+	s.dstPartitions, s.dstDateFiles, s.dstComplete = readDate(l, t, s.date)
 	return nil
+}
+
+// union is a followed by the elements of b that a does not have.
+func union(a, b []string) []string {
+	seen := make(map[string]bool, len(a))
+	for _, x := range a {
+		seen[x] = true
+	}
+	out := append([]string(nil), a...)
+	for _, x := range b {
+		if !seen[x] {
+			out = append(out, x)
+		}
+	}
+	return out
 }
 
 // readDate reads a delimiter listing of one date folder.

@@ -35,6 +35,9 @@ const (
 	EnvSourceEndpoint  = "SOURCE_S3_ENDPOINT"   // optional: export bucket endpoint (tests, emulators)
 	EnvEventBus        = "EVENT_BUS_NAME"       // default "default": where completion events go
 	EnvGlueDatabase    = "GLUE_DATABASE"        // optional: register partitions in this Glue database's tables
+	// EnvPrune: "true" makes the copier prune stale objects (quarantine,
+	// then delete); default "false": they are only counted.
+	EnvPrune = "PRUNE_STALE_OBJECTS"
 	// EnvRetryBackoff: the copier's delay before a failed task's next
 	// attempt, in seconds, one per attempt (the last repeats).
 	EnvRetryBackoff = "RETRY_BACKOFF_SECONDS" // default "60,120,300,600,1200"
@@ -61,6 +64,7 @@ type Settings struct {
 	// GlueDatabase, when set, is the Glue database whose decisions and
 	// events tables the copier registers partitions in (pkg/catalog).
 	GlueDatabase string
+	Prune        bool
 	RetryBackoff []time.Duration
 }
 
@@ -133,6 +137,12 @@ func Parse(getenv func(string) string, needQueue bool) (Settings, error) {
 	}
 	if s.GlueDatabase = get(EnvGlueDatabase, ""); s.GlueDatabase != "" && !ValidGlueDatabase(s.GlueDatabase) {
 		bad(EnvGlueDatabase, "%q is not a Glue database name (1-255 lowercase letters, digits and '_')", s.GlueDatabase)
+	}
+	switch v := get(EnvPrune, "false"); v {
+	case "true", "false":
+		s.Prune = v == "true"
+	default:
+		bad(EnvPrune, "%q is not true or false", v)
 	}
 	if b, err := parseBackoff(get(EnvRetryBackoff, "60,120,300,600,1200")); err != nil {
 		bad(EnvRetryBackoff, "%v", err)

@@ -84,6 +84,8 @@ func TestEveryVariable(t *testing.T) {
 		{EnvEventBus, "analytics", func(s Settings) any { return s.EventBus }, "analytics"},
 		{EnvEventBus, "arn:aws:events:us-east-1:123456789012:event-bus/analytics", func(s Settings) any { return s.EventBus }, "arn:aws:events:us-east-1:123456789012:event-bus/analytics"},
 		{EnvGlueDatabase, "optimizely_export", func(s Settings) any { return s.GlueDatabase }, "optimizely_export"},
+		{EnvPrune, "true", func(s Settings) any { return s.Prune }, true},
+		{EnvPrune, "false", func(s Settings) any { return s.Prune }, false},
 		{EnvRetryBackoff, "1, 2,0", func(s Settings) any { return s.RetryBackoff }, []time.Duration{time.Second, 2 * time.Second, 0}},
 		{EnvRetryBackoff, "43200", func(s Settings) any { return s.RetryBackoff }, []time.Duration{12 * time.Hour}},
 	}
@@ -123,6 +125,8 @@ func TestInvalidValues(t *testing.T) {
 		{EnvEventBus, "arn:aws:sqs:us-east-1:123456789012:q"},
 		{EnvGlueDatabase, "Has-Caps"},
 		{EnvGlueDatabase, strings.Repeat("d", 256)},
+		{EnvPrune, "yes"},
+		{EnvPrune, "TRUE"},
 		{EnvRetryBackoff, "60,,120"},
 		{EnvRetryBackoff, "-1"},
 		{EnvRetryBackoff, "43201"},

@@ -12,6 +12,8 @@
 //     left visible at key and no upload is left open. It returns the ETag of
 //     the object it wrote, as List and Head report it; every Write of a key
 //     gives it a new ETag unless the bytes are the same.
+//   - Delete removes the object at key; a missing key is not an error
+//     (delete.go).
 package store
 
 import (

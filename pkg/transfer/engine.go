@@ -75,6 +75,10 @@ type Options struct {
 	Attempts int
 	// DryRun decides but copies nothing.
 	DryRun bool
+	// Prune moves the task's stale objects (see IsStale) to QuarantineRoot
+	// once the task has copied everything; the destination must be a
+	// Deleter. Off: they are only counted.
+	Prune bool
 	// StaleUploadAge: once a task has copied everything, multipart uploads
 	// under its prefix initiated longer ago than this are aborted (left by
 	// a killed run; see AbortStaleUploads in package store). Default
@@ -148,6 +152,11 @@ type Result struct {
 	// UploadsAborted counts stale multipart uploads (left by a killed run)
 	// aborted under the task's prefix.
 	UploadsAborted int `json:"uploads_aborted"`
+	// Stale counts destination objects the source no longer lists for a
+	// date it still has (IsStale); Pruned those moved to quarantine (in a
+	// dry run: that would be). Counted once a task has copied everything.
+	Stale  int `json:"objects_stale"`
+	Pruned int `json:"objects_pruned"`
 }
 
 // Add adds r2's counts to r.
@@ -158,6 +167,8 @@ func (r *Result) Add(r2 Result) {
 	r.Bytes += r2.Bytes
 	r.Deferred += r2.Deferred
 	r.UploadsAborted += r2.UploadsAborted
+	r.Stale += r2.Stale
+	r.Pruned += r2.Pruned
 }
 
 // Copy brings the destination up to date with the source for one task. It
@@ -353,6 +364,11 @@ func (e *Engine) copyUntil(ctx context.Context, t export.Task, stopAt time.Time)
 	if len(errs) > 0 {
 		return res, fmt.Errorf("task %s: %d of %d objects failed: %w", t, res.Failed, len(srcL.Objects), errors.Join(errs...))
 	}
+	if res.Deferred == 0 {
+		if err := e.stale(ctx, t, srcL, dstL, stopped, &res, log); err != nil {
+			return res, fmt.Errorf("task %s: %w", t, err)
+		}
+	}
 	if res.Deferred == 0 && !e.opts.DryRun {
 		res.UploadsAborted = e.abortStaleUploads(ctx, t, log)
 	}
@@ -378,6 +394,11 @@ func (e *Engine) abortStaleUploads(ctx context.Context, t export.Task, log *slog
 	}
 	aborted, err := c.AbortStaleUploads(ctx, t.Prefix(), t.Partition == "", time.Now().Add(-e.opts.StaleUploadAge))
 	for _, u := range aborted {
+		if u.ID == "" { // a directory's partial file (store.Dir)
+			log.WarnContext(ctx, "removed a stale partial file left by an interrupted run",
+				"key", u.Key, "written", u.Initiated.UTC().Format(time.RFC3339))
+			continue
+		}
 		log.WarnContext(ctx, "aborted a stale multipart upload left by an interrupted run",
 			"key", u.Key, "upload_id", u.ID, "initiated", u.Initiated.UTC().Format(time.RFC3339))
 	}
@@ -404,20 +425,11 @@ func (e *Engine) copyObject(ctx context.Context, o store.Object) (etag string, e
 	if err := e.down.check(); err != nil {
 		return "", fmt.Errorf("copy %s: %w", o.Key, err)
 	}
-	if o.Size >= e.opts.LargeObject {
-		select {
-		case e.large <- struct{}{}:
-			defer func() { <-e.large }()
-		case <-ctx.Done():
-			return "", fmt.Errorf("copy %s: %w", o.Key, ctx.Err())
-		}
-	} else {
-		w := min(max(o.Size, 1), e.opts.SmallMemory)
-		if err := e.small.Acquire(ctx, w); err != nil {
-			return "", fmt.Errorf("copy %s: %w", o.Key, err)
-		}
-		defer e.small.Release(w)
+	release, err := e.reserve(ctx, o.Size)
+	if err != nil {
+		return "", fmt.Errorf("copy %s: %w", o.Key, err)
 	}
+	defer release()
 	for attempt := 1; attempt <= e.opts.Attempts; attempt++ {
 		if attempt > 1 {
 			e.opts.Logger.WarnContext(ctx, "retrying object", "key", o.Key, "attempt", attempt, "error", err.Error())

@@ -94,6 +94,10 @@ type Report struct {
 	ObjectsCompared int          `json:"objects_compared"`
 	BytesCompared   int64        `json:"bytes_compared"` // source bytes hashed
 	Differences     []Difference `json:"differences"`
+	// RetainedDates ("type/date") are dates the destination has and the
+	// source no longer lists (Optimizely's retention): the mirror keeps
+	// them on purpose, so they are not compared and are no difference.
+	RetainedDates []string `json:"retained_dates"`
 }
 
 // Identical reports whether no difference was found.
@@ -119,11 +123,14 @@ func Compare(ctx context.Context, src, dst Store, o Options) (Report, error) {
 	if o.From != "" && o.To != "" && o.From > o.To {
 		return Report{}, fmt.Errorf("from %s is after to %s", o.From, o.To)
 	}
-	rep := Report{Dates: []string{}, Differences: []Difference{}}
+	rep := Report{Dates: []string{}, Differences: []Difference{}, RetainedDates: []string{}}
 	for _, t := range o.Types {
-		dates, err := datesOf(ctx, src, dst, t, o.From, o.To)
+		dates, retained, err := datesOf(ctx, src, dst, t, o.From, o.To)
 		if err != nil {
 			return Report{}, err
+		}
+		for _, d := range retained {
+			rep.RetainedDates = append(rep.RetainedDates, string(t)+"/"+d)
 		}
 		for _, d := range dates {
 			if err := compareDate(ctx, src, dst, t, d, o, &rep); err != nil {
@@ -135,30 +142,39 @@ func Compare(ctx context.Context, src, dst Store, o Options) (Report, error) {
 	return rep, nil
 }
 
-// datesOf lists the date folders of type t on both sides, within range.
-func datesOf(ctx context.Context, src, dst Store, t export.Type, from, to string) ([]string, error) {
-	set := map[string]bool{}
-	for _, s := range []struct {
+// datesOf lists the date folders of type t on both sides, within range:
+// the dates the source has (compared), and those only the destination has
+// (retained).
+func datesOf(ctx context.Context, src, dst Store, t export.Type, from, to string) (dates, retained []string, err error) {
+	var sets [2]map[string]bool
+	for i, s := range []struct {
 		name string
 		st   Store
 	}{{"source", src}, {"destination", dst}} {
 		l, err := s.st.List(ctx, export.TypePrefix(t), true)
 		if err != nil {
-			return nil, fmt.Errorf("list %s dates of %s: %w", s.name, t, err)
+			return nil, nil, fmt.Errorf("list %s dates of %s: %w", s.name, t, err)
 		}
+		sets[i] = map[string]bool{}
 		for _, p := range l.Prefixes {
 			d, ok := export.DateFromPrefix(strings.TrimPrefix(p, export.TypePrefix(t)))
 			if ok && (from == "" || d >= from) && (to == "" || d <= to) {
-				set[d] = true
+				sets[i][d] = true
 			}
 		}
 	}
-	out := make([]string, 0, len(set))
-	for d := range set {
-		out = append(out, d)
+	dates = []string{}
+	for d := range sets[0] {
+		dates = append(dates, d)
 	}
-	sort.Strings(out)
-	return out, nil
+	for d := range sets[1] {
+		if !sets[0][d] {
+			retained = append(retained, d)
+		}
+	}
+	sort.Strings(dates)
+	sort.Strings(retained)
+	return dates, retained, nil
 }
 
 func objectsOf(l store.Listing) map[string]store.Object {

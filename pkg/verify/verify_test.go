@@ -77,8 +77,9 @@ func TestCompare(t *testing.T) {
 		{"missing _SUCCESS", source, with(source, s1, del), Options{}, []diff{{Missing, s1}}},
 		{"extra object", source, with(source, "type=events/date=2024-01-02/event=z/part-9.parquet", "zz"), Options{},
 			[]diff{{Extra, "type=events/date=2024-01-02/event=z/part-9.parquet"}}},
-		{"extra date", source, with(source, "type=events/date=2023-12-31/event=z/p", "zz"), Options{},
-			[]diff{{Extra, "type=events/date=2023-12-31/event=z/p"}}},
+		// A date the source no longer has is kept on purpose (retention):
+		// retained, not a difference (TestCompareRetainedDates).
+		{"date only in the destination", source, with(source, "type=events/date=2023-12-31/event=z/p", "zz"), Options{}, nil},
 		{"size mismatch", source, with(source, b1, "ccc"), Options{}, []diff{{SizeMismatch, b1}}},
 		{"content mismatch, same size, under _SUCCESS", source, with(source, a1, "aaab"), Options{},
 			[]diff{{IncompleteSuccess, s1}, {ContentMismatch, a1}}},
@@ -151,5 +152,20 @@ func TestCompareRejectsBadRange(t *testing.T) {
 		if _, err := Compare(context.Background(), src, src, o); err == nil {
 			t.Errorf("Compare(%+v) = nil error, want one", o)
 		}
+	}
+}
+
+// Dates the source no longer lists are reported as retained, never compared.
+func TestCompareRetainedDates(t *testing.T) {
+	src := dir(t, map[string]string{a1: "aaaa"})
+	dst := dir(t, map[string]string{a1: "aaaa", "type=events/date=2023-12-31/event=z/p": "zz", "type=events/date=2023-12-31/_SUCCESS": "",
+		"type=decisions/date=2023-12-30/experiment=1/p": "d"})
+	rep, err := Compare(context.Background(), src, dst, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []string{"decisions/2023-12-30", "events/2023-12-31"}
+	if !rep.Identical() || !reflect.DeepEqual(rep.RetainedDates, want) || !reflect.DeepEqual(rep.Dates, []string{"events/2024-01-01"}) {
+		t.Errorf("Compare() = %+v, want identical, dates [events/2024-01-01], retained %v", rep, want)
 	}
 }
