@@ -20,8 +20,9 @@ import (
 	"github.com/e3sync/e3sync/pkg/store"
 )
 
-// small are timeouts short enough for tests.
-var small = Timeouts{Connect: time.Second, TLSHandshake: time.Second, ResponseHeader: 300 * time.Millisecond, Idle: 400 * time.Millisecond}
+// small are timeouts short enough for tests, with room for a loaded
+// machine's scheduling delays.
+var small = Timeouts{Connect: 2 * time.Second, TLSHandshake: 2 * time.Second, ResponseHeader: time.Second, Idle: time.Second}
 
 // hangingServer accepts connections on 127.0.0.1, reads what they send and
 // never answers. It returns its URL and a count of connections accepted.
@@ -105,7 +106,7 @@ func TestIdleTimeout(t *testing.T) {
 		for i := range 20 {
 			w.Write([]byte{'x'})
 			w.(http.Flusher).Flush()
-			pause := 100 * time.Millisecond // slow: 2 s in all, 5 × the idle timeout
+			pause := 150 * time.Millisecond // slow: 3 s in all, 3 × the idle timeout
 			if r.URL.Path == "/b/stalls" && i == 9 {
 				pause = time.Minute
 			}
@@ -258,11 +259,11 @@ func TestIdleConnWritesAreActivity(t *testing.T) {
 	t.Parallel()
 	client, server := net.Pipe() // unbuffered: a write waits for the peer's read
 	defer server.Close()
-	c := newIdleConn(client, 300*time.Millisecond)
+	c := newIdleConn(client, time.Second)
 	defer c.Close()
 	go func() {
 		buf := make([]byte, 10)
-		for range 20 { // 2 s of upload
+		for range 30 { // 3 s of upload
 			time.Sleep(100 * time.Millisecond)
 			if _, err := io.ReadFull(server, buf); err != nil {
 				return
@@ -274,7 +275,7 @@ func TestIdleConnWritesAreActivity(t *testing.T) {
 		_, err := c.Read(make([]byte, 1))
 		readErr <- err
 	}()
-	for i := range 20 {
+	for i := range 30 {
 		if _, err := c.Write(make([]byte, 10)); err != nil {
 			t.Fatalf("write %d of a slow upload: %v", i, err)
 		}

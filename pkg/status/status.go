@@ -18,6 +18,7 @@ import (
 	"github.com/e3sync/e3sync/pkg/plan"
 	"github.com/e3sync/e3sync/pkg/runlog"
 	"github.com/e3sync/e3sync/pkg/store"
+	"github.com/e3sync/e3sync/pkg/transfer"
 )
 
 // Lister lists a store; *store.S3 and *store.Dir satisfy it.
@@ -70,7 +71,8 @@ type DateStatus struct {
 	Reason Reason `json:"reason"`
 	// ObjectsMissing counts source objects the destination lacks or has
 	// with another size; StaleObjects, destination objects the source no
-	// longer lists. Both nil when the source was not checked.
+	// longer lists (transfer.IsStale: none for a date the source no longer
+	// has). Both nil when the source was not checked.
 	ObjectsMissing *int `json:"objects_missing"`
 	StaleObjects   *int `json:"stale_objects"`
 }
@@ -260,9 +262,7 @@ func checkType(ctx context.Context, src Lister, dst Lister, t export.Type, windo
 		}
 		if d.compared {
 			ts.DatesChecked++
-			if d.inSource {
-				stale += d.stale
-			}
+			stale += d.stale
 		}
 		// A date not compared is one the source was not read for (no
 		// source, or old and complete in the destination).
@@ -286,8 +286,9 @@ func checkType(ctx context.Context, src Lister, dst Lister, t export.Type, windo
 }
 
 // compareDate lists one date in full on both sides: the source's _SUCCESS,
-// objects missing (or of another size) in the destination, and objects the
-// destination has that the source does not.
+// objects missing (or of another size) in the destination, and stale objects
+// (transfer.IsStale: the destination has them, the source no longer lists
+// them, for a date it still has).
 func compareDate(ctx context.Context, src, dst Lister, t export.Type, d *date) error {
 	prefix := export.DatePrefix(t, d.date)
 	sl, err := src.List(ctx, prefix, false)
@@ -307,7 +308,8 @@ func compareDate(ctx context.Context, src, dst Lister, t export.Type, d *date) e
 		}
 	}
 	for k := range dm {
-		if _, ok := sm[k]; !ok {
+		_, inSource := sm[k]
+		if stale, _ := transfer.IsStale(transfer.StaleFacts{DateListed: d.inSource, ListingsComplete: true, InSource: inSource}); stale {
 			d.stale++
 		}
 	}

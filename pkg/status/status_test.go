@@ -123,7 +123,7 @@ func TestCheckWithSource(t *testing.T) {
 		why            Reason
 		missing, stale int
 	}{
-		{"2023-12-01", GoneFromSource, 0, 1},
+		{"2023-12-01", GoneFromSource, 0, 0}, // kept, never stale
 		{"2024-01-02", SuccessNotMirrored, 0, 0},
 		{"2024-01-08", ObjectsMissing, 1, 1},
 		{"2024-01-10", NoSourceSuccess, 2, 0},

@@ -215,7 +215,7 @@ func TestOpenRangeBoundsSlowBodies(t *testing.T) {
 		w.WriteHeader(http.StatusPartialContent)
 		pause := time.Millisecond
 		if strings.HasSuffix(r.URL.Path, "/drip") {
-			pause = 100 * time.Millisecond // 4 s for the body, bound 0.3 s
+			pause = 100 * time.Millisecond // 4 s for the body, bound 1.1 s
 		}
 		for range 40 {
 			w.Write([]byte{'x'})
@@ -230,7 +230,7 @@ func TestOpenRangeBoundsSlowBodies(t *testing.T) {
 	defer srv.Close()
 	c := s3.New(s3.Options{Region: "us-east-1", BaseEndpoint: aws.String(srv.URL), UsePathStyle: true,
 		Credentials: credentials.NewStaticCredentialsProvider("k", "s", "")})
-	s := NewS3(c, "b", "p/", S3Options{BodyGrace: 200 * time.Millisecond, MinBodyRate: 400})
+	s := NewS3(c, "b", "p/", S3Options{BodyGrace: time.Second, MinBodyRate: 400})
 	read := func(key string) (int, error) {
 		rc, err := s.OpenRange(context.Background(), key, "", 0, 40, 40)
 		if err != nil {
