@@ -22,6 +22,7 @@ import (
 	"testing"
 
 	"github.com/aws/aws-sdk-go-v2/service/eventbridge"
+	"github.com/aws/aws-sdk-go-v2/service/glue"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
@@ -53,7 +54,7 @@ var roleGrants = map[string][]grant{
 		{"ChangeMessageVisibility", "sqs:ChangeMessageVisibility", "pipeline.DelayRetry delays a failed task's next attempt by its back-off"},
 		{"PutEvents", "events:PutEvents", "notify.EventBridge announces a completed date"},
 		{"ListObjectsV2", "s3:ListBucket", "transfer.Engine lists the task prefix and, in Finalize, the date; Copier.publish counts the date"},
-		{"GetObject", "s3:GetObject", "transfer.readManifest reads the task's manifest"},
+		{"GetObject", "s3:GetObject", "transfer.readManifest reads the task's manifest; catalog.Keeper reads a completed date's Parquet footer (ranged) and recorded schemas"},
 		{"HeadObject", "s3:GetObject", "the engine's check path reads an object's metadata (HEAD is authorized as s3:GetObject)"},
 		{"PutObject", "s3:PutObject", "store.S3.Write: objects below the part size, manifests, _SUCCESS"},
 		{"CreateMultipartUpload", "s3:PutObject", "store.S3.Write (uploader) and WriteParts: large objects"},
@@ -71,6 +72,14 @@ var roleGrants = map[string][]grant{
 		{"", "sqs:GetQueueAttributes", "the event source mapping reads the queue's attributes"},
 		{"", "logs:CreateLogStream", "the Lambda service creates the function's log streams in its log group"},
 		{"", "logs:PutLogEvents", "the Lambda service writes the function's logs"},
+		// catalog.Keeper (GLUE_DATABASE, CreatesAthenaTables): partitions and new columns.
+		{"GetTable", "glue:GetTable", "catalog.Glue reads the table's partition keys, storage descriptor and columns"},
+		{"UpdateTable", "glue:UpdateTable", "catalog.Glue.AddColumns adds columns the export gained"},
+		{"GetPartition", "glue:GetPartition", "catalog.Glue checks the location of a partition that already exists"},
+		{"GetPartitions", "glue:GetPartitions", "catalog.Glue.SyncDate reads a completed date's partitions"},
+		{"BatchCreatePartition", "glue:BatchCreatePartition", "catalog.Glue registers copied sub-partitions"},
+		{"UpdatePartition", "glue:UpdatePartition", "catalog.Glue corrects a partition's location"},
+		{"BatchDeletePartition", "glue:BatchDeletePartition", "catalog.Glue.SyncDate drops partitions whose folder is gone"},
 	},
 }
 
@@ -92,6 +101,7 @@ var sdkClients = map[string]any{
 	"sqs":            (*sqs.Client)(nil),
 	"secretsmanager": (*secretsmanager.Client)(nil),
 	"eventbridge":    (*eventbridge.Client)(nil),
+	"glue":           (*glue.Client)(nil),
 	"sts":            (*sts.Client)(nil),
 }
 

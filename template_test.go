@@ -25,8 +25,8 @@ import (
 	"github.com/parquet-go/parquet-go"
 	"gopkg.in/yaml.v3"
 
+	"github.com/e3sync/e3sync/pkg/catalog"
 	"github.com/e3sync/e3sync/pkg/emulator"
-	"github.com/e3sync/e3sync/pkg/glue"
 	"github.com/e3sync/e3sync/pkg/metrics"
 	"github.com/e3sync/e3sync/pkg/settings"
 )
@@ -216,6 +216,9 @@ func TestAlarms(t *testing.T) {
 		{"DeadLetterAlarm", "AWS/SQS", "ApproximateNumberOfMessagesVisible", []any{map[string]any{"Name": "QueueName", "Value": getAtt("TaskDeadLetterQueue", "QueueName")}}, "notBreaching"},
 		{"TokenRejectedAlarm", "e3sync", metrics.TokenRejected, stack, "notBreaching"},
 		{"EventPublishFailuresAlarm", "e3sync", metrics.EventPublishFailures, stack, "notBreaching"},
+		{"CatalogFailuresAlarm", "e3sync", metrics.CatalogFailures, stack, "notBreaching"},
+		{"SchemaChangesAlarm", "e3sync", metrics.SchemaChanges, stack, "notBreaching"},
+		{"UnknownExportTypesAlarm", "e3sync", metrics.UnknownExportTypes, stack, "notBreaching"},
 		{"StaleObjectsAlarm", "e3sync", metrics.ObjectsStale, stack, "notBreaching"},
 		// No report at all means the planner has not run: stale.
 		{"StaleDecisionsAlarm", "e3sync", metrics.NewestSyncedDateAgeHours, typed("decisions"), "breaching"},
@@ -659,7 +662,7 @@ func TestPutEventsOnlyOnTheConfiguredBus(t *testing.T) {
 const exportSample = "../shared/fixtures/optimizely-labs-sample"
 
 // The Glue tables' columns are the export's Parquet schema mapped by
-// pkg/glue: names, order and types, checked against pkg/emulator's schemas
+// pkg/catalog: names, order and types, checked against pkg/emulator's schemas
 // and against every file of the real sample.
 func TestGlueTablesMatchExportSchema(t *testing.T) {
 	tpl := loadTemplate(t)
@@ -684,13 +687,13 @@ func TestGlueTablesMatchExportSchema(t *testing.T) {
 			if in["Name"] != tt.name || in["TableType"] != "EXTERNAL_TABLE" {
 				t.Errorf("TableInput Name %v, TableType %v; want %s, EXTERNAL_TABLE", in["Name"], in["TableType"], tt.name)
 			}
-			var got []glue.Column
+			var got []catalog.Column
 			for _, c := range list(lookup(in, "StorageDescriptor", "Columns")) {
 				name, _ := lookup(c, "Name").(string)
 				typ, _ := lookup(c, "Type").(string)
-				got = append(got, glue.Column{Name: name, Type: typ})
+				got = append(got, catalog.Column{Name: name, Type: typ})
 			}
-			want, err := glue.Columns(tt.schema)
+			want, err := catalog.Columns(tt.schema)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -702,7 +705,7 @@ func TestGlueTablesMatchExportSchema(t *testing.T) {
 				t.Logf("no real sample files of type %s in %s: checked against pkg/emulator only", tt.name, exportSample)
 			}
 			for _, f := range files {
-				real, err := glue.FileColumns(f)
+				real, err := catalog.FileColumns(f)
 				if err != nil {
 					t.Fatal(err)
 				}
@@ -722,20 +725,15 @@ func TestGlueTablesMatchExportSchema(t *testing.T) {
 			if got := lookup(in, "StorageDescriptor", "SerdeInfo", "SerializationLibrary"); got != "org.apache.hadoop.hive.ql.io.parquet.serde.ParquetHiveSerDe" {
 				t.Errorf("SerializationLibrary = %v, want the Parquet SerDe", got)
 			}
+			// No partition projection: Athena ignores catalog partitions when it is on,
+			// and other engines see only catalog partitions (registered by the copier).
 			params, _ := in["Parameters"].(map[string]any)
-			for k, v := range map[string]any{
-				"classification":                 "parquet",
-				"projection.enabled":             "true",
-				"projection.date.type":           "date",
-				"projection.date.format":         "yyyy-MM-dd",
-				"projection.date.range":          "2020-01-01,NOW",
-				"projection.date.interval.unit":  "DAYS",
-				"projection." + tt.sub + ".type": "injected",
-				"storage.location.template": sub("s3://${DestinationBucket}/${DestinationPrefix}type=" + tt.name +
-					"/date=${!date}/" + tt.sub + "=${!" + tt.sub + "}/"),
-			} {
-				if !reflect.DeepEqual(params[k], v) {
-					t.Errorf("Parameters[%s] = %v, want %v", k, params[k], v)
+			if params["classification"] != "parquet" {
+				t.Errorf("Parameters[classification] = %v, want parquet", params["classification"])
+			}
+			for k := range params {
+				if strings.HasPrefix(k, "projection.") || k == "storage.location.template" {
+					t.Errorf("Parameters[%s] is set: partition projection hides the registered partitions from Athena", k)
 				}
 			}
 		})
@@ -750,10 +748,49 @@ func TestGlueTablesMatchExportSchema(t *testing.T) {
 	}
 }
 
-func columnsDiff(got, want []glue.Column) string {
+// The copier registers partitions in the stack's tables only when it creates
+// them, with Glue permissions on that database and its two tables only.
+func TestCopierRegistersPartitionsInTheStacksTables(t *testing.T) {
+	tpl := loadTemplate(t)
+	want := map[string]any{"Fn::If": []any{"CreatesAthenaTables", ref("AthenaDatabaseName"), ""}}
+	if got := functionEnv(t, tpl, "CopierFunction")[settings.EnvGlueDatabase]; !reflect.DeepEqual(got, want) {
+		t.Errorf("CopierFunction %s = %v, want %v", settings.EnvGlueDatabase, got, want)
+	}
+	if got := functionEnv(t, tpl, "FetchCredsFunction")[settings.EnvGlueDatabase]; got != nil {
+		t.Errorf("FetchCredsFunction %s = %v, want unset (only the copier registers)", settings.EnvGlueDatabase, got)
+	}
+	prefix := "arn:${AWS::Partition}:glue:${AWS::Region}:${AWS::AccountId}:"
+	wantRes := []any{
+		sub(prefix + "catalog"), sub(prefix + "database/${AthenaDatabaseName}"),
+		sub(prefix + "table/${AthenaDatabaseName}/decisions"), sub(prefix + "table/${AthenaDatabaseName}/events"),
+	}
+	var found bool
+	for _, s := range policyStatements(t, tpl) {
+		if !hasActionWithPrefix(s, "glue:") {
+			continue
+		}
+		if s.where != "CopierFunction" || s.cond != "CreatesAthenaTables" {
+			t.Errorf("%s (condition %q): glue actions %v, want them only on the copier, only with CreatesAthenaTables", s.where, s.cond, s.actions())
+		}
+		if !reflect.DeepEqual(list(s.stmt["Resource"]), wantRes) {
+			t.Errorf("%s: glue actions on %v, want %v", s.where, s.stmt["Resource"], wantRes)
+		}
+		for _, a := range s.actions() {
+			if strings.Contains(a, "*") || strings.Contains(a, "Delete") && a != "glue:BatchDeletePartition" {
+				t.Errorf("%s: glue action %s, want named partition and table actions", s.where, a)
+			}
+		}
+		found = true
+	}
+	if !found {
+		t.Error("no glue statement: the copier cannot register partitions")
+	}
+}
+
+func columnsDiff(got, want []catalog.Column) string {
 	var b strings.Builder
 	for i := range max(len(got), len(want)) {
-		var g, w glue.Column
+		var g, w catalog.Column
 		if i < len(got) {
 			g = got[i]
 		}
@@ -847,7 +884,7 @@ var knownEnv = []string{
 	settings.EnvTypes, settings.EnvLookback, settings.EnvMaxBackfillDays, settings.EnvTaskQueue,
 	settings.EnvDuration, settings.EnvConcurrency, settings.EnvPartSizeMiB, settings.EnvMetricsNS,
 	settings.EnvStackName, settings.EnvSecretTTL, settings.EnvAPIURL, settings.EnvSourceEndpoint,
-	settings.EnvEventBus, settings.EnvPrune,
+	settings.EnvEventBus, settings.EnvGlueDatabase, settings.EnvPrune,
 }
 
 func globalEnv(tpl cfnTemplate) map[string]any {

@@ -17,6 +17,7 @@ import (
 
 	"github.com/e3sync/e3sync/internal/testenv"
 	"github.com/e3sync/e3sync/internal/testworld"
+	"github.com/e3sync/e3sync/pkg/catalog"
 	"github.com/e3sync/e3sync/pkg/clients"
 	"github.com/e3sync/e3sync/pkg/export"
 	"github.com/e3sync/e3sync/pkg/job"
@@ -251,7 +252,8 @@ func (w *world) hostileSync(ctx context.Context, prefix, srcURL, dstURL string) 
 // outsideListed returns what the destination prefix holds that no listing
 // of the source could have put there: anything but a source object, the
 // _SUCCESS of a complete source date, the manifest of a sub-partition
-// (naming only source objects) and the run records (package runlog).
+// (naming only source objects), the run records (package runlog) and the
+// recorded schemas (package catalog).
 func (w *world) outsideListed(t *testing.T, prefix string) []string {
 	t.Helper()
 	ctx := context.Background()
@@ -272,6 +274,7 @@ func (w *world) outsideListed(t *testing.T, prefix string) []string {
 				bad = append(bad, w.foreignInManifest(t, aws.ToString(o.Key))...)
 			case strings.HasPrefix(k, runlog.Root) && w.isRunRecord(t, aws.ToString(o.Key)):
 				// The run's own record (counts and task names), no source key.
+			case strings.HasPrefix(k, catalog.SchemaRoot) && strings.HasSuffix(k, ".json"): // a completed date's recorded schema
 			default:
 				bad = append(bad, k)
 			}

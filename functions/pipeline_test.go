@@ -12,6 +12,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"maps"
 	"math/rand"
 	"os"
 	"strings"
@@ -21,10 +22,12 @@ import (
 	"github.com/aws/aws-lambda-go/events"
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/credentials"
+	"github.com/aws/aws-sdk-go-v2/service/glue"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 
+	"github.com/e3sync/e3sync/internal/gluetables"
 	"github.com/e3sync/e3sync/internal/testenv"
 	"github.com/e3sync/e3sync/internal/testworld"
 	"github.com/e3sync/e3sync/pkg/emulator"
@@ -52,7 +55,10 @@ type stack struct {
 	env       map[string]string // the functions' environment
 	api       *emulator.AuthAPI
 	minted    *emulator.RecordingMinter // every credential handed out: never to appear either
+	glue      *glue.Client              // moto's, holding the stack's tables
 }
+
+const glueDatabase = "optimizely_export"
 
 func newStack(t *testing.T) *stack {
 	t.Helper()
@@ -88,8 +94,12 @@ func newStack(t *testing.T) *stack {
 		"SOURCE_S3_ENDPOINT":               m.Endpoint(),
 		"STACK_NAME":                       "e3sync-test",
 	}
+	// The stack's Glue tables (CreateAthenaTables=true): the copier registers partitions.
+	gluetables.Create(t, moto.Glue(), glueDatabase, "s3://"+dstBucket+"/"+dstPrefix)
+	env["GLUE_DATABASE"] = glueDatabase
+	env["AWS_ENDPOINT_URL_GLUE"] = moto.Endpoint()
 	return &stack{
-		t: t, root: w.Root, queue: q, queueURL: aws.ToString(qo.QueueUrl),
+		t: t, root: w.Root, queue: q, queueURL: aws.ToString(qo.QueueUrl), glue: moto.Glue(),
 		fetch:     testenv.StartLambda(t, testenv.BuildLambda(t, "./functions/fetchcreds"), env),
 		copier:    testenv.StartLambda(t, testenv.BuildLambda(t, "./functions/copier"), env),
 		sentinels: []string{pat, testworld.ExporterSecret, testworld.CustomerSecret}, env: env,
@@ -245,6 +255,34 @@ func TestPipelineThroughLambdaRuntime(t *testing.T) {
 		logs := s.copier.Logs()
 		if !strings.Contains(logs, `"ObjectsCopied":`) || !strings.Contains(logs, `"Namespace":"e3sync"`) {
 			t.Errorf("copier emitted no EMF metrics:\n%s", logs)
+		}
+	})
+
+	t.Run("copied sub-partitions are Glue partitions", func(t *testing.T) {
+		loc := "s3://" + dstBucket + "/" + dstPrefix
+		want := map[string]map[string]string{
+			"decisions": {
+				d1 + "|1": loc + "type=decisions/date=" + d1 + "/experiment=1/",
+				d1 + "|2": loc + "type=decisions/date=" + d1 + "/experiment=2/",
+			},
+			"events": {
+				d1 + "|video play": loc + "type=events/date=" + d1 + "/event=video play/",
+				d1 + "|NULL":       loc + "type=events/date=" + d1 + "/event=NULL/",
+				d2 + "|purchase":   loc + "type=events/date=" + d2 + "/event=purchase/",
+			},
+		}
+		for table, w := range want {
+			out, err := s.glue.GetPartitions(context.Background(), &glue.GetPartitionsInput{DatabaseName: aws.String(glueDatabase), TableName: aws.String(table)})
+			if err != nil {
+				t.Fatal(err)
+			}
+			got := map[string]string{}
+			for _, p := range out.Partitions {
+				got[strings.Join(p.Values, "|")] = aws.ToString(p.StorageDescriptor.Location)
+			}
+			if !maps.Equal(got, w) {
+				t.Errorf("%s partitions = %v, want %v\n%s", table, got, w, s.copier.Logs())
+			}
 		}
 	})
 

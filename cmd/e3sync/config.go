@@ -44,6 +44,7 @@ type config struct {
 	sourceEndpoint  string
 	customDestEP    bool
 	token           string // from the environment; read through pat.FromEnv
+	glueDatabase    string // --glue-database: register partitions in its tables
 }
 
 // errUsage marks errors in flags and settings (exit code 2).
@@ -74,6 +75,8 @@ func parseConfig(name string, args []string, getenv func(string) string, stderr 
 	fs.StringVar(&abortAfter, "abort-uploads-after", "1h", // transfer.DefaultStaleUploadAge (the test checks)
 		"abort multipart uploads an interrupted run left open in the destination once they are older than this\n"+
 			"(checked under each sub-partition that is complete); keep it longer than any run")
+	fs.StringVar(&c.glueDatabase, "glue-database", "", "register the sub-partitions copied as partitions of this Glue database's\n"+
+		"decisions and events tables (an s3:// destination; see README \"Athena\")")
 	if name != "verify" {
 		fs.BoolVar(&c.prune, "prune", false, "move stale objects (no longer at the source, for a date it still has) to\n"+
 			"<dest>/_e3sync/quarantine/<run id>/, out of the table locations")
@@ -137,6 +140,7 @@ func parseConfig(name string, args []string, getenv func(string) string, stderr 
 	} else {
 		c.staleUploadAge = d
 	}
+	problems = append(problems, glueDatabaseProblems(c.glueDatabase, c.dest)...)
 	c.token = getenv(envToken)
 	if c.tokenSecret == "" && strings.TrimSpace(c.token) == "" {
 		problems = append(problems, "no token: set $"+envToken+" or pass --token-secret")

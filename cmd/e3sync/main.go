@@ -21,6 +21,7 @@ import (
 	awsconfig "github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
 
+	"github.com/e3sync/e3sync/pkg/catalog"
 	"github.com/e3sync/e3sync/pkg/clients"
 	"github.com/e3sync/e3sync/pkg/job"
 	"github.com/e3sync/e3sync/pkg/optimizely"
@@ -61,6 +62,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		err = runSync(ctx, cmd, rest, getenv, stdout, stderr)
 	case "verify":
 		err = runVerify(ctx, rest, getenv, stdout, stderr)
+	case "catalog":
+		err = runCatalog(ctx, rest, getenv, stdout, stderr)
 	case "status":
 		err = runStatus(ctx, rest, getenv, stdout, stderr)
 	case "demo":
@@ -114,7 +117,12 @@ func runSync(ctx context.Context, cmd string, args []string, getenv func(string)
 	if err != nil {
 		return err
 	}
+	glue, err := glueCatalog(ctx, c.glueDatabase, dst)
+	if err != nil {
+		return err
+	}
 	return runJob(ctx, src, dst, jobSettings{
+		glue:   glue,
 		dryRun: cmd == "plan", json: c.json, quiet: c.quiet, concurrency: c.concurrency,
 		taskConcurrency: c.taskConcurrency, staleUploadAge: c.staleUploadAge, log: log, secrets: secrets,
 		prune: c.prune, force: c.force,
@@ -134,6 +142,7 @@ type jobSettings struct {
 	prune, force    bool          // --prune, --force
 	log             *slog.Logger
 	secrets         *redact.Secrets // redacted from the summary's errors
+	glue            *catalog.Glue   // nil: no partition registration
 }
 
 func runJob(ctx context.Context, src transfer.Source, dst transfer.Destination, s jobSettings, stdout, stderr io.Writer) error {
@@ -148,6 +157,7 @@ func runJob(ctx context.Context, src transfer.Source, dst transfer.Destination, 
 	}
 	s.options.RunID = newRunID(s.options.Now)
 	j := &job.Job{Source: src, Dest: dst, Engine: eng, TaskConcurrency: s.taskConcurrency, DryRun: s.dryRun, Logger: s.log, Progress: bar}
+	j.Catalog = &catalog.Keeper{Dest: dst, Glue: s.glue}
 	sum, err := j.Run(ctx, s.options)
 	bar.finish()
 	if err != nil {
@@ -259,6 +269,7 @@ func printSummary(w io.Writer, s job.Summary, dst fmt.Stringer) {
 			fmt.Fprintf(w, "  %s\n", d)
 		}
 	}
+	printCatalogSummary(w, s.Catalog, s.UnknownTypes)
 	fmt.Fprintf(w, "destination: %s  (%.1fs)\n", dst, s.Seconds)
 }
 

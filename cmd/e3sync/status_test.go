@@ -154,8 +154,8 @@ func TestStatusUsage(t *testing.T) {
 	if code != 0 || !strings.HasPrefix(stderr, "Usage: e3sync status --dest DEST") || !strings.Contains(stderr, "-lookback") {
 		t.Errorf("status -h: exit %d\n%s", code, stderr)
 	}
-	code, _, stderr = runStatusCLI(t, noEnv, "--types", "nope", "--lookback", "-2", "extra")
-	for _, want := range []string{"unexpected arguments: extra", "--dest is required", `unknown export type "nope"`, "--lookback -2 is negative"} {
+	code, _, stderr = runStatusCLI(t, noEnv, "--types", "no/pe", "--lookback", "-2", "extra")
+	for _, want := range []string{"unexpected arguments: extra", "--dest is required", `invalid export type "no/pe"`, "--lookback -2 is negative"} {
 		if code != exitUsage || !strings.Contains(stderr, want) {
 			t.Errorf("status with bad flags: exit %d, stderr %q; want exit %d naming %q", code, stderr, exitUsage, want)
 		}

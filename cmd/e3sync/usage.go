@@ -15,6 +15,9 @@ Usage:
   e3sync sync --dest DEST [flags]   copy what is new or changed, then print a summary
   e3sync verify --dest DEST [flags] compare the destination with the export (SHA-256
                                     of every object); exit 1 on any difference
+  e3sync catalog --dest s3://BUCKET/PREFIX/ --glue-database DB [--from D] [--to D]
+                                    register the dates already in the destination as
+                                    partitions of DB's Glue tables (no token needed)
   e3sync status --dest DEST [flags] newest complete date per type, incomplete dates
                                     and why, stale objects, the last run ('status -h')
   e3sync demo [--dest DIR]          run a sync against an embedded emulated Optimizely

@@ -89,6 +89,7 @@ func (h *handler) getCopier(ctx context.Context) (*pipeline.Copier, error) {
 		Dest:        h.p.Dest,
 		Events:      h.p.Events,
 		Credentials: src.Provider,
+		Catalog:     h.p.Catalog,
 		Runs:        h.p.Dest,
 	}
 	return h.copier, nil

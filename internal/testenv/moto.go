@@ -16,7 +16,7 @@ import (
 	sqstypes "github.com/aws/aws-sdk-go-v2/service/sqs/types"
 )
 
-// Moto is a running moto_server on 127.0.0.1 (Secrets Manager, SQS,
+// Moto is a running moto_server on 127.0.0.1 (Secrets Manager, SQS, Glue,
 // CloudWatch). Any credentials are accepted; use region us-east-1.
 type Moto struct {
 	proc     *process

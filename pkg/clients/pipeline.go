@@ -9,6 +9,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 
+	"github.com/e3sync/e3sync/pkg/catalog"
 	"github.com/e3sync/e3sync/pkg/metrics"
 	"github.com/e3sync/e3sync/pkg/notify"
 	"github.com/e3sync/e3sync/pkg/pat"
@@ -30,6 +31,7 @@ type Pipeline struct {
 	Queue   *sqs.Client
 	Events  *notify.EventBridge // completion events (the copier)
 	Metrics *metrics.Recorder
+	Catalog *catalog.Keeper // Glue partitions and schema checks (the copier)
 	// Tokens is the PAT's secret, also read for its age (TokenAgeDays).
 	Tokens *pat.SecretsManager
 }
@@ -40,14 +42,16 @@ type Pipeline struct {
 // redact.Handler).
 func NewPipeline(cfg aws.Config, s settings.Settings, customS3 bool, metricsOut io.Writer, log *slog.Logger, secrets *redact.Secrets) *Pipeline {
 	tokens := &pat.SecretsManager{Client: secretsmanager.NewFromConfig(cfg), SecretID: s.PATSecret, TTL: s.SecretTTL}
+	dest := NewDestinationS3(cfg, s.Dest, customS3, store.S3Options{PartSize: s.PartSize, KMSKeyID: s.KMSKeyID})
 	return &Pipeline{
 		Source: &LazySource{Config: SourceConfig{
 			Tokens: tokens, APIBaseURL: s.APIURL, Endpoint: s.SourceEndpoint, Duration: s.Duration, Logger: log, Secrets: secrets,
 		}},
-		Dest:    NewDestinationS3(cfg, s.Dest, customS3, store.S3Options{PartSize: s.PartSize, KMSKeyID: s.KMSKeyID}),
+		Dest:    dest,
 		Queue:   sqs.NewFromConfig(cfg),
 		Events:  &notify.EventBridge{Client: eventbridge.NewFromConfig(cfg), Bus: s.EventBus},
 		Metrics: metrics.New(metricsOut, s.MetricsNS, s.StackName),
+		Catalog: NewKeeper(cfg, dest, s.GlueDatabase),
 		Tokens:  tokens,
 	}
 }

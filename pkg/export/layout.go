@@ -32,14 +32,44 @@ const SuccessMarker = "_SUCCESS"
 // DateLayout is the format of the "date=" level.
 const DateLayout = "2006-01-02"
 
-// ParseType returns the Type named s.
+// ParseType returns the Type named s: a known type, or the name of another
+// "type=" folder of the export (say decisions-rerun), which can be synced
+// explicitly when it has the usual date= layout. Such a name is lowercase
+// letters, digits, '-' and '_' (so its prefix cannot leave the account
+// root); whether the export has it is the planner's to check.
 func ParseType(s string) (Type, error) {
 	for _, t := range AllTypes {
 		if string(t) == s {
 			return t, nil
 		}
 	}
-	return "", fmt.Errorf("unknown export type %q (want one of %s)", s, typeNames())
+	if !validTypeName(s) {
+		return "", fmt.Errorf("invalid export type %q (want one of %s, or the name of another type= folder of the export: "+
+			"lowercase letters, digits, '-' and '_')", s, typeNames())
+	}
+	return Type(s), nil
+}
+
+// Known reports whether t is one of AllTypes.
+func Known(t Type) bool {
+	for _, k := range AllTypes {
+		if k == t {
+			return true
+		}
+	}
+	return false
+}
+
+func validTypeName(s string) bool {
+	if len(s) == 0 || len(s) > 64 || s[0] == '-' || s[0] == '_' {
+		return false
+	}
+	for _, r := range s {
+		if !(r >= 'a' && r <= 'z' || r >= '0' && r <= '9' || r == '-' || r == '_') {
+			return false
+		}
+	}
+	return true
 }
 
 // ParseTypes parses a comma-separated list of export types, e.g.

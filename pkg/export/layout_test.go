@@ -18,8 +18,12 @@ func TestParseType(t *testing.T) {
 		{"", "", false},
 		{"Events", "", false},
 		{" events", "", false},
-		{"event", "", false},
-		{"conversions", "", false},
+		{"event", "event", true}, // another type= folder: the planner checks the export has it
+		{"decisions-rerun", "decisions-rerun", true},
+		{"../events", "", false},
+		{"type=events", "", false},
+		{"-x", "", false},
+		{"a b", "", false},
 	}
 	for _, tt := range tests {
 		got, err := ParseType(tt.in)
@@ -45,8 +49,9 @@ func TestParseTypes(t *testing.T) {
 		{"events,decisions,events", []Type{Events, Decisions}, true},
 		{" events , decisions ", []Type{Events, Decisions}, true}, // spaces trimmed
 		{"events,,decisions,", []Type{Events, Decisions}, true},   // empty items skipped
-		{"events,bogus", nil, false},
-		{"bogus", nil, false},
+		{"events,decisions-rerun", []Type{Events, "decisions-rerun"}, true},
+		{"events,bo/gus", nil, false},
+		{"Bogus", nil, false},
 		{"", nil, false},
 		{" ", nil, false},
 		{",,", nil, false},

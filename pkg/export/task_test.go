@@ -61,7 +61,9 @@ func TestTaskValidate(t *testing.T) {
 		{"1025 bytes", ok(strings.Repeat("p", 1025)), false},
 		{"bad date", Task{Type: Events, Date: "2020-02-30", Partition: "p"}, false},
 		{"empty date", Task{Type: Events, Partition: "p"}, false},
-		{"unknown type", Task{Type: "conversions", Date: "2020-09-14", Partition: "p"}, false},
+		{"another type= folder", Task{Type: "decisions-rerun", Date: "2020-09-14", Partition: "p"}, true},
+		{"type with a slash", Task{Type: "../events", Date: "2020-09-14", Partition: "p"}, false},
+		{"type in capitals", Task{Type: "Events", Date: "2020-09-14", Partition: "p"}, false},
 		{"empty type", Task{Date: "2020-09-14"}, false},
 
 		{"force_before now", Task{Type: Events, Date: "2020-09-14", ForceBefore: time.Now()}, true},
@@ -82,11 +84,11 @@ func TestTaskValidate(t *testing.T) {
 
 // TestTaskValidateReportsAll checks that every problem is named in one error.
 func TestTaskValidateReportsAll(t *testing.T) {
-	err := Task{Type: "bogus", Date: "yesterday", Partition: ".."}.Validate()
+	err := Task{Type: "bo/gus", Date: "yesterday", Partition: ".."}.Validate()
 	if err == nil {
 		t.Fatalf("Validate() = nil, want error")
 	}
-	for _, want := range []string{`"bogus"`, `"yesterday"`, `".."`} {
+	for _, want := range []string{`"bo/gus"`, `"yesterday"`, `".."`} {
 		if !strings.Contains(err.Error(), want) {
 			t.Errorf("Validate() = %q, want it to mention %s", err, want)
 		}
@@ -142,7 +144,7 @@ func TestDecodeTaskRejects(t *testing.T) {
 		{"wrong field type", `{"type":"events","date":"2020-09-14","source_complete":"yes"}`},
 		{"truncated", `{"type":"events","date":"2020-09-14"`},
 		{"invalid task", `{"type":"events","date":"2020-09-14","partition":"../x"}`},
-		{"unknown type", `{"type":"bogus","date":"2020-09-14"}`},
+		{"invalid type", `{"type":"type=events/x","date":"2020-09-14"}`},
 		{"negative stalls", `{"type":"events","date":"2020-09-14","stalls":-1}`},
 		{"bad force_before", `{"type":"events","date":"2020-09-14","force_before":"yesterday"}`},
 		{"force_before in the future", `{"type":"events","date":"2020-09-14","force_before":"` + time.Now().Add(MaxClockSkew+time.Minute).UTC().Format(time.RFC3339) + `"}`},

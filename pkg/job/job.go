@@ -12,6 +12,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/e3sync/e3sync/pkg/catalog"
 	"github.com/e3sync/e3sync/pkg/export"
 	"github.com/e3sync/e3sync/pkg/plan"
 	"github.com/e3sync/e3sync/pkg/transfer"
@@ -37,6 +38,9 @@ type Job struct {
 	DryRun          bool
 	Logger          *slog.Logger
 	Progress        Progress // optional
+	// Catalog, when set, registers copied sub-partitions in the Glue catalog
+	// and checks each completed date's schema (see catalog.go).
+	Catalog *catalog.Keeper
 }
 
 // Summary is what a run did; its JSON form is the CLI's --json output.
@@ -59,6 +63,11 @@ type Summary struct {
 	Errors         []string `json:"errors"`
 	Seconds        float64  `json:"seconds"`
 
+	// Catalog: partitions registered, schema changes (see catalog.go).
+	Catalog CatalogSummary `json:"catalog"`
+	// UnknownTypes are type= folders of the export not synced: neither
+	// decisions nor events, nor asked for with --types.
+	UnknownTypes []string `json:"unknown_types"`
 	// ObjectsStale counts destination objects the source no longer lists
 	// for a date it still has (transfer.IsStale); ObjectsPruned those moved
 	// to quarantine (in a dry run: that would be).
@@ -87,6 +96,7 @@ func (j *Job) Run(ctx context.Context, o plan.Options) (Summary, error) {
 	}
 	s.Dates = append(s.Dates, p.Dates...)
 	s.Tasks = len(p.Tasks)
+	s.UnknownTypes = reportUnknownTypes(ctx, log, p.UnknownTypes)
 	log.InfoContext(ctx, "planned", "run_id", o.RunID, "dates", len(p.Dates), "tasks", len(p.Tasks))
 	if j.Progress != nil {
 		j.Progress.Planned(p)
@@ -113,6 +123,9 @@ func (j *Job) Run(ctx context.Context, o plan.Options) (Summary, error) {
 	)
 	finalize := func(k dateKey) {
 		c, err := j.Engine.Finalize(ctx, k.t, k.date)
+		if err == nil && c == transfer.Completed {
+			j.catalogDate(ctx, &mu, &s.Catalog, k.t, k.date)
+		}
 		mu.Lock()
 		defer mu.Unlock()
 		switch {
@@ -144,6 +157,9 @@ func (j *Job) Run(ctx context.Context, o plan.Options) (Summary, error) {
 			defer wg.Done()
 			defer func() { <-sem }()
 			r, err := j.Engine.Copy(ctx, t)
+			if err == nil && !j.DryRun {
+				j.registerPartition(ctx, &mu, &s.Catalog, t)
+			}
 			if j.Progress != nil {
 				j.Progress.TaskDone(t, r, err)
 			}

@@ -38,6 +38,16 @@ const (
 	// newest date that is complete in the destination (measured from the end
 	// of that day, UTC). The staleness alarm watches it.
 	NewestSyncedDateAgeHours = "NewestSyncedDateAgeHours"
+	// CatalogFailures counts Glue catalog or schema-check calls that failed
+	// (partitions not registered, a schema not read); the copy itself
+	// succeeded.
+	CatalogFailures = "CatalogFailures"
+	// SchemaChanges counts columns added, removed or retyped in the export's
+	// Parquet schema, per completed date.
+	SchemaChanges = "SchemaChanges"
+	// UnknownExportTypes counts type= folders in the export that e3sync does
+	// not sync (neither decisions nor events), per planner run.
+	UnknownExportTypes = "UnknownExportTypes"
 )
 
 // Dimension names.

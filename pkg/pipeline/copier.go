@@ -9,6 +9,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/e3sync/e3sync/pkg/catalog"
 	"github.com/e3sync/e3sync/pkg/export"
 	"github.com/e3sync/e3sync/pkg/logctx"
 	"github.com/e3sync/e3sync/pkg/metrics"
@@ -72,6 +73,9 @@ type Copier struct {
 	// Credentials, when set, is the source's credential provider: each task
 	// emits the refreshes since the previous one (CredentialRefreshes).
 	Credentials RefreshCounter
+	// Catalog, when set, registers each copied sub-partition in the Glue
+	// catalog and checks a completed date's schema (see catalog.go).
+	Catalog *catalog.Keeper
 	// Runs, when set, receives one run record per task invocation (package
 	// runlog; the destination), read back by `e3sync status`.
 	Runs runlog.Writer
@@ -169,6 +173,7 @@ func (c *Copier) run(ctx context.Context, t export.Task) (Outcome, error) {
 		c.Metrics.Put(nil, metrics.Value{Name: metrics.Continuations, Unit: metrics.Count, Value: 1})
 		return out, nil
 	}
+	c.registerPartition(ctx, t)
 	if t.SourceComplete {
 		comp, err := c.Engine.Finalize(ctx, t.Type, t.Date)
 		out.Completion = comp.String()
@@ -178,6 +183,7 @@ func (c *Copier) run(ctx context.Context, t export.Task) (Outcome, error) {
 		if comp == transfer.Completed {
 			c.Metrics.Put(nil, metrics.Value{Name: metrics.DatesCompleted, Unit: metrics.Count, Value: 1})
 			out.Published = c.publish(ctx, t)
+			c.catalogDate(ctx, t)
 		}
 	}
 	if !t.SourceComplete {

@@ -73,10 +73,10 @@ func TestRequestOptions(t *testing.T) {
 		{"bad to", Request{From: "2024-01-01", To: "2024-02-30"}, "", "", "to: invalid date"},
 		{"from after to", Request{From: "2024-02-01", To: "2024-01-01"}, "", "", "after"},
 		{"too long", Request{From: "2023-01-01", To: "2024-03-01"}, "", "", "spans 426 days (at most 400"},
-		{"unknown type", Request{Types: []string{"clicks"}}, "", "", `unknown export type "clicks"`},
+		{"invalid type", Request{Types: []string{"Clicks"}}, "", "", `invalid export type "Clicks"`},
 		{"bad sub-partition", Request{SubPartitions: []string{"../x"}}, "", "", "not a sub-partition"},
 		{"empty sub-partition", Request{SubPartitions: []string{""}}, "", "", "not a sub-partition"},
-		{"every problem at once", Request{To: "x", Types: []string{"clicks"}}, "", "", `(want one of decisions, events); "to" without "from"`},
+		{"every problem at once", Request{To: "x", Types: []string{"cl/icks"}}, "", "", `lowercase letters, digits, '-' and '_'); "to" without "from"`},
 	}
 	for _, tt := range tests {
 		o, err := tt.req.options(export.AllTypes, 3, 400, now)

@@ -144,9 +144,13 @@ func (p *Planner) Run(ctx context.Context, runID string, req Request) (PlanSumma
 	}
 	log := p.logger().With("run_id", runID)
 	pl, err := plan.Make(ctx, p.Source, p.Dest, o)
+	if errors.Is(err, plan.ErrTypeNotInExport) {
+		return PlanSummary{}, fmt.Errorf("%w: types: %v", ErrBadRequest, err)
+	}
 	if err != nil {
 		return PlanSummary{}, fmt.Errorf("plan: %w", err)
 	}
+	p.reportUnknownTypes(ctx, log, pl.UnknownTypes)
 	scheduled := req.From == ""
 	sum := PlanSummary{RunID: runID, Scheduled: scheduled, DryRun: req.DryRun, Dates: pl.Dates, TasksPlanned: len(pl.Tasks)}
 	if sum.Dates == nil {

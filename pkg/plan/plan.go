@@ -64,6 +64,9 @@ type Plan struct {
 	// NewestComplete is, per type, the newest date complete in the
 	// destination before this run ("" if none), among the dates listed.
 	NewestComplete map[export.Type]string `json:"newest_complete"`
+	// UnknownTypes are type= folders of the export that are neither known
+	// (decisions, events) nor synced in this run: reported, not copied.
+	UnknownTypes []string `json:"unknown_types,omitempty"`
 }
 
 // Validate checks the options; From/To errors name the bad value.
@@ -119,6 +122,11 @@ func Make(ctx context.Context, src, dst Lister, o Options) (Plan, error) {
 		o.Now = time.Now()
 	}
 	p := Plan{NewestComplete: map[export.Type]string{}}
+	unknown, err := checkTypes(ctx, src, o.Types)
+	if err != nil {
+		return Plan{}, err
+	}
+	p.UnknownTypes = unknown
 	for _, t := range o.Types {
 		dates, tasks, newest, err := planType(ctx, src, dst, t, o)
 		if err != nil {

@@ -328,15 +328,15 @@ func TestOptionsValidate(t *testing.T) {
 		{"valid", ok, nil},
 		{"valid range", Options{Types: export.AllTypes, From: "2024-01-01", To: "2024-01-01"}, nil},
 		{"no types", Options{}, []string{"no export types"}},
-		{"unknown type", Options{Types: []export.Type{"conversions"}}, []string{`"conversions"`}},
+		{"invalid type", Options{Types: []export.Type{"con/versions"}}, []string{`"con/versions"`}},
 		{"negative lookback", Options{Types: export.AllTypes, Lookback: -1}, []string{"look-back -1"}},
 		{"bad from", Options{Types: export.AllTypes, From: "2024-1-1"}, []string{`"2024-1-1"`}},
 		{"bad to", Options{Types: export.AllTypes, To: "tomorrow"}, []string{`"tomorrow"`}},
 		{"from after to", Options{Types: export.AllTypes, From: "2024-02-01", To: "2024-01-31"}, []string{"from 2024-02-01 is after to 2024-01-31"}},
-		{"all at once", Options{Types: []export.Type{export.Events, "bogus"}, Lookback: -2, From: "2024-02-30"},
-			[]string{`"bogus"`, "look-back -2", `"2024-02-30"`}},
-		{"all at once, range reversed", Options{Types: []export.Type{"bogus"}, Lookback: -2, From: "2024-02-02", To: "2024-02-01"},
-			[]string{`"bogus"`, "look-back -2", "from 2024-02-02 is after to 2024-02-01"}},
+		{"all at once", Options{Types: []export.Type{export.Events, "Bogus"}, Lookback: -2, From: "2024-02-30"},
+			[]string{`"Bogus"`, "look-back -2", `"2024-02-30"`}},
+		{"all at once, range reversed", Options{Types: []export.Type{"Bogus"}, Lookback: -2, From: "2024-02-02", To: "2024-02-01"},
+			[]string{`"Bogus"`, "look-back -2", "from 2024-02-02 is after to 2024-02-01"}},
 	}
 	for _, tt := range tests {
 		err := tt.o.Validate()

@@ -34,6 +34,7 @@ const (
 	EnvAPIURL          = "OPTIMIZELY_API_URL"   // optional: Optimizely API base URL (tests, emulators)
 	EnvSourceEndpoint  = "SOURCE_S3_ENDPOINT"   // optional: export bucket endpoint (tests, emulators)
 	EnvEventBus        = "EVENT_BUS_NAME"       // default "default": where completion events go
+	EnvGlueDatabase    = "GLUE_DATABASE"        // optional: register partitions in this Glue database's tables
 	// EnvPrune: "true" makes the copier prune stale objects (quarantine,
 	// then delete); default "false": they are only counted.
 	EnvPrune = "PRUNE_STALE_OBJECTS"
@@ -60,8 +61,11 @@ type Settings struct {
 	APIURL          string
 	SourceEndpoint  string
 	EventBus        string
-	Prune           bool
-	RetryBackoff    []time.Duration
+	// GlueDatabase, when set, is the Glue database whose decisions and
+	// events tables the copier registers partitions in (pkg/catalog).
+	GlueDatabase string
+	Prune        bool
+	RetryBackoff []time.Duration
 }
 
 // Parse reads the settings; needQueue makes TASK_QUEUE_URL required.
@@ -131,6 +135,9 @@ func Parse(getenv func(string) string, needQueue bool) (Settings, error) {
 	if s.EventBus = get(EnvEventBus, "default"); !validBusName(s.EventBus) {
 		bad(EnvEventBus, "%q is not an event bus name (1-256 letters, digits, '.', '-', '_', '/') or ARN", s.EventBus)
 	}
+	if s.GlueDatabase = get(EnvGlueDatabase, ""); s.GlueDatabase != "" && !ValidGlueDatabase(s.GlueDatabase) {
+		bad(EnvGlueDatabase, "%q is not a Glue database name (1-255 lowercase letters, digits and '_')", s.GlueDatabase)
+	}
 	switch v := get(EnvPrune, "false"); v {
 	case "true", "false":
 		s.Prune = v == "true"
@@ -180,6 +187,20 @@ func validBusName(s string) bool {
 	for _, r := range s {
 		ok := r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || strings.ContainsRune("._-/", r)
 		if !ok {
+			return false
+		}
+	}
+	return true
+}
+
+// ValidGlueDatabase accepts the Glue database names template.yaml allows
+// (AthenaDatabaseName): 1-255 lowercase letters, digits and '_'.
+func ValidGlueDatabase(s string) bool {
+	if len(s) < 1 || len(s) > 255 {
+		return false
+	}
+	for _, r := range s {
+		if !(r >= 'a' && r <= 'z' || r >= '0' && r <= '9' || r == '_') {
 			return false
 		}
 	}

@@ -83,6 +83,7 @@ func TestEveryVariable(t *testing.T) {
 		{EnvSourceEndpoint, "http://127.0.0.1:10", func(s Settings) any { return s.SourceEndpoint }, "http://127.0.0.1:10"},
 		{EnvEventBus, "analytics", func(s Settings) any { return s.EventBus }, "analytics"},
 		{EnvEventBus, "arn:aws:events:us-east-1:123456789012:event-bus/analytics", func(s Settings) any { return s.EventBus }, "arn:aws:events:us-east-1:123456789012:event-bus/analytics"},
+		{EnvGlueDatabase, "optimizely_export", func(s Settings) any { return s.GlueDatabase }, "optimizely_export"},
 		{EnvPrune, "true", func(s Settings) any { return s.Prune }, true},
 		{EnvPrune, "false", func(s Settings) any { return s.Prune }, false},
 		{EnvRetryBackoff, "1, 2,0", func(s Settings) any { return s.RetryBackoff }, []time.Duration{time.Second, 2 * time.Second, 0}},
@@ -105,7 +106,7 @@ func TestInvalidValues(t *testing.T) {
 	tests := []struct{ name, value string }{
 		{EnvDestPrefix, "a/../b/"},
 		{EnvDestBucket, "Not_A_Bucket"},
-		{EnvTypes, "clicks"},
+		{EnvTypes, "cli cks"},
 		{EnvLookback, "-1"},
 		{EnvLookback, "366"},
 		{EnvLookback, "three"},
@@ -122,6 +123,8 @@ func TestInvalidValues(t *testing.T) {
 		{EnvEventBus, "has space"},
 		{EnvEventBus, strings.Repeat("b", 257)},
 		{EnvEventBus, "arn:aws:sqs:us-east-1:123456789012:q"},
+		{EnvGlueDatabase, "Has-Caps"},
+		{EnvGlueDatabase, strings.Repeat("d", 256)},
 		{EnvPrune, "yes"},
 		{EnvPrune, "TRUE"},
 		{EnvRetryBackoff, "60,,120"},
@@ -169,7 +172,7 @@ func TestRequired(t *testing.T) {
 // Every problem is reported in one error, not the first only.
 func TestAllProblemsTogether(t *testing.T) {
 	bad := map[string]string{
-		EnvTypes: "clicks", EnvLookback: "x", EnvMaxBackfillDays: "0", EnvDuration: "2h",
+		EnvTypes: "cli cks", EnvLookback: "x", EnvMaxBackfillDays: "0", EnvDuration: "2h",
 		EnvConcurrency: "0", EnvPartSizeMiB: "1", EnvSecretTTL: "-1", EnvEventBus: "a b",
 	}
 	_, err := Parse(env(bad), true)

@@ -1,4 +1,4 @@
-package glue_test
+package catalog_test
 
 import (
 	"os"
@@ -10,8 +10,8 @@ import (
 
 	"github.com/parquet-go/parquet-go"
 
+	"github.com/e3sync/e3sync/pkg/catalog"
 	"github.com/e3sync/e3sync/pkg/emulator"
-	"github.com/e3sync/e3sync/pkg/glue"
 )
 
 // fixtures is the real sample of Optimizely's export (see DESIGN.md).
@@ -42,11 +42,11 @@ func TestTypes(t *testing.T) {
 		MI   map[string]int64  `parquet:"mi"`
 		St   inner             `parquet:"st"`
 	}
-	got, err := glue.Columns(parquet.SchemaOf(row{}))
+	got, err := catalog.Columns(parquet.SchemaOf(row{}))
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := []glue.Column{
+	want := []catalog.Column{
 		{"s", "string"}, {"raw", "binary"}, {"b", "boolean"}, {"i8", "tinyint"}, {"i16", "smallint"},
 		{"i32", "int"}, {"i64", "bigint"}, {"f", "float"}, {"d", "double"},
 		{"ts_ms", "timestamp"}, {"ts_us", "timestamp"}, {"day", "date"}, {"dec", "decimal(18,2)"},
@@ -55,7 +55,7 @@ func TestTypes(t *testing.T) {
 		{"st", "struct<a:string,b:int>"},
 	}
 	for i := range max(len(got), len(want)) {
-		var g, w glue.Column
+		var g, w catalog.Column
 		if i < len(got) {
 			g = got[i]
 		}
@@ -70,7 +70,7 @@ func TestTypes(t *testing.T) {
 
 // The Glue columns of the export, as template.yaml declares them.
 var (
-	decisionColumns = []glue.Column{
+	decisionColumns = []catalog.Column{
 		{"uuid", "string"}, {"timestamp", "timestamp"}, {"process_timestamp", "timestamp"},
 		{"visitor_id", "string"}, {"session_id", "string"}, {"account_id", "string"},
 		{"campaign_id", "string"}, {"experiment_id", "string"}, {"variation_id", "string"},
@@ -78,7 +78,7 @@ var (
 		{"user_ip", "string"}, {"user_agent", "string"}, {"referer", "string"}, {"is_holdback", "boolean"},
 		{"revision", "string"}, {"client_engine", "string"}, {"client_version", "string"},
 	}
-	eventColumns = []glue.Column{
+	eventColumns = []catalog.Column{
 		{"uuid", "string"}, {"timestamp", "timestamp"}, {"process_timestamp", "timestamp"},
 		{"visitor_id", "string"}, {"session_id", "string"}, {"account_id", "string"},
 		{"experiments", "array<struct<campaign_id:string,experiment_id:string,variation_id:string,is_holdback:boolean>>"},
@@ -95,12 +95,12 @@ func TestEmulatorSchemas(t *testing.T) {
 	for _, tt := range []struct {
 		name   string
 		schema *parquet.Schema
-		want   []glue.Column
+		want   []catalog.Column
 	}{
 		{"decisions", emulator.DecisionSchema(), decisionColumns},
 		{"events", emulator.EventSchema(), eventColumns},
 	} {
-		got, err := glue.Columns(tt.schema)
+		got, err := catalog.Columns(tt.schema)
 		if err != nil || !reflect.DeepEqual(got, tt.want) {
 			t.Errorf("Columns(%s schema) = %v, %v\nwant %v", tt.name, got, err, tt.want)
 		}
@@ -112,14 +112,14 @@ func TestRealExportFiles(t *testing.T) {
 	if _, err := os.Stat(fixtures); err != nil {
 		t.Skipf("no fixtures: %v", err)
 	}
-	want := map[string][]glue.Column{"decisions": decisionColumns, "events": eventColumns}
+	want := map[string][]catalog.Column{"decisions": decisionColumns, "events": eventColumns}
 	for typ, cols := range want {
 		files, _ := filepath.Glob(filepath.Join(fixtures, "type="+typ, "date=*", "*=*", "*.parquet"))
 		if len(files) == 0 {
 			t.Errorf("no %s files in %s", typ, fixtures)
 		}
 		for _, f := range files {
-			got, err := glue.FileColumns(f)
+			got, err := catalog.FileColumns(f)
 			if err != nil || !slices.Equal(got, cols) {
 				t.Errorf("FileColumns(%s) = %v, %v\nwant %v", f, got, err, cols)
 			}

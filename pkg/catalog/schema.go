@@ -1,6 +1,12 @@
-// Package glue maps Parquet schemas to AWS Glue (Hive) column types, the
-// types Athena reads the export with: template.yaml's Glue tables are checked
-// against it, for both the emulator's schemas (pkg/emulator) and the real
+// Package catalog keeps the Glue Data Catalog and the export's schema in
+// step with the mirrored export: it registers the sub-partitions the copy
+// completes as Glue partitions (so every engine that reads the catalog sees
+// them, and a query may span all experiments or events of a date range), and
+// it notices when Optimizely changes the Parquet schema.
+//
+// Parquet schemas map to Glue (Hive) column types, the types Athena reads
+// the export with; template.yaml's Glue tables are checked against this
+// mapping, for both the emulator's schemas (pkg/emulator) and the real
 // export's files.
 //
 // Mapping (Hive DDL type names, as Glue stores them):
@@ -17,11 +23,13 @@
 //	group LIST                         array<element>
 //	group MAP                          map<key,value>
 //	other group                        struct<name:type,...>
-package glue
+package catalog
 
 import (
+	"context"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"strings"
 
@@ -171,20 +179,17 @@ func isConverted(ct *deprecated.ConvertedType, want deprecated.ConvertedType) bo
 	return ct != nil && *ct == want
 }
 
-// FileColumns returns the columns of a Parquet file's schema.
+// FileColumns returns the columns of a local Parquet file's schema, read
+// from its footer like ObjectColumns.
 func FileColumns(path string) ([]Column, error) {
-	f, err := os.Open(path)
+	st, err := os.Stat(path)
 	if err != nil {
 		return nil, err
 	}
-	defer f.Close()
-	st, err := f.Stat()
-	if err != nil {
-		return nil, err
-	}
-	pf, err := parquet.OpenFile(f, st.Size(), parquet.SkipPageIndex(true), parquet.SkipBloomFilters(true))
-	if err != nil {
-		return nil, fmt.Errorf("%s: %w", path, err)
-	}
-	return Columns(pf.Schema())
+	return ObjectColumns(context.Background(), localFile{}, path, st.Size())
 }
+
+// localFile opens keys as local paths.
+type localFile struct{}
+
+func (localFile) Open(_ context.Context, path string) (io.ReadCloser, error) { return os.Open(path) }

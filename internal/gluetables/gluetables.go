@@ -1,0 +1,76 @@
+// Package gluetables creates, in a test's Glue (moto), the database and
+// tables template.yaml declares over the mirrored export.
+package gluetables
+
+import (
+	"context"
+	"testing"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/glue"
+	gluetypes "github.com/aws/aws-sdk-go-v2/service/glue/types"
+
+	"github.com/e3sync/e3sync/pkg/catalog"
+	"github.com/e3sync/e3sync/pkg/emulator"
+)
+
+// CreateExportTables creates, in moto's Glue, the database db with the
+// decisions and events tables as template.yaml declares them
+// (CreateAthenaTables=true): the export's columns, partition keys date and
+// experiment/event, Parquet SerDe, no partition projection, over location
+// ("s3://bucket/prefix/").
+func Create(t testing.TB, c *glue.Client, db, location string) {
+	t.Helper()
+	ctx := context.Background()
+	if _, err := c.CreateDatabase(ctx, &glue.CreateDatabaseInput{DatabaseInput: &gluetypes.DatabaseInput{Name: aws.String(db)}}); err != nil {
+		t.Fatal(err)
+	}
+	tables := []struct {
+		name, sub string
+		cols      []catalog.Column
+	}{
+		{"decisions", "experiment", mustColumns(t, "decisions")},
+		{"events", "event", mustColumns(t, "events")},
+	}
+	for _, tb := range tables {
+		var cols []gluetypes.Column
+		for _, c := range tb.cols {
+			cols = append(cols, gluetypes.Column{Name: aws.String(c.Name), Type: aws.String(c.Type)})
+		}
+		_, err := c.CreateTable(ctx, &glue.CreateTableInput{DatabaseName: aws.String(db), TableInput: &gluetypes.TableInput{
+			Name:       aws.String(tb.name),
+			TableType:  aws.String("EXTERNAL_TABLE"),
+			Parameters: map[string]string{"classification": "parquet", "EXTERNAL": "TRUE"},
+			PartitionKeys: []gluetypes.Column{
+				{Name: aws.String("date"), Type: aws.String("string")},
+				{Name: aws.String(tb.sub), Type: aws.String("string")},
+			},
+			StorageDescriptor: &gluetypes.StorageDescriptor{
+				Location:     aws.String(location + "type=" + tb.name + "/"),
+				InputFormat:  aws.String("org.apache.hadoop.hive.ql.io.parquet.MapredParquetInputFormat"),
+				OutputFormat: aws.String("org.apache.hadoop.hive.ql.io.parquet.MapredParquetOutputFormat"),
+				SerdeInfo: &gluetypes.SerDeInfo{
+					SerializationLibrary: aws.String("org.apache.hadoop.hive.ql.io.parquet.serde.ParquetHiveSerDe"),
+					Parameters:           map[string]string{"serialization.format": "1"},
+				},
+				Columns: cols,
+			},
+		}})
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+func mustColumns(t testing.TB, typ string) []catalog.Column {
+	t.Helper()
+	schema := emulator.EventSchema()
+	if typ == "decisions" {
+		schema = emulator.DecisionSchema()
+	}
+	cols, err := catalog.Columns(schema)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return cols
+}
