@@ -91,22 +91,7 @@ func parseConfig(name string, args []string, getenv func(string) string, stderr 
 		return config{}, fmt.Errorf("%w: %v", errUsage, err)
 	}
 
-	var problems []string
-	if fs.NArg() > 0 {
-		problems = append(problems, fmt.Sprintf("unexpected arguments: %s", strings.Join(fs.Args(), " ")))
-	}
-	if dest == "" {
-		problems = append(problems, "--dest is required")
-	} else if t, err := store.ParseTarget(dest); err != nil {
-		problems = append(problems, err.Error())
-	} else {
-		c.dest = t
-	}
-	if ts, err := export.ParseTypes(types); err != nil {
-		problems = append(problems, "--types: "+err.Error())
-	} else {
-		c.types = ts
-	}
+	problems := c.parseDestAndTypes(fs, dest, types)
 	o := plan.Options{Types: c.types, From: c.from, To: c.to, Lookback: c.lookback}
 	if len(c.types) == 0 {
 		o.Types = export.AllTypes // already reported
@@ -179,4 +164,27 @@ func parseSize(s string) (int64, error) {
 		return 0, fmt.Errorf("size %q is too large", s)
 	}
 	return n * mult, nil
+}
+
+// parseDestAndTypes checks what every command that reads a destination
+// shares: no positional arguments, --dest and --types. It sets c.dest and
+// c.types and returns the problems found.
+func (c *config) parseDestAndTypes(fs *flag.FlagSet, dest, types string) []string {
+	var problems []string
+	if fs.NArg() > 0 {
+		problems = append(problems, fmt.Sprintf("unexpected arguments: %s", strings.Join(fs.Args(), " ")))
+	}
+	if dest == "" {
+		problems = append(problems, "--dest is required")
+	} else if t, err := store.ParseTarget(dest); err != nil {
+		problems = append(problems, err.Error())
+	} else {
+		c.dest = t
+	}
+	if ts, err := export.ParseTypes(types); err != nil {
+		problems = append(problems, "--types: "+err.Error())
+	} else {
+		c.types = ts
+	}
+	return problems
 }

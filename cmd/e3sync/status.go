@@ -18,7 +18,6 @@ import (
 	"github.com/e3sync/e3sync/pkg/redact"
 	"github.com/e3sync/e3sync/pkg/runlog"
 	"github.com/e3sync/e3sync/pkg/status"
-	"github.com/e3sync/e3sync/pkg/store"
 	"github.com/e3sync/e3sync/pkg/transfer"
 )
 
@@ -84,22 +83,7 @@ func parseStatusConfig(args []string, getenv func(string) string, stderr io.Writ
 	} else if err != nil {
 		return config{}, fmt.Errorf("%w: %v", errUsage, err)
 	}
-	var problems []string
-	if fs.NArg() > 0 {
-		problems = append(problems, fmt.Sprintf("unexpected arguments: %s", strings.Join(fs.Args(), " ")))
-	}
-	if dest == "" {
-		problems = append(problems, "--dest is required")
-	} else if t, err := store.ParseTarget(dest); err != nil {
-		problems = append(problems, err.Error())
-	} else {
-		c.dest = t
-	}
-	if ts, err := export.ParseTypes(types); err != nil {
-		problems = append(problems, "--types: "+err.Error())
-	} else {
-		c.types = ts
-	}
+	problems := c.parseDestAndTypes(fs, dest, types)
 	if c.lookback < 0 {
 		problems = append(problems, fmt.Sprintf("--lookback %d is negative", c.lookback))
 	}
