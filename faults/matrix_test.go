@@ -83,6 +83,13 @@ type scenario struct {
 // still refreshes them a dozen times.
 const refreshLifetime = 30 * time.Millisecond
 
+// refreshPace holds every GET of the refresh scenarios for longer than
+// credentials are used, so each GET that follows another is signed with
+// credentials refreshed since: the copy refreshes several times however
+// fast the machine is (credentials are needed to sign a request, not
+// while its body streams).
+var refreshPace = testenv.FaultRule{Op: testenv.OpGetObject, Kind: testenv.FaultLatency, Latency: refreshLifetime}
+
 // rates are how often a matrix injects its faults: the request-level rules
 // hit every every-th request of their kind, times at most; the
 // multipart-level ones the first onceTimes requests of their kind; a
@@ -141,12 +148,15 @@ func matrix(p rates) []scenario {
 		{name: "Auth API malformed JSON", rerun: true, auth: retried(emulator.AuthMalformed)},
 		{name: "Auth API slow response (2 s)", rerun: true, auth: []emulator.AuthFault{emulator.AuthSlow}},
 		// ... and when credentials are refreshed in the middle of the copy.
-		{name: "Auth API 401 on refreshes mid-copy, token read again", refresh: true, authPlan: every(4, emulator.AuthUnauthorized)},
+		// Every third call at most: a fresh run's copy refreshes at least
+		// twice (checked below), so its third call always meets a fault,
+		// however fast the machine copies.
+		{name: "Auth API 401 on refreshes mid-copy, token read again", refresh: true, authPlan: every(3, emulator.AuthUnauthorized)},
 		{name: "Auth API token revoked mid-copy, until replaced", refresh: true, authPlan: revoked(emulator.AuthUnauthorized, 3),
 			clearAfter: p.failRuns, wantErr: rejected},
 		{name: "Auth API 403 mid-copy, until allowed", refresh: true, authPlan: revoked(emulator.AuthForbidden, 3),
 			clearAfter: p.failRuns, wantErr: rejected},
-		{name: "Auth API 429 on refreshes mid-copy", refresh: true, authPlan: every(6, emulator.AuthTooManyRequests)},
+		{name: "Auth API 429 on refreshes mid-copy", refresh: true, authPlan: every(3, emulator.AuthTooManyRequests)},
 		{name: "Auth API 500 on refreshes mid-copy", refresh: true, authPlan: every(3, emulator.AuthServerError)},
 		{name: "Auth API malformed JSON on refreshes mid-copy", refresh: true, authPlan: every(3, emulator.AuthMalformed)},
 
@@ -193,7 +203,11 @@ func repeat(t *testing.T, name string, atLeast int, one func() row) row {
 // (nothing to copy).
 func (w *world) syncUntilClean(t *testing.T, sc scenario, prefix string, fresh bool) row {
 	ctx := context.Background()
-	w.proxy.SetRules(sc.rules...)
+	rules := sc.rules
+	if sc.refresh {
+		rules = append(slices.Clone(rules), refreshPace)
+	}
+	w.proxy.SetRules(rules...)
 	defer w.proxy.SetRules()
 	w.api.SetFaults(sc.authPlan)
 	defer w.api.SetFaults(emulator.FaultPlan{})
@@ -268,7 +282,10 @@ func (w *world) syncUntilClean(t *testing.T, sc scenario, prefix string, fresh b
 		clean = true
 	}
 	res.seen = stopObs()
-	res.injected = total(w.proxy.Injected()) - before + w.api.FaultsInjected() - authBefore
+	res.injected = w.api.FaultsInjected() - authBefore
+	if !sc.refresh { // there the proxy only paces the copy
+		res.injected += total(w.proxy.Injected()) - before
+	}
 	w.final(t, prefix, d, &mu, &res)
 
 	if !clean {
@@ -282,8 +299,11 @@ func (w *world) syncUntilClean(t *testing.T, sc scenario, prefix string, fresh b
 			t.Errorf("no fault was injected: the scenario tests nothing")
 		}
 	}
-	if issued := w.api.Issued() - issuedBefore; sc.refresh && fresh && issued < 3 {
-		t.Errorf("credentials issued %d times, want a refresh during the copy", issued)
+	if issued := w.api.Issued() - issuedBefore; sc.refresh && fresh {
+		t.Logf("credentials issued %d times", issued)
+		if issued < 3 {
+			t.Errorf("credentials issued %d times, want a refresh during the copy", issued)
+		}
 	}
 	lostResponses := w.proxy.Injected()[testenv.FaultDropResponse] - drops
 	if copied > want || copied < want-lostResponses {
