@@ -24,10 +24,12 @@ import (
 	"github.com/e3sync/e3sync/pkg/catalog"
 	"github.com/e3sync/e3sync/pkg/clients"
 	"github.com/e3sync/e3sync/pkg/job"
+	"github.com/e3sync/e3sync/pkg/memlimit"
 	"github.com/e3sync/e3sync/pkg/optimizely"
 	"github.com/e3sync/e3sync/pkg/pat"
 	"github.com/e3sync/e3sync/pkg/plan"
 	"github.com/e3sync/e3sync/pkg/redact"
+	"github.com/e3sync/e3sync/pkg/source"
 	"github.com/e3sync/e3sync/pkg/store"
 	"github.com/e3sync/e3sync/pkg/transfer"
 )
@@ -112,7 +114,7 @@ func runSync(ctx context.Context, cmd string, args []string, getenv func(string)
 	secrets := redact.New()
 	defer func() { err = secrets.Error(err) }()
 	log := newLogger(stderr, c.quiet, c.verbose, secrets)
-	clients.LimitMemory(getenv, c.partSize)
+	memlimit.Set(getenv, c.partSize)
 	src, dst, err := connect(ctx, c, getenv, log, secrets)
 	if err != nil {
 		return err
@@ -193,7 +195,7 @@ func connect(ctx context.Context, c config, getenv func(string) string, log *slo
 	if err != nil {
 		return nil, nil, err
 	}
-	src, err := clients.NewSource(ctx, clients.SourceConfig{
+	src, err := source.Open(ctx, source.Config{
 		Tokens: tokens, APIBaseURL: c.apiBaseURL, Endpoint: c.sourceEndpoint, Duration: c.duration, Logger: log, Secrets: secrets,
 	})
 	if err != nil {

@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"log/slog"
 	"time"
@@ -11,18 +10,24 @@ import (
 	"github.com/aws/aws-lambda-go/events"
 	"github.com/aws/aws-lambda-go/lambdacontext"
 
-	"github.com/e3sync/e3sync/pkg/clients"
 	"github.com/e3sync/e3sync/pkg/logctx"
 	"github.com/e3sync/e3sync/pkg/metrics"
-	"github.com/e3sync/e3sync/pkg/optimizely"
 	"github.com/e3sync/e3sync/pkg/pipeline"
-	"github.com/e3sync/e3sync/pkg/settings"
+	"github.com/e3sync/e3sync/pkg/source"
 )
 
+// exportSource opens the export once and keeps it (source.Lazy).
+type exportSource interface {
+	Get(ctx context.Context) (*source.Source, error)
+}
+
 type handler struct {
-	s   settings.Settings
-	p   *clients.Pipeline
-	log *slog.Logger
+	source exportSource
+	// planner has everything but its Source, set per invocation.
+	planner pipeline.Planner
+	// tokens is the PAT's secret, read for its age (nil in keys mode).
+	tokens interface{ ChangedAt() time.Time }
+	log    *slog.Logger
 
 	refreshes int64 // credential refreshes already emitted (Lambda runs one invocation at a time)
 }
@@ -39,29 +44,24 @@ func (h *handler) handle(ctx context.Context, raw json.RawMessage) (pipeline.Pla
 	}
 	if err != nil {
 		// The planner logs its summary line on success; this is the failure's.
-		if errors.Is(err, optimizely.ErrTokenRejected) {
-			h.p.Metrics.Put(nil, metrics.Value{Name: metrics.TokenRejected, Unit: metrics.Count, Value: 1})
-		}
+		h.planner.Metrics.Put(nil, pipeline.SourceRejected(err)...)
 		h.log.ErrorContext(ctx, "plan failed", "tasks_enqueued", sum.TasksEnqueued, "error", err.Error())
 	}
 	return sum, err
 }
 
 func (h *handler) plan(ctx context.Context, runID string, req pipeline.Request) (pipeline.PlanSummary, error) {
-	src, err := h.p.Source.Get(ctx)
+	src, err := h.source.Get(ctx)
 	if err != nil {
 		return pipeline.PlanSummary{RunID: runID}, err
 	}
-	planner := &pipeline.Planner{
-		Source: src.Store, Dest: h.p.Dest, Queue: h.p.Queue, QueueURL: h.s.TaskQueueURL,
-		Types: h.s.Types, Lookback: h.s.Lookback, MaxBackfillDays: h.s.MaxBackfillDays,
-		Metrics: h.p.Metrics, Logger: h.log,
-	}
+	planner := h.planner
+	planner.Source = src.Store
 	sum, err := planner.Run(ctx, runID, req)
 	// Refreshes since the last invocation of this container (the first
-	// counts the exchange that made the source).
-	if n := src.Provider.Refreshes(); n > h.refreshes {
-		h.p.Metrics.Put(nil, metrics.Value{Name: metrics.CredentialRefreshes, Unit: metrics.Count, Value: float64(n - h.refreshes)})
+	// counts the exchange that opened the source).
+	if n := src.Credentials.Refreshes(); n > h.refreshes {
+		h.planner.Metrics.Put(nil, metrics.Value{Name: metrics.CredentialRefreshes, Unit: metrics.Count, Value: float64(n - h.refreshes)})
 		h.refreshes = n
 	}
 	return sum, err

@@ -10,12 +10,12 @@ import (
 // time since the token was last put (TokenAgeDays), for the optional
 // rotation reminder. Nothing before the secret has been read.
 func (h *handler) putTokenAge(now time.Time) {
-	if h.p.Tokens == nil {
+	if h.tokens == nil {
 		return
 	}
-	changed := h.p.Tokens.ChangedAt()
+	changed := h.tokens.ChangedAt()
 	if changed.IsZero() {
 		return
 	}
-	h.p.Metrics.Put(nil, metrics.Value{Name: metrics.TokenAgeDays, Unit: metrics.None, Value: now.Sub(changed).Hours() / 24})
+	h.planner.Metrics.Put(nil, metrics.Value{Name: metrics.TokenAgeDays, Unit: metrics.None, Value: now.Sub(changed).Hours() / 24})
 }

@@ -17,7 +17,11 @@ import (
 
 // The environment variables, as template.yaml sets them.
 const (
-	EnvPATSecret       = "PAT_SECRET_ARN"       // required: Secrets Manager secret holding the PAT
+	EnvPATSecret = "PAT_SECRET_ARN" // Secrets Manager secret holding the PAT (or EnvKeysSecret)
+	// EnvKeysSecret: Secrets Manager secret holding static source keys and
+	// the account id (package source, KeysSecret). Exactly one of
+	// EnvPATSecret and EnvKeysSecret is set.
+	EnvKeysSecret      = "SOURCE_KEYS_SECRET_ARN"
 	EnvDestBucket      = "DEST_BUCKET"          // required
 	EnvDestPrefix      = "DEST_PREFIX"          // optional, "" or ending in "/"
 	EnvDestKMSKey      = "DEST_KMS_KEY_ID"      // optional SSE-KMS key for written objects
@@ -30,7 +34,7 @@ const (
 	EnvPartSizeMiB     = "PART_SIZE_MIB"        // default 8
 	EnvMetricsNS       = "METRICS_NAMESPACE"    // default "e3sync"
 	EnvStackName       = "STACK_NAME"           // metric dimension; default "e3sync"
-	EnvSecretTTL       = "PAT_CACHE_SECONDS"    // default 300
+	EnvSecretTTL       = "PAT_CACHE_SECONDS"    // default 300; also for the keys secret
 	EnvAPIURL          = "OPTIMIZELY_API_URL"   // optional: Optimizely API base URL (tests, emulators)
 	EnvSourceEndpoint  = "SOURCE_S3_ENDPOINT"   // optional: export bucket endpoint (tests, emulators)
 	EnvEventBus        = "EVENT_BUS_NAME"       // default "default": where completion events go
@@ -45,7 +49,9 @@ const (
 
 // Settings are both functions' configuration.
 type Settings struct {
+	// PATSecret and KeysSecret: exactly one is set (the source mode).
 	PATSecret       string
+	KeysSecret      string
 	Dest            store.Target
 	KMSKeyID        string
 	Types           []export.Type
@@ -92,8 +98,12 @@ func Parse(getenv func(string) string, needQueue bool) (Settings, error) {
 		return n
 	}
 
-	if s.PATSecret = get(EnvPATSecret, ""); s.PATSecret == "" {
-		bad(EnvPATSecret, "required")
+	s.PATSecret, s.KeysSecret = get(EnvPATSecret, ""), get(EnvKeysSecret, "")
+	switch {
+	case s.PATSecret == "" && s.KeysSecret == "":
+		bad(EnvPATSecret+"/"+EnvKeysSecret, "one is required (a Personal Access Token's secret, or static source keys' secret)")
+	case s.PATSecret != "" && s.KeysSecret != "":
+		bad(EnvPATSecret+"/"+EnvKeysSecret, "both are set; set exactly one (the token's secret or the source keys' secret)")
 	}
 	if b := get(EnvDestBucket, ""); b == "" {
 		bad(EnvDestBucket, "required")

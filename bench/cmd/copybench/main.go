@@ -36,7 +36,9 @@ import (
 
 	"github.com/e3sync/e3sync/pkg/clients"
 	"github.com/e3sync/e3sync/pkg/export"
+	"github.com/e3sync/e3sync/pkg/memlimit"
 	"github.com/e3sync/e3sync/pkg/pat"
+	"github.com/e3sync/e3sync/pkg/source"
 	"github.com/e3sync/e3sync/pkg/store"
 	"github.com/e3sync/e3sync/pkg/transfer"
 )
@@ -161,7 +163,7 @@ func copyTask(ctx context.Context, f flags, t export.Task) (Output, error) {
 	if err != nil {
 		return Output{}, err
 	}
-	src, err := clients.NewSource(ctx, clients.SourceConfig{Tokens: pat.Static(tok), APIBaseURL: f.api, Endpoint: f.srcEndpoint})
+	src, err := source.Open(ctx, source.Config{Tokens: pat.Static(tok), APIBaseURL: f.api, Endpoint: f.srcEndpoint})
 	if err != nil {
 		return Output{}, err
 	}
@@ -174,7 +176,7 @@ func copyTask(ctx context.Context, f flags, t export.Task) (Output, error) {
 	if f.streamed {
 		from = struct{ transfer.Source }{src.Store}
 	}
-	clients.LimitMemory(os.Getenv, 0) // as the copier Lambda and the CLI do
+	memlimit.Set(os.Getenv, 0) // as the copier Lambda and the CLI do
 	res, err := transfer.New(from, dst, transfer.Options{Concurrency: f.copyConcurrency}).Copy(ctx, t)
 	if err != nil {
 		return Output{}, err

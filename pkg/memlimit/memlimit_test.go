@@ -1,26 +1,26 @@
-package clients
+package memlimit
 
 import (
 	"runtime/debug"
 	"testing"
 )
 
-func TestLimitMemory(t *testing.T) {
+func TestSet(t *testing.T) {
 	defer debug.SetMemoryLimit(debug.SetMemoryLimit(-1))
 	env := map[string]string{}
 	getenv := func(k string) string { return env[k] }
 
 	// Defaults: 2 large objects × 4 parts × 8 MiB + 32 MiB of small objects + 32 MiB headroom.
-	if got, want := LimitMemory(getenv, 0), int64(128<<20); got != want || debug.SetMemoryLimit(-1) != want {
-		t.Errorf("LimitMemory(default part size) = %d (runtime %d), want %d", got, debug.SetMemoryLimit(-1), want)
+	if got, want := Set(getenv, 0), int64(128<<20); got != want || debug.SetMemoryLimit(-1) != want {
+		t.Errorf("Set(default part size) = %d (runtime %d), want %d", got, debug.SetMemoryLimit(-1), want)
 	}
-	if got, want := LimitMemory(getenv, 16<<20), int64(192<<20); got != want {
-		t.Errorf("LimitMemory(16 MiB parts) = %d, want %d", got, want)
+	if got, want := Set(getenv, 16<<20), int64(192<<20); got != want {
+		t.Errorf("Set(16 MiB parts) = %d, want %d", got, want)
 	}
 	// GOMEMLIMIT wins: the runtime already read it, LimitMemory leaves it.
 	debug.SetMemoryLimit(300 << 20)
 	env["GOMEMLIMIT"] = "300MiB"
-	if got := LimitMemory(getenv, 0); got != 300<<20 || debug.SetMemoryLimit(-1) != 300<<20 {
+	if got := Set(getenv, 0); got != 300<<20 || debug.SetMemoryLimit(-1) != 300<<20 {
 		t.Errorf("LimitMemory with GOMEMLIMIT set = %d, want the limit left at %d", got, 300<<20)
 	}
 }
