@@ -31,6 +31,7 @@ type config struct {
 	lookback        int
 	partitions      []string
 	tokenSecret     string
+	keysSecret      string // --source-keys-secret (sourcekeys.go)
 	duration        time.Duration
 	concurrency     int
 	taskConcurrency int
@@ -67,6 +68,7 @@ func parseConfig(name string, args []string, getenv func(string) string, stderr 
 	fs.IntVar(&c.lookback, "lookback", plan.DefaultLookback, "days before today that are always re-checked for late data")
 	fs.StringVar(&partitions, "partitions", "", "only these sub-partitions, comma-separated (e.g. experiment=123)")
 	fs.StringVar(&c.tokenSecret, "token-secret", "", "Secrets Manager secret id or ARN holding the token (instead of $"+envToken+")")
+	addSourceKeysFlag(fs, &c.keysSecret)
 	fs.StringVar(&duration, "duration", "1h", "lifetime of the export credentials to ask for, 15m to 1h")
 	fs.IntVar(&c.concurrency, "concurrency", 8, "objects copied at once")
 	fs.IntVar(&c.taskConcurrency, "task-concurrency", 8, "sub-partitions worked on at once")
@@ -127,9 +129,7 @@ func parseConfig(name string, args []string, getenv func(string) string, stderr 
 	}
 	problems = append(problems, glueDatabaseProblems(c.glueDatabase, c.dest)...)
 	c.token = getenv(envToken)
-	if c.tokenSecret == "" && strings.TrimSpace(c.token) == "" {
-		problems = append(problems, "no token: set $"+envToken+" or pass --token-secret")
-	}
+	problems = append(problems, sourceModeProblems(c, getenv, true)...)
 	if c.apiBaseURL = getenv(envAPI); c.apiBaseURL != "" {
 		if err := optimizely.CheckBaseURL(c.apiBaseURL); err != nil {
 			problems = append(problems, "$"+envAPI+": "+err.Error())

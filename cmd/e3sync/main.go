@@ -98,6 +98,9 @@ func exitCode(err error, stderr io.Writer) int {
 	case errors.Is(err, optimizely.ErrTokenRejected):
 		fmt.Fprintln(stderr, "e3sync:", err)
 		return exitRejected
+	case errors.Is(err, source.ErrKeysRejected):
+		fmt.Fprintln(stderr, "e3sync:", err)
+		return exitKeysRejected
 	case errors.Is(err, errRunFailed):
 		return exitFailed
 	default:
@@ -188,16 +191,15 @@ func runJob(ctx context.Context, src transfer.Source, dst transfer.Destination, 
 	return nil
 }
 
-// connect makes the source (the PAT exchanged for export credentials) and
-// the destination the configuration names.
+// connect makes the source (the PAT exchanged for export credentials, or
+// static source keys) and the destination the configuration names.
 func connect(ctx context.Context, c config, getenv func(string) string, log *slog.Logger, secrets *redact.Secrets) (*store.S3, transfer.Destination, error) {
-	tokens, err := tokenSource(ctx, c, getenv)
+	sc, err := sourceConfig(ctx, c, getenv)
 	if err != nil {
 		return nil, nil, err
 	}
-	src, err := source.Open(ctx, source.Config{
-		Tokens: tokens, APIBaseURL: c.apiBaseURL, Endpoint: c.sourceEndpoint, Duration: c.duration, Logger: log, Secrets: secrets,
-	})
+	sc.APIBaseURL, sc.Endpoint, sc.Duration, sc.Logger, sc.Secrets = c.apiBaseURL, c.sourceEndpoint, c.duration, log, secrets
+	src, err := source.Open(ctx, sc)
 	if err != nil {
 		return nil, nil, err
 	}

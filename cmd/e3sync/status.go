@@ -41,7 +41,7 @@ func runStatus(ctx context.Context, args []string, getenv func(string) string, s
 		src status.Lister
 		dst transfer.Destination
 	)
-	if c.tokenSecret != "" || strings.TrimSpace(c.token) != "" {
+	if token, keys := sourceModes(c, getenv); token || keys {
 		s, d, err := connect(ctx, c, getenv, log, secrets)
 		if err != nil {
 			return err
@@ -76,6 +76,7 @@ func parseStatusConfig(args []string, getenv func(string) string, stderr io.Writ
 	fs.StringVar(&types, "types", "decisions,events", "export types, comma-separated")
 	fs.IntVar(&c.lookback, "lookback", plan.DefaultLookback, "days before today whose objects are compared with the source even when complete")
 	fs.StringVar(&c.tokenSecret, "token-secret", "", "Secrets Manager secret id or ARN holding the token (instead of $"+envToken+")")
+	addSourceKeysFlag(fs, &c.keysSecret)
 	fs.BoolVar(&c.json, "json", false, "print the status as JSON on stdout")
 	fs.Usage = func() { statusUsage(fs, stderr) }
 	if err := fs.Parse(args); errors.Is(err, flag.ErrHelp) {
@@ -84,6 +85,7 @@ func parseStatusConfig(args []string, getenv func(string) string, stderr io.Writ
 		return config{}, fmt.Errorf("%w: %v", errUsage, err)
 	}
 	problems := c.parseDestAndTypes(fs, dest, types)
+	problems = append(problems, sourceModeProblems(c, getenv, false)...)
 	if c.lookback < 0 {
 		problems = append(problems, fmt.Sprintf("--lookback %d is negative", c.lookback))
 	}

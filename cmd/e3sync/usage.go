@@ -31,7 +31,8 @@ Examples:
   e3sync verify --dest s3://my-bucket/e3/ --from 2024-01-01 --to 2024-01-31 --json
 
 Run 'e3sync plan -h' for every flag. Exit codes: 0 success, 1 some objects or
-tasks failed, 2 bad flags or settings, 3 Optimizely rejected the token.
+tasks failed, 2 bad flags or settings, 3 Optimizely rejected the token,
+4 the export's S3 rejected the static source keys.
 `)
 }
 
@@ -41,6 +42,8 @@ func usageFor(name string, fs *flag.FlagSet, w io.Writer) {
 	fmt.Fprint(w, `
 Environment:
   OPTIMIZELY_TOKEN          Personal Access Token (unless --token-secret)
+  OPTIMIZELY_ACCESS_KEY_ID, OPTIMIZELY_SECRET_ACCESS_KEY, OPTIMIZELY_ACCOUNT_ID
+                            static source keys instead of a token (or --source-keys-secret)
   E3SYNC_OPTIMIZELY_API     Optimizely API base URL (default https://api.optimizely.com)
   E3SYNC_SOURCE_ENDPOINT    S3 endpoint of the export bucket (emulators only)
   AWS_ENDPOINT_URL_S3       S3 endpoint of the destination (S3-compatible servers; path style)
