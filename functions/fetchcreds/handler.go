@@ -44,7 +44,7 @@ func (h *handler) handle(ctx context.Context, raw json.RawMessage) (pipeline.Pla
 	}
 	if err != nil {
 		// The planner logs its summary line on success; this is the failure's.
-		h.planner.Metrics.Put(nil, pipeline.SourceRejected(err)...)
+		pipeline.PutSourceRejected(h.planner.Metrics, err)
 		h.log.ErrorContext(ctx, "plan failed", "tasks_enqueued", sum.TasksEnqueued, "error", err.Error())
 	}
 	return sum, err

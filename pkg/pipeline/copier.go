@@ -247,7 +247,7 @@ func (c *Copier) putResult(r transfer.Result) {
 
 // putCredentialMetrics emits the credential refreshes since the last task
 // and, when the task failed because the source's credentials were rejected
-// (at any step: listing, copying, finalizing), SourceRejected's metric.
+// (at any step: listing, copying, finalizing), PutSourceRejected's metric.
 func (c *Copier) putCredentialMetrics(err error) {
 	var vals []metrics.Value
 	if c.Credentials != nil {
@@ -260,7 +260,8 @@ func (c *Copier) putCredentialMetrics(err error) {
 			vals = append(vals, metrics.Value{Name: metrics.CredentialRefreshes, Unit: metrics.Count, Value: float64(delta)})
 		}
 	}
-	c.Metrics.Put(nil, append(vals, SourceRejected(err)...)...)
+	c.Metrics.Put(nil, vals...)
+	PutSourceRejected(c.Metrics, err)
 }
 
 func (c *Copier) logger() *slog.Logger {
