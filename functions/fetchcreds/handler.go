@@ -40,6 +40,7 @@ func (h *handler) handle(ctx context.Context, raw json.RawMessage) (pipeline.Pla
 	sum := pipeline.PlanSummary{RunID: runID}
 	if err == nil {
 		sum, err = h.plan(ctx, runID, req)
+		sum.RunID = runID // also when the planner refused the request
 		h.putTokenAge(time.Now())
 	}
 	if err != nil {
