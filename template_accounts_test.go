@@ -372,3 +372,25 @@ func TestTwoStacksCollisionIsFound(t *testing.T) {
 		t.Errorf("resources sharing a name with the default AthenaDatabaseName: %v, want %v", shared, want)
 	}
 }
+
+// The template's rule accepts exactly one source secret: a stack with both,
+// or neither, is refused before anything is created.
+func TestExactlyOneSourceSecretRule(t *testing.T) {
+	tpl := loadTemplate(t)
+	const arn = "arn:aws:secretsmanager:us-east-1:123456789012:secret:e3sync/x-AbCdEf"
+	for _, tt := range []struct {
+		pat, keys string
+		ok        bool
+	}{{arn, "", true}, {"", arn, true}, {"", "", false}, {arn, arn, false}} {
+		e := newEval(t, tpl, map[string]string{"PatSecretArn": tt.pat, "SourceKeysSecretArn": tt.keys})
+		ok := true
+		for _, r := range tpl.section("Rules") {
+			for _, a := range list(lookup(r, "Assertions")) {
+				ok = ok && e.truth(lookup(a, "Assert"))
+			}
+		}
+		if ok != tt.ok {
+			t.Errorf("rules with PatSecretArn=%q SourceKeysSecretArn=%q: pass %v, want %v", tt.pat, tt.keys, ok, tt.ok)
+		}
+	}
+}
