@@ -6,7 +6,7 @@
 //
 // Parquet schemas map to Glue (Hive) column types, the types Athena reads
 // the export with; template.yaml's Glue tables are checked against this
-// mapping, for both the emulator's schemas (pkg/emulator) and the real
+// mapping, for both the seeded export's schemas (internal/exportseed) and the real
 // export's files.
 //
 // Mapping (Hive DDL type names, as Glue stores them):
