@@ -42,6 +42,13 @@ type Destination interface {
 	String() string
 }
 
+// The stores of package store are Destinations (and so Sources); what more
+// each can do is declared in package store (capabilities.go).
+var (
+	_ Destination = (*store.S3)(nil)
+	_ Destination = (*store.Dir)(nil)
+)
+
 // Defaults for Options.
 const (
 	DefaultConcurrency      = 8
@@ -63,7 +70,7 @@ type Options struct {
 	// (each holds several part buffers).
 	LargeConcurrency int
 	// LargeObject is the size from which an object is copied as parallel
-	// parts; default: the destination's part size (PartSize() int64), else
+	// parts; default: the destination's part size (store.PartWriter), else
 	// DefaultLargeObject.
 	LargeObject int64
 	// SmallMemory bounds the bytes of smaller objects in flight: each is
@@ -77,11 +84,11 @@ type Options struct {
 	DryRun bool
 	// Prune moves the task's stale objects (see IsStale) to QuarantineRoot
 	// once the task has copied everything; the destination must be a
-	// Deleter. Off: they are only counted.
+	// store.Deleter. Off: they are only counted.
 	Prune bool
 	// StaleUploadAge: once a task has copied everything, multipart uploads
 	// under its prefix initiated longer ago than this are aborted (left by
-	// a killed run; see AbortStaleUploads in package store). Default
+	// a killed run; see store.UploadAborter). Default
 	// DefaultStaleUploadAge.
 	StaleUploadAge time.Duration
 	// Progress, if set, is called with byte counts as they are copied.
@@ -92,12 +99,17 @@ type Options struct {
 // Engine copies tasks from a Source to a Destination. It is safe for
 // concurrent use; its limits hold across concurrent Copy calls.
 type Engine struct {
-	src   Source
-	dst   Destination
-	opts  Options
-	slots chan struct{}
-	large chan struct{}
-	small *semaphore.Weighted // bytes of small objects in flight
+	src  Source
+	dst  Destination
+	opts Options
+	// ranged and parts are src and dst with those capabilities (see package
+	// store), nil without: large objects are copied as parallel ranged
+	// parts only with both, and ranged reads only the listed version.
+	ranged store.RangeReader
+	parts  store.PartWriter
+	slots  chan struct{}
+	large  chan struct{}
+	small  *semaphore.Weighted // bytes of small objects in flight
 	// noCleanup is set once the destination denied listing or aborting
 	// uploads: asking again for every task would only repeat the warning.
 	noCleanup atomic.Bool
@@ -114,10 +126,12 @@ func New(src Source, dst Destination, opts Options) *Engine {
 	if opts.LargeConcurrency <= 0 {
 		opts.LargeConcurrency = DefaultLargeConcurrency
 	}
+	ranged, _ := src.(store.RangeReader)
+	parts, _ := dst.(store.PartWriter)
 	if opts.LargeObject <= 0 {
 		opts.LargeObject = DefaultLargeObject
-		if ps, ok := dst.(interface{ PartSize() int64 }); ok && ps.PartSize() > 0 {
-			opts.LargeObject = ps.PartSize()
+		if parts != nil && parts.PartSize() > 0 {
+			opts.LargeObject = parts.PartSize()
 		}
 	}
 	if opts.SmallMemory <= 0 {
@@ -133,7 +147,7 @@ func New(src Source, dst Destination, opts Options) *Engine {
 		opts.Logger = slog.New(slog.DiscardHandler)
 	}
 	return &Engine{
-		src: src, dst: dst, opts: opts,
+		src: src, dst: dst, opts: opts, ranged: ranged, parts: parts,
 		slots: make(chan struct{}, opts.Concurrency),
 		large: make(chan struct{}, opts.LargeConcurrency),
 		small: semaphore.NewWeighted(opts.SmallMemory),
@@ -375,12 +389,6 @@ func (e *Engine) copyUntil(ctx context.Context, t export.Task, stopAt time.Time)
 	return res, nil
 }
 
-// uploadCleaner is a Destination that can abort the multipart uploads a
-// killed run left open (*store.S3).
-type uploadCleaner interface {
-	AbortStaleUploads(ctx context.Context, prefix string, delim bool, initiatedBefore time.Time) ([]store.Upload, error)
-}
-
 // abortStaleUploads aborts the uploads under t's prefix initiated more than
 // StaleUploadAge ago, once t has copied everything: a process killed in the
 // middle of an upload (SIGKILL, out of memory, a Lambda timeout) could not
@@ -388,7 +396,7 @@ type uploadCleaner interface {
 // It returns how many it aborted. A failure is logged, never the task's: the
 // data is complete.
 func (e *Engine) abortStaleUploads(ctx context.Context, t export.Task, log *slog.Logger) int {
-	c, ok := e.dst.(uploadCleaner)
+	c, ok := e.dst.(store.UploadAborter)
 	if !ok || e.noCleanup.Load() || ctx.Err() != nil {
 		return 0
 	}
@@ -449,27 +457,13 @@ func (e *Engine) copyObject(ctx context.Context, o store.Object) (etag string, e
 	return etag, nil
 }
 
-// rangeSource is a Source that can read part of an object, only while it
-// keeps its ETag (*store.S3).
-type rangeSource interface {
-	OpenRange(ctx context.Context, key, etag string, off, n, size int64) (io.ReadCloser, error)
-}
-
-// partWriter is a Destination that uploads an object part by part, reading
-// each part itself (*store.S3).
-type partWriter interface {
-	WriteParts(ctx context.Context, key string, size int64, open store.PartOpener, meta map[string]string) (string, error)
-}
-
 func (e *Engine) copyOnce(ctx context.Context, o store.Object) (string, error) {
 	meta := map[string]string{MetaSourceETag: o.ETag}
-	rs, okSrc := e.src.(rangeSource)
-	pw, okDst := e.dst.(partWriter)
-	if o.Size >= e.opts.LargeObject && okSrc && okDst {
+	if o.Size >= e.opts.LargeObject && e.ranged != nil && e.parts != nil {
 		// Parallel ranged GETs, each feeding the UploadPart of the same part:
 		// one GET stream would bound the object's throughput.
-		return pw.WriteParts(ctx, o.Key, o.Size, func(ctx context.Context, off, n int64) (io.ReadCloser, error) {
-			rc, err := rs.OpenRange(ctx, o.Key, o.ETag, off, n, o.Size)
+		return e.parts.WriteParts(ctx, o.Key, o.Size, func(ctx context.Context, off, n int64) (io.ReadCloser, error) {
+			rc, err := e.ranged.OpenRange(ctx, o.Key, o.ETag, off, n, o.Size)
 			if err != nil || e.opts.Progress == nil {
 				return rc, err
 			}
@@ -481,10 +475,10 @@ func (e *Engine) copyOnce(ctx context.Context, o store.Object) (string, error) {
 	}
 	var rc io.ReadCloser
 	var err error
-	if okSrc && o.Size > 0 {
+	if e.ranged != nil && o.Size > 0 {
 		// The whole object, but only the version listed (If-Match): its
 		// ETag is what the manifest and the metadata record.
-		rc, err = rs.OpenRange(ctx, o.Key, o.ETag, 0, o.Size, o.Size)
+		rc, err = e.ranged.OpenRange(ctx, o.Key, o.ETag, 0, o.Size, o.Size)
 	} else {
 		rc, err = e.src.Open(ctx, o.Key)
 	}
