@@ -17,6 +17,7 @@ import (
 	"golang.org/x/sync/semaphore"
 
 	"github.com/e3sync/e3sync/pkg/export"
+	"github.com/e3sync/e3sync/pkg/logctx"
 	"github.com/e3sync/e3sync/pkg/store"
 )
 
@@ -142,9 +143,7 @@ func New(src Source, dst Destination, opts Options) *Engine {
 	if opts.StaleUploadAge <= 0 {
 		opts.StaleUploadAge = DefaultStaleUploadAge
 	}
-	if opts.Logger == nil {
-		opts.Logger = slog.New(slog.DiscardHandler)
-	}
+	opts.Logger = logctx.OrDiscard(opts.Logger)
 	return &Engine{
 		src: src, dst: dst, opts: opts, ranged: ranged, parts: parts,
 		slots: make(chan struct{}, opts.Concurrency),
