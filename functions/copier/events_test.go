@@ -24,8 +24,9 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 	"github.com/parquet-go/parquet-go"
 
+	"github.com/e3sync/e3sync/internal/exportseed"
+	"github.com/e3sync/e3sync/internal/memorys3"
 	"github.com/e3sync/e3sync/internal/testenv"
-	"github.com/e3sync/e3sync/pkg/emulator"
 	"github.com/e3sync/e3sync/pkg/metrics"
 	"github.com/e3sync/e3sync/pkg/notify"
 	"github.com/e3sync/e3sync/pkg/optimizely"
@@ -93,20 +94,10 @@ func (b *eventBus) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 // reached through the SDK's default configuration, as in Lambda.
 func TestHandlerEvents(t *testing.T) {
 	ctx := context.Background()
-	mem, err := emulator.StartMemoryS3()
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { mem.Close() })
-	for _, b := range []string{source.ExportBucket, "customer-lake"} {
-		if err := mem.CreateBucket(b); err != nil {
-			t.Fatal(err)
-		}
-	}
-	client := mem.Client(testenv.StaticCredentials(aws.Credentials{AccessKeyID: "k", SecretAccessKey: "s"}))
+	mem, client := memorys3.ForTest(t, source.ExportBucket, "customer-lake")
 	loc := source.AccountLocation("777")
 	var pq bytes.Buffer
-	if err := parquet.NewWriter(&pq, emulator.EventSchema()).Close(); err != nil { // no rows: the schema is what the catalog reads
+	if err := parquet.NewWriter(&pq, exportseed.EventSchema()).Close(); err != nil { // no rows: the schema is what the catalog reads
 		t.Fatal(err)
 	}
 	for key, body := range map[string][]byte{

@@ -17,8 +17,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 	"github.com/aws/aws-sdk-go-v2/service/sqs/types"
 
+	"github.com/e3sync/e3sync/internal/memorys3"
 	"github.com/e3sync/e3sync/internal/testenv"
-	"github.com/e3sync/e3sync/pkg/emulator"
 	"github.com/e3sync/e3sync/pkg/metrics"
 	"github.com/e3sync/e3sync/pkg/optimizely"
 	"github.com/e3sync/e3sync/pkg/redact"
@@ -61,17 +61,7 @@ func (q *fakeQueue) SendMessageBatch(_ context.Context, in *sqs.SendMessageBatch
 // and the clock are the test's; the destination is the in-memory S3 too,
 // reached through the SDK's default configuration like in Lambda.
 func TestHandlerEvents(t *testing.T) {
-	mem, err := emulator.StartMemoryS3()
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { mem.Close() })
-	for _, b := range []string{source.ExportBucket, "customer-lake"} {
-		if err := mem.CreateBucket(b); err != nil {
-			t.Fatal(err)
-		}
-	}
-	client := mem.Client(testenv.StaticCredentials(aws.Credentials{AccessKeyID: "k", SecretAccessKey: "s"}))
+	mem, client := memorys3.ForTest(t, source.ExportBucket, "customer-lake")
 	loc := source.AccountLocation("777")
 	for _, key := range []string{
 		"type=decisions/date=2024-01-10/experiment=1/part-00000.c000.snappy.parquet",

@@ -21,10 +21,10 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
 
+	"github.com/e3sync/e3sync/internal/exportseed"
 	"github.com/e3sync/e3sync/internal/testenv"
 	"github.com/e3sync/e3sync/internal/testworld"
 	"github.com/e3sync/e3sync/pkg/clients"
-	"github.com/e3sync/e3sync/pkg/emulator"
 	"github.com/e3sync/e3sync/pkg/export"
 	"github.com/e3sync/e3sync/pkg/job"
 	"github.com/e3sync/e3sync/pkg/plan"
@@ -84,11 +84,11 @@ func TestStaticKeysAgainstMinIO(t *testing.T) {
 	w := testworld.New(t, testworld.Options{Token: "unused-pat", AccountPrefix: source.AccountLocation(ourAccount).Prefix})
 	m := w.MinIO
 	ours := source.AccountLocation(ourAccount)
-	rep, err := emulator.Seed(ctx, w.Root, testworld.SourceBucket, ours.Prefix, emulator.SeedSpec{Now: seedNow, Dates: 2, LargeObjectBytes: -1, Seed: 14})
+	rep, err := exportseed.Seed(ctx, w.Root, testworld.SourceBucket, ours.Prefix, exportseed.Spec{Now: seedNow, Dates: 2, LargeObjectBytes: -1, Seed: 14})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := emulator.Seed(ctx, w.Root, testworld.SourceBucket, source.AccountLocation(otherAccount).Prefix, emulator.SeedSpec{Now: seedNow, Dates: 1, LargeObjectBytes: -1, Seed: 15}); err != nil {
+	if _, err := exportseed.Seed(ctx, w.Root, testworld.SourceBucket, source.AccountLocation(otherAccount).Prefix, exportseed.Spec{Now: seedNow, Dates: 1, LargeObjectBytes: -1, Seed: 15}); err != nil {
 		t.Fatal(err)
 	}
 	policy := testenv.PrefixReadPolicy(testworld.SourceBucket, ours.Prefix)
