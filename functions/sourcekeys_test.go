@@ -54,6 +54,9 @@ func TestLambdasWithStaticSourceKeys(t *testing.T) {
 	if err := json.Unmarshal(res.Payload, &sum); res.FunctionError || err != nil || sum.TasksPlanned != 1 {
 		t.Fatalf("planner with static keys = %s (%v); want 1 task\n%s", res.Payload, err, fetch.Logs())
 	}
+	if !strings.Contains(fetch.Logs(), `"`+metrics.TokenAgeDays+`"`) {
+		t.Errorf("planner: no %s (the keys' secret age) in its output\n%s", metrics.TokenAgeDays, fetch.Logs())
+	}
 	task := fmt.Sprintf(`{"run_id":"keys-1","type":"events","date":%q,"partition":"event=purchase","source_complete":true}`, date)
 	res = s.invoke(copier, []byte(task))
 	var out pipeline.Outcome

@@ -25,8 +25,8 @@ type handler struct {
 	source exportSource
 	// planner has everything but its Source, set per invocation.
 	planner pipeline.Planner
-	// tokens is the PAT's secret, read for its age (nil in keys mode).
-	tokens interface{ ChangedAt() time.Time }
+	// secret is the PAT's or the source keys' secret, read for its age.
+	secret source.ChangeTracker
 	log    *slog.Logger
 
 	refreshes int64 // credential refreshes already emitted (Lambda runs one invocation at a time)

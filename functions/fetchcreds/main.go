@@ -59,7 +59,7 @@ func newHandler(ctx context.Context, getenv func(string) string, metricsOut io.W
 	if err != nil {
 		return nil, fmt.Errorf("AWS configuration: %w", err)
 	}
-	src, tokens := source.FromSecretsManager(secretsmanager.NewFromConfig(cfg), s.PATSecret, s.KeysSecret, s.SecretTTL)
+	src, secret := source.FromSecretsManager(secretsmanager.NewFromConfig(cfg), s.PATSecret, s.KeysSecret, s.SecretTTL)
 	src.APIBaseURL, src.Endpoint, src.Duration, src.Logger, src.Secrets = s.APIURL, s.SourceEndpoint, s.Duration, log, secrets
 	dest := clients.NewDestinationS3(cfg, s.Dest, clients.CustomS3Endpoint(getenv), store.S3Options{PartSize: s.PartSize, KMSKeyID: s.KMSKeyID})
 	h := &handler{
@@ -69,10 +69,8 @@ func newHandler(ctx context.Context, getenv func(string) string, metricsOut io.W
 			Types: s.Types, Lookback: s.Lookback, MaxBackfillDays: s.MaxBackfillDays,
 			Metrics: metrics.New(metricsOut, s.MetricsNS, s.StackName), Logger: log,
 		},
-		log: log,
-	}
-	if tokens != nil { // keys mode has no token to remind of
-		h.tokens = tokens
+		secret: secret,
+		log:    log,
 	}
 	return h, nil
 }

@@ -124,6 +124,9 @@ type KeysReader interface {
 type KeysSecret struct {
 	Client   pat.GetSecretValueAPI
 	SecretID string
+
+	mu        sync.Mutex
+	changedAt time.Time // CreatedDate of the secret version last read
 }
 
 var _ KeysReader = (*KeysSecret)(nil)
@@ -134,11 +137,25 @@ func (s *KeysSecret) ReadKeys(ctx context.Context) (Keys, error) {
 	if err != nil {
 		return Keys{}, pat.DescribeSecretError(s.SecretID, err)
 	}
+	if out.CreatedDate != nil {
+		s.mu.Lock()
+		s.changedAt = *out.CreatedDate
+		s.mu.Unlock()
+	}
 	raw := out.SecretBinary
 	if out.SecretString != nil {
 		raw = []byte(*out.SecretString)
 	}
 	return parseKeysSecret(s.SecretID, raw)
+}
+
+// ChangedAt is when the keys were last put, as far as the last read tells
+// (the creation time of the secret version it returned); zero before the
+// first read. It feeds the rotation reminder (TokenAgeDays).
+func (s *KeysSecret) ChangedAt() time.Time {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.changedAt
 }
 
 // parseKeysSecret reads the secret's JSON. JSON errors are not wrapped:

@@ -34,10 +34,11 @@ func keysJSON(id, secret, account string) string {
 
 // fakeSecrets is a hand-written GetSecretValueAPI holding one value.
 type fakeSecrets struct {
-	mu    sync.Mutex
-	value string
-	err   error
-	calls atomic.Int64
+	mu      sync.Mutex
+	value   string
+	created time.Time
+	err     error
+	calls   atomic.Int64
 }
 
 func (f *fakeSecrets) GetSecretValue(_ context.Context, in *secretsmanager.GetSecretValueInput, _ ...func(*secretsmanager.Options)) (*secretsmanager.GetSecretValueOutput, error) {
@@ -47,7 +48,11 @@ func (f *fakeSecrets) GetSecretValue(_ context.Context, in *secretsmanager.GetSe
 	if f.err != nil {
 		return nil, f.err
 	}
-	return &secretsmanager.GetSecretValueOutput{SecretString: aws.String(f.value)}, nil
+	out := &secretsmanager.GetSecretValueOutput{SecretString: aws.String(f.value)}
+	if !f.created.IsZero() {
+		out.CreatedDate = aws.Time(f.created)
+	}
+	return out, nil
 }
 
 func (f *fakeSecrets) set(v string) {
@@ -91,6 +96,23 @@ func TestKeysSecretValues(t *testing.T) {
 		if err != nil && strings.Contains(err.Error(), "SECRET") {
 			t.Errorf("%s: ReadKeys() error = %q quotes the secret key", tt.name, err)
 		}
+	}
+}
+
+// ChangedAt is the creation time of the version last read (the rotation
+// reminder's age), zero before the first read.
+func TestKeysSecretChangedAt(t *testing.T) {
+	v1 := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
+	f := &fakeSecrets{value: keysJSON(keyID, secretKey, account), created: v1}
+	s := &KeysSecret{Client: f, SecretID: secretID}
+	if got := s.ChangedAt(); !got.IsZero() {
+		t.Errorf("ChangedAt() before any read = %v, want zero", got)
+	}
+	if _, err := s.ReadKeys(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if got := s.ChangedAt(); !got.Equal(v1) {
+		t.Errorf("ChangedAt() = %v, want %v", got, v1)
 	}
 }
 
@@ -213,8 +235,12 @@ func TestOpenNeedsExactlyOneMode(t *testing.T) {
 	if _, err := Open(ctx, c); !errors.Is(err, ErrTwoModes) {
 		t.Errorf("Open(both modes) = %v, want ErrTwoModes", err)
 	}
-	c, tokens := FromSecretsManager(&fakeSecrets{}, "", "keys-arn", time.Minute)
-	if tokens != nil || c.Tokens != nil || c.Keys == nil || c.KeysTTL != time.Minute {
-		t.Errorf("FromSecretsManager(keys only) = %+v, %v; want keys mode, no token secret", c, tokens)
+	c, secret := FromSecretsManager(&fakeSecrets{}, "", "keys-arn", time.Minute)
+	if c.Tokens != nil || c.Keys == nil || c.KeysTTL != time.Minute || secret != any(c.Keys) {
+		t.Errorf("FromSecretsManager(keys only) = %+v, %v; want keys mode, its secret tracked", c, secret)
+	}
+	c, secret = FromSecretsManager(&fakeSecrets{}, "pat-arn", "", time.Minute)
+	if c.Tokens == nil || c.Keys != nil || secret == nil || secret != any(c.Tokens) {
+		t.Errorf("FromSecretsManager(PAT only) = %+v, %v; want PAT mode, its secret tracked", c, secret)
 	}
 }

@@ -186,14 +186,20 @@ func (l *Lazy) Get(ctx context.Context) (*Source, error) {
 // FromSecretsManager returns a Config that reads the token from patSecret,
 // or the keys from keysSecret, through client, each cached for ttl (zero:
 // 5 minutes): exactly one of the two ids is set (settings.Parse checks).
-// tokens is the PAT's secret, also read for its age; nil in keys mode.
-func FromSecretsManager(client pat.GetSecretValueAPI, patSecret, keysSecret string, ttl time.Duration) (c Config, tokens *pat.SecretsManager) {
+// secret is the one read, for its age (the rotation reminder).
+func FromSecretsManager(client pat.GetSecretValueAPI, patSecret, keysSecret string, ttl time.Duration) (c Config, secret ChangeTracker) {
 	if patSecret != "" {
-		tokens = &pat.SecretsManager{Client: client, SecretID: patSecret, TTL: ttl}
-		c.Tokens = tokens
+		tokens := &pat.SecretsManager{Client: client, SecretID: patSecret, TTL: ttl}
+		c.Tokens, secret = tokens, tokens
 	}
 	if keysSecret != "" {
-		c.Keys, c.KeysTTL = &KeysSecret{Client: client, SecretID: keysSecret}, ttl
+		keys := &KeysSecret{Client: client, SecretID: keysSecret}
+		c.Keys, c.KeysTTL, secret = keys, ttl, keys
 	}
-	return c, tokens
+	return c, secret
+}
+
+// ChangeTracker tells when a secret was last changed (zero: not yet read).
+type ChangeTracker interface {
+	ChangedAt() time.Time
 }
