@@ -84,11 +84,8 @@ func Open(ctx context.Context, c Config) (*Source, error) {
 		c.Secrets = redact.New()
 	}
 	var (
-		creds   *aws.CredentialsCache
-		loc     optimizely.Location
-		counter RefreshCounter
-		guard   func(*s3.Options)
-		err     error
+		a   access
+		err error
 	)
 	switch {
 	case c.Tokens == nil && c.Keys == nil:
@@ -96,41 +93,16 @@ func Open(ctx context.Context, c Config) (*Source, error) {
 	case c.Tokens != nil && c.Keys != nil:
 		return nil, ErrTwoModes
 	case c.Tokens != nil:
-		p := &optimizely.Provider{
-			Client:   &optimizely.Client{BaseURL: c.APIBaseURL, Logger: c.Logger, Secrets: c.Secrets},
-			Tokens:   c.Tokens,
-			Duration: c.Duration,
-			Logger:   c.Logger,
-		}
-		if p.Duration == 0 {
-			p.Duration = optimizely.DefaultDuration
-		}
-		creds, counter = optimizely.NewCredentialsCache(p), p
-		if _, err := creds.Retrieve(ctx); err != nil {
-			return nil, fmt.Errorf("export credentials: %w", err)
-		}
-		if loc, err = p.Location(ctx); err != nil {
-			return nil, fmt.Errorf("export location: %w", err)
-		}
-		// Credentials S3 refuses early are replaced and the request retried once.
-		guard = func(o *s3.Options) {
-			o.APIOptions = append(o.APIOptions, optimizely.RefreshOnExpiredToken(creds, c.Logger))
-		}
+		a, err = tokenAccess(ctx, c)
 	default:
-		p := &KeysProvider{Reader: c.Keys, TTL: c.KeysTTL, Secrets: c.Secrets, Logger: c.Logger}
-		creds, counter = NewKeysCache(p), p
-		if _, err := creds.Retrieve(ctx); err != nil {
-			return nil, err
-		}
-		if loc, err = p.Location(ctx); err != nil {
-			return nil, err
-		}
-		// Keys S3 refuses are read again once (a rotation), then reported.
-		guard = func(o *s3.Options) { o.APIOptions = append(o.APIOptions, RejectedKeys(creds, c.Logger)) }
+		a, err = keysAccess(ctx, c)
+	}
+	if err != nil {
+		return nil, err
 	}
 	client := s3.New(s3.Options{
 		Region:      Region,
-		Credentials: creds,
+		Credentials: a.creds,
 		HTTPClient:  clients.HTTPClient(nil, c.Timeouts),
 		Retryer:     clients.Retryer(),
 	}, func(o *s3.Options) {
@@ -138,7 +110,7 @@ func Open(ctx context.Context, c Config) (*Source, error) {
 			o.BaseEndpoint = aws.String(c.Endpoint)
 			o.UsePathStyle = true
 		}
-	}, guard, func(o *s3.Options) {
+	}, a.guard, func(o *s3.Options) {
 		// S3 errors echoing a secret are redacted.
 		o.APIOptions = append(o.APIOptions, redact.Middleware(c.Secrets))
 	})
@@ -146,16 +118,67 @@ func Open(ctx context.Context, c Config) (*Source, error) {
 		// The keys have been read, not used: one listing of the prefix
 		// tells now, with a clear error, whether S3 accepts them there.
 		if _, err := client.ListObjectsV2(ctx, &s3.ListObjectsV2Input{
-			Bucket: aws.String(loc.Bucket), Prefix: aws.String(loc.Prefix), MaxKeys: aws.Int32(1),
+			Bucket: aws.String(a.loc.Bucket), Prefix: aws.String(a.loc.Prefix), MaxKeys: aws.Int32(1),
 		}); err != nil {
-			return nil, fmt.Errorf("list %s with the source access keys: %w", loc, err)
+			return nil, fmt.Errorf("list %s with the source access keys: %w", a.loc, err)
 		}
 	}
 	return &Source{
-		Store:       store.NewS3(client, loc.Bucket, loc.Prefix, store.S3Options{BodyGrace: c.Timeouts.OrDefault().Idle}),
-		Location:    loc,
-		Credentials: counter,
+		Store:       store.NewS3(client, a.loc.Bucket, a.loc.Prefix, store.S3Options{BodyGrace: c.Timeouts.OrDefault().Idle}),
+		Location:    a.loc,
+		Credentials: a.counter,
 	}, nil
+}
+
+// access is how one mode reaches the export: cached credentials, the
+// account's location, and the mode's middleware on the source's S3 client.
+type access struct {
+	creds   *aws.CredentialsCache
+	loc     optimizely.Location
+	counter RefreshCounter
+	guard   func(*s3.Options)
+}
+
+// tokenAccess exchanges the PAT once, which also tells the location.
+// Credentials S3 refuses early are replaced and the request retried once.
+func tokenAccess(ctx context.Context, c Config) (access, error) {
+	p := &optimizely.Provider{
+		Client:   &optimizely.Client{BaseURL: c.APIBaseURL, Logger: c.Logger, Secrets: c.Secrets},
+		Tokens:   c.Tokens,
+		Duration: c.Duration,
+		Logger:   c.Logger,
+	}
+	if p.Duration == 0 {
+		p.Duration = optimizely.DefaultDuration
+	}
+	creds := optimizely.NewCredentialsCache(p)
+	if _, err := creds.Retrieve(ctx); err != nil {
+		return access{}, fmt.Errorf("export credentials: %w", err)
+	}
+	loc, err := p.Location(ctx)
+	if err != nil {
+		return access{}, fmt.Errorf("export location: %w", err)
+	}
+	return access{creds: creds, loc: loc, counter: p, guard: func(o *s3.Options) {
+		o.APIOptions = append(o.APIOptions, optimizely.RefreshOnExpiredToken(creds, c.Logger))
+	}}, nil
+}
+
+// keysAccess reads the keys once, which also tells the account. Keys S3
+// refuses are read again once (a rotation), then reported.
+func keysAccess(ctx context.Context, c Config) (access, error) {
+	p := &KeysProvider{Reader: c.Keys, TTL: c.KeysTTL, Secrets: c.Secrets, Logger: c.Logger}
+	creds := NewKeysCache(p)
+	if _, err := creds.Retrieve(ctx); err != nil {
+		return access{}, err
+	}
+	loc, err := p.Location(ctx)
+	if err != nil {
+		return access{}, err
+	}
+	return access{creds: creds, loc: loc, counter: p, guard: func(o *s3.Options) {
+		o.APIOptions = append(o.APIOptions, RejectedKeys(creds, c.Logger))
+	}}, nil
 }
 
 // Lazy opens the Source on first use and keeps it; a failed attempt (say, a
