@@ -17,8 +17,9 @@ import (
 	"github.com/e3sync/e3sync/pkg/source"
 )
 
-// exitKeysRejected: the export's S3 rejected the static source keys.
-const exitKeysRejected = 4
+// exitKeysRejected: the export's S3 rejected the static source keys (4 is
+// a refused destination).
+const exitKeysRejected = 5
 
 // addSourceKeysFlag registers --source-keys-secret.
 func addSourceKeysFlag(fs *flag.FlagSet, secret *string) {

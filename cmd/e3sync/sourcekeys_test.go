@@ -64,7 +64,7 @@ func TestExitCodeKeysRejected(t *testing.T) {
 }
 
 // A sync with static keys from the environment against MinIO, the keys
-// reaching only the account's prefix; then the keys revoked: exit 4 with
+// reaching only the account's prefix; then the keys revoked: exit 5 with
 // the keys' error, and the secret key printed nowhere.
 func TestSyncWithStaticKeys(t *testing.T) {
 	if testing.Short() {

@@ -32,7 +32,7 @@ Examples:
 
 Run 'e3sync plan -h' for every flag. Exit codes: 0 success, 1 some objects or
 tasks failed, 2 bad flags or settings, 3 Optimizely rejected the token,
-4 the export's S3 rejected the static source keys.
+5 the export's S3 rejected the static source keys.
 `)
 }
 
