@@ -99,18 +99,11 @@ func Parse(getenv func(string) string, needQueue bool) (Settings, error) {
 	}
 
 	s.PATSecret, s.KeysSecret = get(EnvPATSecret, ""), get(EnvKeysSecret, "")
-	switch {
-	case s.PATSecret == "" && s.KeysSecret == "":
-		bad(EnvPATSecret+"/"+EnvKeysSecret, "one is required (a Personal Access Token's secret, or static source keys' secret)")
-	case s.PATSecret != "" && s.KeysSecret != "":
-		bad(EnvPATSecret+"/"+EnvKeysSecret, "both are set; set exactly one (the token's secret or the source keys' secret)")
+	if p := sourceModeProblem(s.PATSecret, s.KeysSecret); p != "" {
+		bad(EnvPATSecret+"/"+EnvKeysSecret, "%s", p)
 	}
-	if b := get(EnvDestBucket, ""); b == "" {
-		bad(EnvDestBucket, "required")
-	} else if strings.ContainsAny(b, "/:") {
-		bad(EnvDestBucket, "%q is not a bucket name (put the key prefix in %s)", b, EnvDestPrefix)
-	} else if t, err := store.ParseTarget("s3://" + b + "/" + get(EnvDestPrefix, "")); err != nil {
-		bad(EnvDestBucket+"/"+EnvDestPrefix, "%v", err)
+	if t, name, p := parseDest(get(EnvDestBucket, ""), get(EnvDestPrefix, "")); p != "" {
+		bad(name, "%s", p)
 	} else {
 		s.Dest = t
 	}
@@ -163,6 +156,34 @@ func Parse(getenv func(string) string, needQueue bool) (Settings, error) {
 		return Settings{}, fmt.Errorf("configuration: %s", strings.Join(problems, "; "))
 	}
 	return s, nil
+}
+
+// sourceModeProblem says what is wrong with the source mode: exactly one
+// of the PAT's secret and the static keys' secret is set.
+func sourceModeProblem(patSecret, keysSecret string) string {
+	switch {
+	case patSecret == "" && keysSecret == "":
+		return "one is required (a Personal Access Token's secret, or static source keys' secret)"
+	case patSecret != "" && keysSecret != "":
+		return "both are set; set exactly one (the token's secret or the source keys' secret)"
+	}
+	return ""
+}
+
+// parseDest reads the destination bucket and prefix; a problem comes with
+// the variable it names.
+func parseDest(bucket, prefix string) (t store.Target, name, problem string) {
+	switch {
+	case bucket == "":
+		return t, EnvDestBucket, "required"
+	case strings.ContainsAny(bucket, "/:"):
+		return t, EnvDestBucket, fmt.Sprintf("%q is not a bucket name (put the key prefix in %s)", bucket, EnvDestPrefix)
+	}
+	t, err := store.ParseTarget("s3://" + bucket + "/" + prefix)
+	if err != nil {
+		return t, EnvDestBucket + "/" + EnvDestPrefix, err.Error()
+	}
+	return t, "", ""
 }
 
 // maxVisibilitySeconds is SQS's largest visibility timeout (12 hours).
