@@ -130,9 +130,6 @@ func (m *MinIO) Stop() {
 // Endpoint is the server's S3 (and STS) endpoint, http://127.0.0.1:port.
 func (m *MinIO) Endpoint() string { return m.endpoint }
 
-// LogPath is the file holding the server's output, until Stop.
-func (m *MinIO) LogPath() string { return m.proc.logPath }
-
 // Root returns the root user's credentials.
 func (m *MinIO) Root() aws.Credentials {
 	return aws.Credentials{AccessKeyID: m.user, SecretAccessKey: m.password, Source: "testenv MinIO root"}
