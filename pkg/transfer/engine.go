@@ -16,6 +16,7 @@ import (
 
 	"golang.org/x/sync/semaphore"
 
+	"github.com/e3sync/e3sync/pkg/backoff"
 	"github.com/e3sync/e3sync/pkg/export"
 	"github.com/e3sync/e3sync/pkg/logctx"
 	"github.com/e3sync/e3sync/pkg/store"
@@ -242,6 +243,9 @@ func (e *Engine) abortStaleUploads(ctx context.Context, t export.Task, log *slog
 // manifestTimeout bounds writing a task's manifest after its context is done.
 const manifestTimeout = 20 * time.Second
 
+// objectBackoff paces the attempts of one object.
+var objectBackoff = backoff.Exponential{Base: 500 * time.Millisecond}
+
 // copyObject streams one object, retrying the whole object on failure, and
 // returns the destination ETag of the copy. Each attempt is atomic at the
 // destination (store contract), so a failed attempt leaves nothing behind.
@@ -258,10 +262,8 @@ func (e *Engine) copyObject(ctx context.Context, o store.Object) (etag string, e
 	for attempt := 1; attempt <= e.opts.Attempts; attempt++ {
 		if attempt > 1 {
 			e.opts.Logger.WarnContext(ctx, "retrying object", "key", o.Key, "attempt", attempt, "error", err.Error())
-			select {
-			case <-time.After(time.Duration(attempt-1) * 500 * time.Millisecond):
-			case <-ctx.Done():
-				return "", fmt.Errorf("copy %s: %w", o.Key, ctx.Err())
+			if err := backoff.Sleep(ctx, objectBackoff.Delay(attempt)); err != nil {
+				return "", fmt.Errorf("copy %s: %w", o.Key, err)
 			}
 		}
 		if etag, err = e.copyOnce(ctx, o); err == nil || ctx.Err() != nil || store.Unanswered(err) {
