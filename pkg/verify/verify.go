@@ -265,8 +265,8 @@ func compareContents(ctx context.Context, src, dst Store, objs []store.Object, c
 			var ss, ds string
 			var sn, dn int64
 			hg, hctx := errgroup.WithContext(ctx)
-			hg.Go(func() (err error) { ss, sn, err = hashObject(hctx, src, o.Key); return err })
-			hg.Go(func() (err error) { ds, dn, err = hashObject(hctx, dst, o.Key); return err })
+			hg.Go(func() (err error) { ss, sn, err = Sum(hctx, src, o.Key); return err })
+			hg.Go(func() (err error) { ds, dn, err = Sum(hctx, dst, o.Key); return err })
 			if err := hg.Wait(); err != nil {
 				return err
 			}
@@ -285,7 +285,9 @@ func compareContents(ctx context.Context, src, dst Store, objs []store.Object, c
 	return diffs, bytes, nil
 }
 
-func hashObject(ctx context.Context, s Store, key string) (string, int64, error) {
+// Sum returns the SHA-256 (hex) of the object at key and its length, read
+// whole; a key deleted since it was listed gives "" and length -1.
+func Sum(ctx context.Context, s Store, key string) (string, int64, error) {
 	rc, err := s.Open(ctx, key)
 	if errors.Is(err, store.ErrNotFound) {
 		return "", -1, nil // deleted since the listing: differs
