@@ -26,9 +26,7 @@ const Region = "us-east-1"
 // MinIO is a running MinIO server on 127.0.0.1, with its data in a temporary
 // directory that Stop removes.
 type MinIO struct {
-	proc     *process
-	dir      string
-	endpoint string
+	daemon
 	host     string // 127.0.0.1:port
 	user     string
 	password string
@@ -80,7 +78,7 @@ func startMinIO(ctx context.Context, bin string) (*MinIO, error) {
 		return nil, err
 	}
 	m := &MinIO{
-		dir:      dir,
+		daemon:   daemon{dir: dir},
 		host:     "127.0.0.1:" + strconv.Itoa(apiPort),
 		user:     "root" + randomHex(8),
 		password: randomHex(20),
@@ -105,26 +103,12 @@ func startMinIO(ctx context.Context, bin string) (*MinIO, error) {
 	}
 	// MINIO_* settings from the caller's environment would change the server
 	// under test; leave them out.
-	m.proc, err = startProcess("minio", bin, args, env, []string{"MINIO_"}, filepath.Join(dir, "minio.log"))
+	err = m.run(ctx, "minio", bin, args, env, []string{"MINIO_"}, "minio.log", "/minio/health/live", 20*time.Second,
+		func(r *http.Response) bool { return r.StatusCode == http.StatusOK })
 	if err != nil {
-		os.RemoveAll(dir)
-		return nil, err
-	}
-	err = m.proc.waitReady(ctx, m.endpoint+"/minio/health/live", 20*time.Second, func(r *http.Response) bool {
-		return r.StatusCode == http.StatusOK
-	})
-	if err != nil {
-		m.Stop()
 		return nil, err
 	}
 	return m, nil
-}
-
-// Stop stops the server (SIGTERM, then SIGKILL after 5s), waits for it and
-// removes its data. It is safe to call more than once.
-func (m *MinIO) Stop() {
-	m.proc.stop()
-	os.RemoveAll(m.dir)
 }
 
 // Endpoint is the server's S3 (and STS) endpoint, http://127.0.0.1:port.
