@@ -23,6 +23,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/aws/smithy-go"
 )
 
 // ErrNotInstalled is wrapped when a binary the tests need cannot be found.
@@ -290,4 +292,13 @@ func ReadAll(t testing.TB, s Opener, key string) []byte {
 		t.Fatalf("Open(%q) read error = %v", key, err)
 	}
 	return b
+}
+
+// APICode returns the API error code of err (e.g. "AccessDenied"), or "".
+func APICode(err error) string {
+	var ae smithy.APIError
+	if errors.As(err, &ae) {
+		return ae.ErrorCode()
+	}
+	return ""
 }
