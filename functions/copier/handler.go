@@ -59,7 +59,7 @@ func (h *handler) run(ctx context.Context, t export.Task) (pipeline.Outcome, err
 	ctx = logctx.With(ctx, "run_id", t.RunID, "task", t.String())
 	c, err := h.getCopier(ctx)
 	if err != nil {
-		h.p.Metrics.PutCredentials(0, errors.Is(err, optimizely.ErrTokenRejected))
+		pipeline.PutCredentialMetrics(h.p.Metrics, 0, errors.Is(err, optimizely.ErrTokenRejected))
 		h.log.ErrorContext(ctx, "task failed", "error", err.Error())
 		pipeline.RecordTask(ctx, h.p.Dest, h.log, t, pipeline.Outcome{Task: t}, err)
 		return pipeline.Outcome{Task: t}, err

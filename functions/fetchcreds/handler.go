@@ -38,7 +38,7 @@ func (h *handler) handle(ctx context.Context, raw json.RawMessage) (pipeline.Pla
 	}
 	if err != nil {
 		// The planner logs its summary line on success; this is the failure's.
-		h.p.Metrics.PutCredentials(0, errors.Is(err, optimizely.ErrTokenRejected))
+		pipeline.PutCredentialMetrics(h.p.Metrics, 0, errors.Is(err, optimizely.ErrTokenRejected))
 		h.log.ErrorContext(ctx, "plan failed", "tasks_enqueued", sum.TasksEnqueued, "error", err.Error())
 	}
 	return sum, err
@@ -58,7 +58,7 @@ func (h *handler) plan(ctx context.Context, runID string, req pipeline.Request) 
 	// Refreshes since the last invocation of this container (the first
 	// counts the exchange that made the source).
 	if n := src.Provider.Refreshes(); n > h.refreshes {
-		h.p.Metrics.PutCredentials(n-h.refreshes, false)
+		pipeline.PutCredentialMetrics(h.p.Metrics, n-h.refreshes, false)
 		h.refreshes = n
 	}
 	return sum, err

@@ -256,7 +256,7 @@ func (c *Copier) putCredentialMetrics(err error) {
 		c.refreshes = n
 		c.mu.Unlock()
 	}
-	c.Metrics.PutCredentials(delta, errors.Is(err, optimizely.ErrTokenRejected))
+	PutCredentialMetrics(c.Metrics, delta, errors.Is(err, optimizely.ErrTokenRejected))
 }
 
 // logger is the Copier's Logger, adding the context's attributes (run_id,
