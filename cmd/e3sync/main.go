@@ -13,9 +13,8 @@ import (
 	"io"
 	"log/slog"
 	"os"
-	"os/signal"
+	"path/filepath"
 	"strings"
-	"syscall"
 	"time"
 
 	awsconfig "github.com/aws/aws-sdk-go-v2/config"
@@ -44,7 +43,7 @@ const (
 var version = "dev"
 
 func main() {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	ctx, stop := notifyInterrupt(context.Background(), os.Stderr)
 	code := run(ctx, os.Args[1:], os.Getenv, os.Stdout, os.Stderr)
 	stop()
 	os.Exit(code)
@@ -69,29 +68,65 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	case "demo":
 		err = runDemo(ctx, rest, stdout, stderr)
 	case "version", "--version":
-		fmt.Fprintln(stdout, "e3sync", version)
+		err = runVersion(rest, stdout)
 	case "help", "-h", "--help":
-		usage(stdout)
+		return runHelp(ctx, rest, stdout, stderr)
 	default:
 		fmt.Fprintf(stderr, "e3sync: unknown command %q\n\n", cmd)
 		usage(stderr)
 		return exitUsage
 	}
-	return exitCode(err, stderr)
+	return exitCode(ctx, err, stderr)
+}
+
+// runHelp prints the general usage, or with a command name that command's
+// (the same as 'e3sync CMD -h').
+func runHelp(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	switch {
+	case len(args) == 0:
+		usage(stdout)
+		return exitOK
+	case len(args) > 1:
+		fmt.Fprintf(stderr, "e3sync help: want one command name, got %q\n", strings.Join(args, " "))
+		return exitUsage
+	}
+	if _, ok := commands[args[0]]; !ok {
+		fmt.Fprintf(stderr, "e3sync help: unknown command %q\n\n", args[0])
+		usage(stderr)
+		return exitUsage
+	}
+	return run(ctx, []string{args[0], "-h"}, func(string) string { return "" }, stdout, stderr)
+}
+
+func runVersion(args []string, stdout io.Writer) error {
+	fs := newFlagSet("version")
+	problems, err := parseFlags(fs, "version", args, stdout)
+	if err != nil {
+		return err
+	}
+	if len(problems) > 0 {
+		return usageErr("version", problems...)
+	}
+	fmt.Fprintln(stdout, "e3sync", version)
+	return nil
 }
 
 // errRunFailed means the run completed with failures already reported in
 // its summary.
 var errRunFailed = errors.New("some objects could not be copied")
 
-func exitCode(err error, stderr io.Writer) int {
+func exitCode(ctx context.Context, err error, stderr io.Writer) int {
+	var ue *usageError
+	var intr *interruption
 	switch {
 	case err == nil:
 		return exitOK
 	case errors.Is(err, flag.ErrHelp):
 		return exitOK
-	case errors.Is(err, errUsage):
-		fmt.Fprintln(stderr, "e3sync:", strings.TrimPrefix(err.Error(), "usage: "))
+	case errors.As(context.Cause(ctx), &intr):
+		return intr.report(err, stderr)
+	case errors.As(err, &ue):
+		ue.print(stderr)
 		return exitUsage
 	case errors.Is(err, optimizely.ErrTokenRejected):
 		fmt.Fprintln(stderr, "e3sync:", err)
@@ -105,7 +140,7 @@ func exitCode(err error, stderr io.Writer) int {
 }
 
 func runSync(ctx context.Context, cmd string, args []string, getenv func(string) string, stdout, stderr io.Writer) (err error) {
-	c, err := parseConfig(cmd, args, getenv, stderr)
+	c, err := parseConfig(cmd, args, getenv, stdout, stderr)
 	if err != nil {
 		return err
 	}
@@ -160,6 +195,12 @@ func runJob(ctx context.Context, src transfer.Source, dst transfer.Destination, 
 	j.Catalog = &catalog.Keeper{Dest: dst, Glue: s.glue}
 	sum, err := j.Run(ctx, s.options)
 	bar.finish()
+	if ctx.Err() != nil {
+		if s.json {
+			printJSON(stdout, sum)
+		}
+		return &interruptedRun{objects: sum.ObjectsCopied}
+	}
 	if err != nil {
 		return err
 	}
@@ -167,9 +208,7 @@ func runJob(ctx context.Context, src transfer.Source, dst transfer.Destination, 
 		sum.Errors[i] = s.secrets.String(e)
 	}
 	if s.json {
-		enc := json.NewEncoder(stdout)
-		enc.SetIndent("", "  ")
-		if err := enc.Encode(sum); err != nil {
+		if err := printJSON(stdout, sum); err != nil {
 			return err
 		}
 	} else if !s.quiet {
@@ -179,7 +218,7 @@ func runJob(ctx context.Context, src transfer.Source, dst transfer.Destination, 
 		if !s.json {
 			// Each error was logged when it happened (level ERROR, shown
 			// even with --quiet); with --json they are in "errors".
-			fmt.Fprintf(stderr, "%d errors; the lines with level=ERROR above say what failed\n", len(sum.Errors))
+			fmt.Fprintf(stderr, "%s; the lines with level=ERROR above say what failed\n", plural(len(sum.Errors), "error", "errors"))
 		}
 		return errRunFailed
 	}
@@ -218,6 +257,13 @@ func tokenSource(ctx context.Context, c config, getenv func(string) string) (pat
 }
 
 func destination(ctx context.Context, c config) (transfer.Destination, error) {
+	if c.dest.Dir != "" && c.cmd == "plan" && !c.destExists {
+		abs, err := filepath.Abs(c.dest.Dir)
+		if err != nil {
+			return nil, fmt.Errorf("destination directory %q: %w", c.dest.Dir, err)
+		}
+		return absentDir{path: abs + string(filepath.Separator)}, nil
+	}
 	if c.dest.Dir != "" {
 		return store.NewDir(c.dest.Dir)
 	}
@@ -226,6 +272,13 @@ func destination(ctx context.Context, c config) (transfer.Destination, error) {
 		return nil, fmt.Errorf("AWS configuration for the destination: %w", err)
 	}
 	return clients.NewDestinationS3(cfg, c.dest, c.customDestEP, store.S3Options{PartSize: c.partSize, KMSKeyID: c.kmsKeyID}), nil
+}
+
+// printJSON writes v as indented JSON.
+func printJSON(w io.Writer, v any) error {
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	return enc.Encode(v)
 }
 
 // newLogger logs text lines to w, with every secret in secrets redacted.
@@ -251,7 +304,7 @@ func printSummary(w io.Writer, s job.Summary, dst fmt.Stringer) {
 	if s.DryRun {
 		verb = "to copy"
 	}
-	fmt.Fprintf(w, "run %s: %d dates, %d tasks\n", s.RunID, len(s.Dates), s.Tasks)
+	fmt.Fprintf(w, "run %s: %s, %s\n", s.RunID, plural(len(s.Dates), "date", "dates"), plural(s.Tasks, "task", "tasks"))
 	for _, d := range s.Dates {
 		fmt.Fprintf(w, "  %-9s %s  %3d sub-partitions  source complete: %-5v  (%s)\n", d.Type, d.Date, d.Partitions, d.SourceComplete, d.Reason)
 	}

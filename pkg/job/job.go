@@ -76,10 +76,28 @@ type Summary struct {
 	// WithdrawnDates ("type/date") lost a false _SUCCESS: the source lists
 	// them without one (only with pruning; in a dry run: would).
 	WithdrawnDates []string `json:"withdrawn_dates"`
+	// Interrupted: the run's context was canceled (Ctrl-C). No task started
+	// after it; the tasks it cut short are neither failed nor in Errors, and
+	// their dates are not finalized. A re-run continues.
+	Interrupted bool `json:"interrupted,omitempty"`
 }
 
 // Failed reports whether anything went wrong.
 func (s Summary) Failed() bool { return len(s.Errors) > 0 }
+
+// acquire takes a slot of sem, or reports false once ctx is done: no task
+// starts after the run was interrupted.
+func acquire(ctx context.Context, sem chan struct{}) bool {
+	if ctx.Err() != nil {
+		return false
+	}
+	select {
+	case sem <- struct{}{}:
+		return true
+	case <-ctx.Done():
+		return false
+	}
+}
 
 // Run plans and copies. Errors of single tasks are collected in the summary;
 // the returned error is for failures that stop the whole run (planning).
@@ -151,7 +169,9 @@ func (j *Job) Run(ctx context.Context, o plan.Options) (Summary, error) {
 		}
 	}
 	for _, t := range p.Tasks {
-		sem <- struct{}{}
+		if !acquire(ctx, sem) {
+			break
+		}
 		wg.Add(1)
 		go func(t export.Task) {
 			defer wg.Done()
@@ -167,6 +187,14 @@ func (j *Job) Run(ctx context.Context, o plan.Options) (Summary, error) {
 			mu.Lock()
 			s.ObjectsCopied += r.Copied
 			s.ObjectsSkipped += r.Skipped
+			if ctx.Err() != nil && err != nil {
+				// Cut short by the interruption, not failed: one line
+				// for the whole run instead of one per task.
+				failed[k] = true
+				remaining[k]--
+				mu.Unlock()
+				return
+			}
 			s.ObjectsFailed += r.Failed
 			s.BytesCopied += r.Bytes
 			s.UploadsAborted += r.UploadsAborted
@@ -179,8 +207,9 @@ func (j *Job) Run(ctx context.Context, o plan.Options) (Summary, error) {
 				log.ErrorContext(ctx, "task failed", "task", t.String(), "error", err.Error())
 			}
 			remaining[k]--
-			last := remaining[k] == 0 && !failed[k] && t.SourceComplete && !j.DryRun
-			incomplete := remaining[k] == 0 && !failed[k] && !t.SourceComplete
+			done := remaining[k] == 0 && !failed[k] && ctx.Err() == nil
+			last := done && t.SourceComplete && !j.DryRun
+			incomplete := done && !t.SourceComplete
 			mu.Unlock()
 			if last {
 				finalize(k)
@@ -191,11 +220,12 @@ func (j *Job) Run(ctx context.Context, o plan.Options) (Summary, error) {
 		}(t)
 	}
 	wg.Wait()
+	s.Interrupted = ctx.Err() != nil
 	sort.Strings(s.CompletedDates)
 	sort.Strings(s.WithdrawnDates)
 	sort.Strings(s.Errors)
 	s.Seconds = time.Since(start).Seconds()
-	if !j.DryRun {
+	if !j.DryRun && !s.Interrupted {
 		j.record(ctx, s, log)
 	}
 	return s, nil
