@@ -108,13 +108,14 @@ func (e *usageError) Error() string {
 
 func (e *usageError) Unwrap() error { return errUsage }
 
-// print writes the error the way every command reports bad flags.
-func (e *usageError) print(w io.Writer) {
+// print writes the error the way every command reports bad flags; msg is
+// its text as returned (secrets redacted).
+func (e *usageError) print(w io.Writer, msg string) {
 	name := "e3sync"
 	if e.cmd != "" {
 		name += " " + e.cmd
 	}
-	fmt.Fprintf(w, "%s: %s\n", name, e.Error())
+	fmt.Fprintf(w, "%s: %s\n", name, msg)
 	fmt.Fprintf(w, "Run '%s -h' for usage.\n", name)
 }
 

@@ -126,7 +126,7 @@ func exitCode(ctx context.Context, err error, stderr io.Writer) int {
 	case errors.As(context.Cause(ctx), &intr):
 		return intr.report(err, stderr)
 	case errors.As(err, &ue):
-		ue.print(stderr)
+		ue.print(stderr, err.Error())
 		return exitUsage
 	case errors.Is(err, optimizely.ErrTokenRejected):
 		fmt.Fprintln(stderr, "e3sync:", err)
@@ -145,7 +145,7 @@ func runSync(ctx context.Context, cmd string, args []string, getenv func(string)
 		return err
 	}
 	secrets := redact.New()
-	defer func() { err = secrets.Error(err) }()
+	defer func() { err = secrets.Error(explainRejection(c, err)) }()
 	log := newLogger(stderr, c.quiet, c.verbose, secrets)
 	clients.LimitMemory(getenv, c.partSize)
 	src, dst, err := connect(ctx, c, getenv, log, secrets)
@@ -230,6 +230,9 @@ func runJob(ctx context.Context, src transfer.Source, dst transfer.Destination, 
 func connect(ctx context.Context, c config, getenv func(string) string, log *slog.Logger, secrets *redact.Secrets) (*store.S3, transfer.Destination, error) {
 	tokens, err := tokenSource(ctx, c, getenv)
 	if err != nil {
+		return nil, nil, err
+	}
+	if err := checkToken(ctx, c, tokens); err != nil {
 		return nil, nil, err
 	}
 	src, err := clients.NewSource(ctx, clients.SourceConfig{

@@ -24,7 +24,7 @@ func runStatus(ctx context.Context, args []string, getenv func(string) string, s
 		return err
 	}
 	secrets := redact.New()
-	defer func() { err = secrets.Error(err) }()
+	defer func() { err = secrets.Error(explainRejection(c, err)) }()
 	log := newLogger(stderr, true, false, secrets)
 	var (
 		src status.Lister

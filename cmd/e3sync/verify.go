@@ -22,7 +22,7 @@ func runVerify(ctx context.Context, args []string, getenv func(string) string, s
 		return err
 	}
 	secrets := redact.New()
-	defer func() { err = secrets.Error(err) }()
+	defer func() { err = secrets.Error(explainRejection(c, err)) }()
 	log := newLogger(stderr, c.quiet, c.verbose, secrets)
 	src, dst, err := connect(ctx, c, getenv, log, secrets)
 	if err != nil {
