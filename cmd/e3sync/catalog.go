@@ -4,9 +4,9 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"log/slog"
 	"strings"
 
-	awsconfig "github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/service/glue"
 
 	"github.com/e3sync/e3sync/pkg/catalog"
@@ -34,11 +34,11 @@ func glueDatabaseProblems(db string, dest store.Target) []string {
 // glueCatalog returns the Glue catalog of database over the destination
 // (nil for no database), with the default AWS identity, like the
 // destination's.
-func glueCatalog(ctx context.Context, database string, dst transfer.Destination) (*catalog.Glue, error) {
+func glueCatalog(ctx context.Context, database string, dst transfer.Destination, log *slog.Logger) (*catalog.Glue, error) {
 	if database == "" {
 		return nil, nil
 	}
-	cfg, err := awsconfig.LoadDefaultConfig(ctx)
+	cfg, err := awsConfig(ctx, log)
 	if err != nil {
 		return nil, fmt.Errorf("AWS configuration for Glue: %w", err)
 	}
@@ -108,11 +108,11 @@ func runCatalog(ctx context.Context, args []string, getenv func(string) string, 
 		return usageErr("catalog", problems...)
 	}
 
-	dst, err := destination(ctx, config{dest: target, customDestEP: getenv(envDestS3) != "" || getenv(envEndpoint) != ""})
+	dst, err := destination(ctx, config{dest: target, customDestEP: getenv(envDestS3) != "" || getenv(envEndpoint) != ""}, nil)
 	if err != nil {
 		return err
 	}
-	g, err := glueCatalog(ctx, db, dst)
+	g, err := glueCatalog(ctx, db, dst, nil)
 	if err != nil {
 		return err
 	}

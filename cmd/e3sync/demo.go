@@ -41,7 +41,8 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		return usageErr("demo", problems...)
 	}
 	secrets := redact.New()
-	log := newLogger(stderr, true, false, secrets)
+	bar := newProgress(stderr, false, false)
+	log := newLogger(bar.logWriter(stderr), true, false, secrets)
 
 	s3srv, err := emulator.StartMemoryS3()
 	if err != nil {
@@ -84,7 +85,7 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	}
 	settings := jobSettings{
 		options:     plan.Options{Types: export.AllTypes, Lookback: plan.DefaultLookback},
-		concurrency: 8, taskConcurrency: 8, log: log, secrets: secrets,
+		concurrency: 8, taskConcurrency: 8, log: log, secrets: secrets, progress: bar,
 	}
 	step := func(title string) error {
 		fmt.Fprintf(stdout, "== %s\n", title)

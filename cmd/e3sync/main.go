@@ -17,8 +17,10 @@ import (
 	"strings"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
 	awsconfig "github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
+	"github.com/aws/smithy-go/logging"
 
 	"github.com/e3sync/e3sync/pkg/catalog"
 	"github.com/e3sync/e3sync/pkg/clients"
@@ -146,18 +148,19 @@ func runSync(ctx context.Context, cmd string, args []string, getenv func(string)
 	}
 	secrets := redact.New()
 	defer func() { err = secrets.Error(explainRejection(c, err)) }()
-	log := newLogger(stderr, c.quiet, c.verbose, secrets)
+	bar := newProgress(stderr, c.quiet || c.json || barOff(getenv), cmd == "plan")
+	log := newLogger(bar.logWriter(stderr), c.quiet, c.verbose, secrets)
 	clients.LimitMemory(getenv, c.partSize)
 	src, dst, err := connect(ctx, c, getenv, log, secrets)
 	if err != nil {
 		return err
 	}
-	glue, err := glueCatalog(ctx, c.glueDatabase, dst)
+	glue, err := glueCatalog(ctx, c.glueDatabase, dst, log)
 	if err != nil {
 		return err
 	}
 	return runJob(ctx, src, dst, jobSettings{
-		glue:   glue,
+		glue: glue, progress: bar,
 		dryRun: cmd == "plan", json: c.json, quiet: c.quiet, concurrency: c.concurrency,
 		taskConcurrency: c.taskConcurrency, staleUploadAge: c.staleUploadAge, log: log, secrets: secrets,
 		prune: c.prune, force: c.force,
@@ -178,12 +181,13 @@ type jobSettings struct {
 	log             *slog.Logger
 	secrets         *redact.Secrets // redacted from the summary's errors
 	glue            *catalog.Glue   // nil: no partition registration
+	progress        *progress       // the bar, and where log lines go
 }
 
 func runJob(ctx context.Context, src transfer.Source, dst transfer.Destination, s jobSettings, stdout, stderr io.Writer) error {
-	bar := newProgress(stderr, s.quiet || s.json)
+	bar := s.progress
 	eng := transfer.New(src, dst, transfer.Options{
-		Concurrency: s.concurrency, DryRun: s.dryRun, Logger: s.log, Progress: bar.bytes,
+		Concurrency: s.concurrency, DryRun: s.dryRun, Logger: s.log, Progress: bar.bytes, Planned: bar.planned,
 		StaleUploadAge: s.staleUploadAge, Prune: s.prune,
 	})
 	s.options.Now = time.Now().UTC()
@@ -203,6 +207,9 @@ func runJob(ctx context.Context, src transfer.Source, dst transfer.Destination, 
 	}
 	if err != nil {
 		return err
+	}
+	if o := s.options; (o.From != "" || o.To != "") && len(sum.Dates) == 0 {
+		s.log.Warn("the export has no dates in the range asked for: nothing to do", "from", o.From, "to", o.To, "types", fmt.Sprint(o.Types))
 	}
 	for i, e := range sum.Errors {
 		sum.Errors[i] = s.secrets.String(e)
@@ -228,7 +235,7 @@ func runJob(ctx context.Context, src transfer.Source, dst transfer.Destination, 
 // connect makes the source (the PAT exchanged for export credentials) and
 // the destination the configuration names.
 func connect(ctx context.Context, c config, getenv func(string) string, log *slog.Logger, secrets *redact.Secrets) (*store.S3, transfer.Destination, error) {
-	tokens, err := tokenSource(ctx, c, getenv)
+	tokens, err := tokenSource(ctx, c, getenv, log)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -241,25 +248,25 @@ func connect(ctx context.Context, c config, getenv func(string) string, log *slo
 	if err != nil {
 		return nil, nil, err
 	}
-	dst, err := destination(ctx, c)
+	dst, err := destination(ctx, c, log)
 	if err != nil {
 		return nil, nil, err
 	}
 	return src.Store, dst, nil
 }
 
-func tokenSource(ctx context.Context, c config, getenv func(string) string) (pat.Source, error) {
+func tokenSource(ctx context.Context, c config, getenv func(string) string, log *slog.Logger) (pat.Source, error) {
 	if c.tokenSecret == "" {
 		return pat.FromEnv(getenv, envToken), nil
 	}
-	cfg, err := awsconfig.LoadDefaultConfig(ctx)
+	cfg, err := awsConfig(ctx, log)
 	if err != nil {
 		return nil, fmt.Errorf("AWS configuration for Secrets Manager: %w", err)
 	}
 	return &pat.SecretsManager{Client: secretsmanager.NewFromConfig(cfg), SecretID: c.tokenSecret}, nil
 }
 
-func destination(ctx context.Context, c config) (transfer.Destination, error) {
+func destination(ctx context.Context, c config, log *slog.Logger) (transfer.Destination, error) {
 	if c.dest.Dir != "" && c.cmd == "plan" && !c.destExists {
 		abs, err := filepath.Abs(c.dest.Dir)
 		if err != nil {
@@ -270,11 +277,28 @@ func destination(ctx context.Context, c config) (transfer.Destination, error) {
 	if c.dest.Dir != "" {
 		return store.NewDir(c.dest.Dir)
 	}
-	cfg, err := awsconfig.LoadDefaultConfig(ctx)
+	cfg, err := awsConfig(ctx, log)
 	if err != nil {
 		return nil, fmt.Errorf("AWS configuration for the destination: %w", err)
 	}
 	return clients.NewDestinationS3(cfg, c.dest, c.customDestEP, store.S3Options{PartSize: c.partSize, KMSKeyID: c.kmsKeyID}), nil
+}
+
+// awsConfig loads the default AWS configuration (the destination's
+// identity) with the SDK's own log lines sent to log, so that they go where
+// e3sync's go (above the progress bar; SDK debug lines only with
+// --verbose). A nil log keeps the SDK's default.
+func awsConfig(ctx context.Context, log *slog.Logger) (aws.Config, error) {
+	if log == nil {
+		return awsconfig.LoadDefaultConfig(ctx)
+	}
+	return awsconfig.LoadDefaultConfig(ctx, awsconfig.WithLogger(logging.LoggerFunc(func(c logging.Classification, format string, v ...any) {
+		level := slog.LevelDebug
+		if c == logging.Warn {
+			level = slog.LevelWarn
+		}
+		log.Log(ctx, level, "AWS SDK: "+fmt.Sprintf(format, v...))
+	})))
 }
 
 // printJSON writes v as indented JSON.

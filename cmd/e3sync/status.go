@@ -36,7 +36,7 @@ func runStatus(ctx context.Context, args []string, getenv func(string) string, s
 			return err
 		}
 		src, dst = s, d
-	} else if dst, err = destination(ctx, c); err != nil {
+	} else if dst, err = destination(ctx, c, log); err != nil {
 		return err
 	}
 	rep, err := status.Check(ctx, src, dst, dst.String(), status.Options{Types: c.types, Lookback: c.lookback})

@@ -86,6 +86,10 @@ type Options struct {
 	StaleUploadAge time.Duration
 	// Progress, if set, is called with byte counts as they are copied.
 	Progress func(n int64)
+	// Planned, if set, is called once per task, when its listings are read
+	// and before any of its copies starts, with the objects and bytes the
+	// task is about to copy (or check). A progress bar's total.
+	Planned func(objects int, bytes int64)
 	Logger   *slog.Logger
 }
 
@@ -216,6 +220,9 @@ func (e *Engine) copyUntil(ctx context.Context, t export.Task, stopAt time.Time)
 	for _, o := range dstL.Objects {
 		have[o.Key] = o
 	}
+	if e.opts.Planned != nil {
+		e.opts.Planned(toCopy(t, srcL, have, m))
+	}
 
 	var (
 		res     Result
@@ -266,15 +273,7 @@ func (e *Engine) copyUntil(ctx context.Context, t export.Task, stopAt time.Time)
 			mu.Unlock()
 			continue
 		}
-		var dst *store.Object
-		if d, ok := have[o.Key]; ok {
-			dst = &d
-		}
-		entry, ok := m.entry(o, dst)
-		action, reason := Decide(o, dst, entry.SourceETag, ok)
-		if !t.ForceBefore.IsZero() && (!ok || entry.CopiedAt.Before(t.ForceBefore)) {
-			action, reason = Copy, "forced"
-		}
+		dst, action, reason := decide(t, o, have, m)
 		if action == Skip {
 			mu.Lock()
 			res.Skipped++
@@ -587,4 +586,34 @@ func hasKey(l store.Listing, key string) bool {
 		}
 	}
 	return false
+}
+
+// decide is the copy decision for source object o of task t: Decide, with
+// the destination object (nil: none) and the manifest entry, unless the
+// task forces a copy. dst is the destination object.
+func decide(t export.Task, o store.Object, have map[string]store.Object, m manifest) (dst *store.Object, a Action, reason string) {
+	if d, ok := have[o.Key]; ok {
+		dst = &d
+	}
+	entry, ok := m.entry(o, dst)
+	a, reason = Decide(o, dst, entry.SourceETag, ok)
+	if !t.ForceBefore.IsZero() && (!ok || entry.CopiedAt.Before(t.ForceBefore)) {
+		a, reason = Copy, "forced"
+	}
+	return dst, a, reason
+}
+
+// toCopy counts the objects of a task's source listing that decide does not
+// skip, and their bytes (Options.Planned).
+func toCopy(t export.Task, srcL store.Listing, have map[string]store.Object, m manifest) (n int, bytes int64) {
+	for _, o := range srcL.Objects {
+		if o.Key == export.SuccessKey(t.Type, t.Date) || strings.HasSuffix(o.Key, "/") || store.CheckSize(o.Size) != nil {
+			continue
+		}
+		if _, a, _ := decide(t, o, have, m); a != Skip {
+			n++
+			bytes += o.Size
+		}
+	}
+	return n, bytes
 }
