@@ -90,7 +90,7 @@ type Options struct {
 	// and before any of its copies starts, with the objects and bytes the
 	// task is about to copy (or check). A progress bar's total.
 	Planned func(objects int, bytes int64)
-	Logger   *slog.Logger
+	Logger  *slog.Logger
 }
 
 // Engine copies tasks from a Source to a Destination. It is safe for
