@@ -226,3 +226,29 @@ func TestTokenSourceProblems(t *testing.T) {
 		}
 	}
 }
+
+// plan creates nothing, not even its destination directory; counts are
+// spelled right; a range without data is warned about; a rejected token's
+// remediation names where the token came from.
+func TestPlanAndMessagesAgainstMinIO(t *testing.T) {
+	w := newWorld(t, 0)
+	d := day(-2)
+	w.put("type=decisions/date="+d+"/experiment=1/part-00000-a.c000.snappy.parquet", randBytes(1000, 1))
+	dir := filepath.Join(t.TempDir(), "not-yet")
+	code, stdout, stderr := cli(t, w.env, "plan", "--dest", dir, "--types", "decisions")
+	if code != 0 || !strings.Contains(stdout, ": 1 date, 1 task\n") || !strings.Contains(stdout, "objects to copy: 1 (1000 B)") {
+		t.Errorf("plan: exit %d, stdout %q, stderr %q; want 1 date, 1 task, 1 object to copy", code, stdout, stderr)
+	}
+	if _, err := os.Stat(dir); !os.IsNotExist(err) {
+		t.Errorf("plan created its destination %s (%v)", dir, err)
+	}
+	code, _, stderr = cli(t, w.env, "sync", "--dest", dir, "--from", "2001-01-01", "--to", "2001-01-31")
+	if code != 0 || !strings.Contains(stderr, "the export has no dates in the range asked for") {
+		t.Errorf("sync of an empty range: exit %d, stderr %q; want 0 and a warning", code, stderr)
+	}
+	w.API.Revoke(token)
+	code, _, stderr = cli(t, w.env, "sync", "--dest", dir)
+	if code != exitRejected || !strings.Contains(stderr, "from $OPTIMIZELY_TOKEN") || !strings.Contains(stderr, "set OPTIMIZELY_TOKEN to the new one") || strings.Contains(stderr, "secret") {
+		t.Errorf("sync with a rejected token from the environment: exit %d, stderr %q; want %d and a remediation for the variable", code, stderr, exitRejected)
+	}
+}

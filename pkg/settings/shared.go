@@ -73,22 +73,15 @@ func ParsePartSize(s string) (int64, error) {
 	}
 	mult := map[string]int64{"": 1, "B": 1, "K": 1 << 10, "KiB": 1 << 10, "M": 1 << 20, "MiB": 1 << 20, "G": 1 << 30, "GiB": 1 << 30}
 	m, ok := mult[unit]
-	if !ok {
-		return 0, fmt.Errorf("unknown unit %q: write the size with KiB, MiB or GiB, e.g. %s%s", unit, orDefault(num, strconv.Itoa(DefaultPartSizeMiB)), "MiB")
+	if num != "" && !ok {
+		return 0, fmt.Errorf("unknown unit %q: write the size with KiB, MiB or GiB, e.g. %sMiB", unit, num)
 	}
 	n, err := strconv.ParseInt(num, 10, 64)
-	if err != nil || n <= 0 || n > (1<<40)/m {
+	if err != nil || !ok || n <= 0 || n > (1<<40)/m {
 		return 0, fmt.Errorf("%q is not a size: want a whole number with KiB, MiB or GiB, e.g. %dMiB", s, DefaultPartSizeMiB)
 	}
 	if size := n * m; size < MinPartSizeMiB<<20 || size > MaxPartSizeMiB<<20 {
 		return 0, fmt.Errorf("%q is out of range: want %dMiB to %dMiB", s, MinPartSizeMiB, MaxPartSizeMiB)
 	}
 	return n * m, nil
-}
-
-func orDefault(s, def string) string {
-	if s == "" {
-		return def
-	}
-	return s
 }
