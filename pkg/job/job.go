@@ -14,6 +14,7 @@ import (
 
 	"github.com/e3sync/e3sync/pkg/catalog"
 	"github.com/e3sync/e3sync/pkg/export"
+	"github.com/e3sync/e3sync/pkg/logctx"
 	"github.com/e3sync/e3sync/pkg/plan"
 	"github.com/e3sync/e3sync/pkg/transfer"
 )
@@ -85,6 +86,82 @@ type Summary struct {
 // Failed reports whether anything went wrong.
 func (s Summary) Failed() bool { return len(s.Errors) > 0 }
 
+// Run plans and copies. Errors of single tasks are collected in the summary;
+// the returned error is for failures that stop the whole run (planning).
+func (j *Job) Run(ctx context.Context, o plan.Options) (Summary, error) {
+	start := time.Now()
+	log := logctx.OrDiscard(j.Logger)
+	s := Summary{RunID: o.RunID, DryRun: j.DryRun, Errors: []string{}, CompletedDates: []string{}, Dates: []plan.Date{}, WithdrawnDates: []string{}}
+	p, err := plan.Make(ctx, j.Source, j.Dest, o)
+	if err != nil {
+		return s, fmt.Errorf("plan: %w", err)
+	}
+	s.Dates = append(s.Dates, p.Dates...)
+	s.Tasks = len(p.Tasks)
+	s.UnknownTypes = reportUnknownTypes(ctx, log, p.UnknownTypes)
+	log.InfoContext(ctx, "planned", "run_id", o.RunID, "dates", len(p.Dates), "tasks", len(p.Tasks))
+	if j.Progress != nil {
+		j.Progress.Planned(p)
+	}
+
+	r := &run{j: j, log: log, s: s, remaining: map[dateKey]int{}, failed: map[dateKey]bool{}}
+	for _, t := range p.Tasks {
+		r.remaining[dateKey{t.Type, t.Date}]++
+	}
+	r.copyAll(ctx, p.Tasks)
+	s = r.s
+	s.Interrupted = ctx.Err() != nil
+	sort.Strings(s.CompletedDates)
+	sort.Strings(s.WithdrawnDates)
+	sort.Strings(s.Errors)
+	s.Seconds = time.Since(start).Seconds()
+	if !j.DryRun && !s.Interrupted {
+		j.record(ctx, s, log)
+	}
+	return s, nil
+}
+
+// dateKey names one date of one export type.
+type dateKey struct {
+	t    export.Type
+	date string
+}
+
+// run is one Run's copying: the summary, and per date the tasks not done yet
+// and whether one failed, shared by the tasks in flight.
+type run struct {
+	j         *Job
+	log       *slog.Logger
+	mu        sync.Mutex // guards s, remaining, failed
+	s         Summary
+	remaining map[dateKey]int
+	failed    map[dateKey]bool
+}
+
+// copyAll copies the tasks, TaskConcurrency at a time, and starts none once
+// ctx is done; the last task of a date finalizes it (or withdraws a false
+// _SUCCESS) when none failed.
+func (r *run) copyAll(ctx context.Context, tasks []export.Task) {
+	conc := r.j.TaskConcurrency
+	if conc <= 0 {
+		conc = DefaultTaskConcurrency
+	}
+	var wg sync.WaitGroup
+	sem := make(chan struct{}, conc)
+	for _, t := range tasks {
+		if !acquire(ctx, sem) {
+			break
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			defer func() { <-sem }()
+			r.copyTask(ctx, t)
+		}()
+	}
+	wg.Wait()
+}
+
 // acquire takes a slot of sem, or reports false once ctx is done: no task
 // starts after the run was interrupted.
 func acquire(ctx context.Context, sem chan struct{}) bool {
@@ -99,134 +176,87 @@ func acquire(ctx context.Context, sem chan struct{}) bool {
 	}
 }
 
-// Run plans and copies. Errors of single tasks are collected in the summary;
-// the returned error is for failures that stop the whole run (planning).
-func (j *Job) Run(ctx context.Context, o plan.Options) (Summary, error) {
-	start := time.Now()
-	log := j.Logger
-	if log == nil {
-		log = slog.New(slog.DiscardHandler)
+// copyTask copies one task, counts it, and once it is the last task of its
+// date and none of them failed, finalizes the date (source complete) or
+// withdraws a false _SUCCESS (source not complete).
+func (r *run) copyTask(ctx context.Context, t export.Task) {
+	res, err := r.j.Engine.Copy(ctx, t)
+	if err == nil && !r.j.DryRun {
+		r.j.registerPartition(ctx, &r.mu, &r.s.Catalog, t)
 	}
-	s := Summary{RunID: o.RunID, DryRun: j.DryRun, Errors: []string{}, CompletedDates: []string{}, Dates: []plan.Date{}, WithdrawnDates: []string{}}
-	p, err := plan.Make(ctx, j.Source, j.Dest, o)
-	if err != nil {
-		return s, fmt.Errorf("plan: %w", err)
+	if r.j.Progress != nil {
+		r.j.Progress.TaskDone(t, res, err)
 	}
-	s.Dates = append(s.Dates, p.Dates...)
-	s.Tasks = len(p.Tasks)
-	s.UnknownTypes = reportUnknownTypes(ctx, log, p.UnknownTypes)
-	log.InfoContext(ctx, "planned", "run_id", o.RunID, "dates", len(p.Dates), "tasks", len(p.Tasks))
-	if j.Progress != nil {
-		j.Progress.Planned(p)
+	k := dateKey{t.Type, t.Date}
+	done := r.count(ctx, t, k, res, err)
+	switch {
+	case done && t.SourceComplete && !r.j.DryRun:
+		r.finalize(ctx, k)
+	case done && !t.SourceComplete:
+		r.withdraw(ctx, k)
 	}
+}
 
-	type dateKey struct {
-		t    export.Type
-		date string
+// count adds one task's result to the summary and reports whether it was
+// the last task of date k with none of them failed. A task the run's
+// interruption cut short is not a failure: it is neither logged nor in
+// Errors (one line says the run was interrupted), and its date is not done.
+func (r *run) count(ctx context.Context, t export.Task, k dateKey, res transfer.Result, err error) bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	s := &r.s
+	s.ObjectsCopied += res.Copied
+	s.ObjectsSkipped += res.Skipped
+	if ctx.Err() == nil {
+		s.ObjectsFailed += res.Failed
 	}
-	remaining := map[dateKey]int{}
-	failed := map[dateKey]bool{}
-	for _, t := range p.Tasks {
-		remaining[dateKey{t.Type, t.Date}]++
+	s.BytesCopied += res.Bytes
+	s.UploadsAborted += res.UploadsAborted
+	s.ObjectsStale += res.Stale
+	s.ObjectsPruned += res.Pruned
+	switch {
+	case err != nil && ctx.Err() != nil:
+		r.failed[k] = true
+	case err != nil:
+		s.TasksFailed++
+		s.Errors = append(s.Errors, err.Error())
+		r.failed[k] = true
+		r.log.ErrorContext(ctx, "task failed", "task", t.String(), "error", err.Error())
 	}
+	r.remaining[k]--
+	return r.remaining[k] == 0 && !r.failed[k] && ctx.Err() == nil
+}
 
-	conc := j.TaskConcurrency
-	if conc <= 0 {
-		conc = DefaultTaskConcurrency
+// finalize writes date k's _SUCCESS when the whole date is copied, and
+// brings its catalog in line.
+func (r *run) finalize(ctx context.Context, k dateKey) {
+	c, err := r.j.Engine.Finalize(ctx, k.t, k.date)
+	if err == nil && c == transfer.Completed {
+		r.j.catalogDate(ctx, &r.mu, &r.s.Catalog, k.t, k.date)
 	}
-	var (
-		mu  sync.Mutex
-		wg  sync.WaitGroup
-		sem = make(chan struct{}, conc)
-	)
-	finalize := func(k dateKey) {
-		c, err := j.Engine.Finalize(ctx, k.t, k.date)
-		if err == nil && c == transfer.Completed {
-			j.catalogDate(ctx, &mu, &s.Catalog, k.t, k.date)
-		}
-		mu.Lock()
-		defer mu.Unlock()
-		switch {
-		case err != nil:
-			s.Errors = append(s.Errors, err.Error())
-			log.ErrorContext(ctx, "finalize failed", "type", k.t, "date", k.date, "error", err.Error())
-		case c == transfer.Completed:
-			s.DatesCompleted++
-			s.CompletedDates = append(s.CompletedDates, string(k.t)+"/"+k.date)
-			log.InfoContext(ctx, "date complete", "type", k.t, "date", k.date, "dry_run", j.DryRun)
-		}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	switch {
+	case err != nil:
+		r.s.Errors = append(r.s.Errors, err.Error())
+		r.log.ErrorContext(ctx, "finalize failed", "type", k.t, "date", k.date, "error", err.Error())
+	case c == transfer.Completed:
+		r.s.DatesCompleted++
+		r.s.CompletedDates = append(r.s.CompletedDates, string(k.t)+"/"+k.date)
+		r.log.InfoContext(ctx, "date complete", "type", k.t, "date", k.date, "dry_run", r.j.DryRun)
 	}
-	withdraw := func(k dateKey) {
-		ok, err := j.Engine.Withdraw(ctx, k.t, k.date)
-		mu.Lock()
-		defer mu.Unlock()
-		switch {
-		case err != nil:
-			s.Errors = append(s.Errors, err.Error())
-			log.ErrorContext(ctx, "withdrawing a false _SUCCESS failed", "type", k.t, "date", k.date, "error", err.Error())
-		case ok:
-			s.WithdrawnDates = append(s.WithdrawnDates, string(k.t)+"/"+k.date)
-		}
+}
+
+// withdraw removes date k's false _SUCCESS (with pruning).
+func (r *run) withdraw(ctx context.Context, k dateKey) {
+	ok, err := r.j.Engine.Withdraw(ctx, k.t, k.date)
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	switch {
+	case err != nil:
+		r.s.Errors = append(r.s.Errors, err.Error())
+		r.log.ErrorContext(ctx, "withdrawing a false _SUCCESS failed", "type", k.t, "date", k.date, "error", err.Error())
+	case ok:
+		r.s.WithdrawnDates = append(r.s.WithdrawnDates, string(k.t)+"/"+k.date)
 	}
-	for _, t := range p.Tasks {
-		if !acquire(ctx, sem) {
-			break
-		}
-		wg.Add(1)
-		go func(t export.Task) {
-			defer wg.Done()
-			defer func() { <-sem }()
-			r, err := j.Engine.Copy(ctx, t)
-			if err == nil && !j.DryRun {
-				j.registerPartition(ctx, &mu, &s.Catalog, t)
-			}
-			if j.Progress != nil {
-				j.Progress.TaskDone(t, r, err)
-			}
-			k := dateKey{t.Type, t.Date}
-			mu.Lock()
-			s.ObjectsCopied += r.Copied
-			s.ObjectsSkipped += r.Skipped
-			if ctx.Err() != nil && err != nil {
-				// Cut short by the interruption, not failed: one line
-				// for the whole run instead of one per task.
-				failed[k] = true
-				remaining[k]--
-				mu.Unlock()
-				return
-			}
-			s.ObjectsFailed += r.Failed
-			s.BytesCopied += r.Bytes
-			s.UploadsAborted += r.UploadsAborted
-			s.ObjectsStale += r.Stale
-			s.ObjectsPruned += r.Pruned
-			if err != nil {
-				s.TasksFailed++
-				s.Errors = append(s.Errors, err.Error())
-				failed[k] = true
-				log.ErrorContext(ctx, "task failed", "task", t.String(), "error", err.Error())
-			}
-			remaining[k]--
-			done := remaining[k] == 0 && !failed[k] && ctx.Err() == nil
-			last := done && t.SourceComplete && !j.DryRun
-			incomplete := done && !t.SourceComplete
-			mu.Unlock()
-			if last {
-				finalize(k)
-			}
-			if incomplete {
-				withdraw(k)
-			}
-		}(t)
-	}
-	wg.Wait()
-	s.Interrupted = ctx.Err() != nil
-	sort.Strings(s.CompletedDates)
-	sort.Strings(s.WithdrawnDates)
-	sort.Strings(s.Errors)
-	s.Seconds = time.Since(start).Seconds()
-	if !j.DryRun && !s.Interrupted {
-		j.record(ctx, s, log)
-	}
-	return s, nil
 }
