@@ -199,6 +199,9 @@ func runJob(ctx context.Context, src transfer.Source, dst transfer.Destination, 
 	j.Catalog = &catalog.Keeper{Dest: dst, Glue: s.glue}
 	sum, err := j.Run(ctx, s.options)
 	bar.finish()
+	for i, e := range sum.Errors {
+		sum.Errors[i] = s.secrets.String(e)
+	}
 	if ctx.Err() != nil {
 		if s.json {
 			printJSON(stdout, sum)
@@ -210,9 +213,6 @@ func runJob(ctx context.Context, src transfer.Source, dst transfer.Destination, 
 	}
 	if o := s.options; (o.From != "" || o.To != "") && len(sum.Dates) == 0 {
 		s.log.Warn("the export has no dates in the range asked for: nothing to do", "from", o.From, "to", o.To, "types", fmt.Sprint(o.Types))
-	}
-	for i, e := range sum.Errors {
-		sum.Errors[i] = s.secrets.String(e)
 	}
 	if s.json {
 		if err := printJSON(stdout, sum); err != nil {
