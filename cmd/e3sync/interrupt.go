@@ -56,11 +56,9 @@ func notifyInterrupt(parent context.Context, stderr io.Writer) (ctx context.Cont
 	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM)
 	done := make(chan struct{})
 	go func() {
-		var first *interruption
 		select {
 		case s := <-sigs:
-			first = &interruption{sig: s}
-			cancel(first)
+			cancel(&interruption{sig: s})
 		case <-done:
 			return
 		}
