@@ -161,7 +161,11 @@ func defineFlags(fs *flag.FlagSet, name string, c *config, r *raw) {
 	fs.StringVar(&c.tokenSecret, "token-secret", "", "Secrets Manager secret id or ARN holding the token (instead of $"+envToken+")")
 	if reads {
 		fs.StringVar(&r.duration, "duration", settings.DefaultDuration, "lifetime of the export credentials to ask for, 15m to 1h")
-		fs.IntVar(&c.concurrency, "concurrency", settings.DefaultConcurrency, "objects copied (verify: compared) at once")
+		concAbout := "objects copied at once"
+		if name == "verify" {
+			concAbout = "objects compared at once"
+		}
+		fs.IntVar(&c.concurrency, "concurrency", settings.DefaultConcurrency, concAbout)
 	}
 	if copies {
 		fs.IntVar(&c.taskConcurrency, "task-concurrency", settings.DefaultConcurrency, "sub-partitions worked on at once")
