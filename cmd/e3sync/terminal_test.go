@@ -266,6 +266,14 @@ func TestTerminalProgressAndCtrlC(t *testing.T) {
 			t.Errorf("sync %q %q on a terminal: exit %d, want 0 and no bar:\n%q", tt.args, tt.extra, code, text)
 		}
 	}
+	// Off a terminal (stderr a pipe), the plain log lines and summary.
+	plain := exec.Command(bin, "sync", "--dest", dest, "--types", "events")
+	plain.Env = env
+	var pipeOut bytes.Buffer
+	plain.Stdout, plain.Stderr = &pipeOut, &pipeOut
+	if err := plain.Run(); err != nil || strings.Contains(pipeOut.String(), "\r") || !strings.Contains(pipeOut.String(), "level=INFO msg=planned") {
+		t.Errorf("sync with stderr a pipe: %v, want the plain log lines and no bar:\n%q", err, pipeOut.String())
+	}
 	w.assertMirror(t, "type=events/date="+dates[0]+"/", "type=events/date="+dates[1]+"/", "type=events/date="+dates[2]+"/")
 }
 
