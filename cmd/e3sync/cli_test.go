@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -250,5 +251,27 @@ func TestPlanAndMessagesAgainstMinIO(t *testing.T) {
 	code, _, stderr = cli(t, w.env, "sync", "--dest", dir)
 	if code != exitRejected || !strings.Contains(stderr, "from $OPTIMIZELY_TOKEN") || !strings.Contains(stderr, "set OPTIMIZELY_TOKEN to the new one") || strings.Contains(stderr, "secret") {
 		t.Errorf("sync with a rejected token from the environment: exit %d, stderr %q; want %d and a remediation for the variable", code, stderr, exitRejected)
+	}
+}
+
+// An interrupted command exits 130 for SIGINT and 143 for SIGTERM, with one
+// line that says how much was copied and how to continue.
+func TestInterruptionExit(t *testing.T) {
+	for _, tt := range []struct {
+		sig  os.Signal
+		err  error
+		code int
+		line string
+	}{
+		{os.Interrupt, &interruptedRun{objects: 1}, 130, "interrupted after 1 object; run the same command to continue\n"},
+		{syscall.SIGTERM, &interruptedRun{objects: 12}, 143, "interrupted after 12 objects; run the same command to continue\n"},
+		{os.Interrupt, context.Canceled, 130, "interrupted; run the same command to continue\n"},
+	} {
+		ctx, cancel := context.WithCancelCause(context.Background())
+		cancel(&interruption{sig: tt.sig})
+		var stderr bytes.Buffer
+		if code := exitCode(ctx, tt.err, &stderr); code != tt.code || stderr.String() != tt.line {
+			t.Errorf("exitCode after %v, %v = %d, %q; want %d, %q", tt.sig, tt.err, code, stderr.String(), tt.code, tt.line)
+		}
 	}
 }
