@@ -34,6 +34,9 @@ func (e *Engine) copyUntil(ctx context.Context, t export.Task, stopAt time.Time)
 	if err != nil {
 		return Result{}, fmt.Errorf("task %s: %w", t, err)
 	}
+	if e.opts.Planned != nil {
+		e.opts.Planned(tc.toCopy())
+	}
 	for _, o := range tc.srcL.Objects {
 		tc.start(ctx, o)
 	}

@@ -94,7 +94,11 @@ type Options struct {
 	StaleUploadAge time.Duration
 	// Progress, if set, is called with byte counts as they are copied.
 	Progress func(n int64)
-	Logger   *slog.Logger
+	// Planned, if set, is called once per task, when its listings are read
+	// and before any of its copies starts, with the objects and bytes the
+	// task is about to copy (or check). A progress bar's total.
+	Planned func(objects int, bytes int64)
+	Logger  *slog.Logger
 }
 
 // Engine copies tasks from a Source to a Destination. It is safe for
@@ -400,4 +404,19 @@ func hasKey(l store.Listing, key string) bool {
 		}
 	}
 	return false
+}
+
+// toCopy counts the objects of the task's source listing that decide does
+// not skip, and their bytes (Options.Planned).
+func (tc *taskCopy) toCopy() (n int, bytes int64) {
+	for _, o := range tc.srcL.Objects {
+		if o.Key == export.SuccessKey(tc.t.Type, tc.t.Date) || strings.HasSuffix(o.Key, "/") || store.CheckSize(o.Size) != nil {
+			continue
+		}
+		if a, _, _ := tc.decide(o); a != Skip {
+			n++
+			bytes += o.Size
+		}
+	}
+	return n, bytes
 }
