@@ -9,6 +9,7 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/e3sync/e3sync/internal/fixture"
 	"github.com/e3sync/e3sync/pkg/store"
 )
 
@@ -31,9 +32,9 @@ func (s *interruptingSource) Open(ctx context.Context, key string) (io.ReadClose
 func TestRunInterrupted(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	srcDir, _ := newDir(t, exportFiles)
+	srcDir, _ := fixture.Dir(t, exportFiles)
 	src := &interruptingSource{Dir: srcDir, cancel: cancel}
-	dst, root := newDir(t, nil)
+	dst, root := fixture.Dir(t, nil)
 	j := newJob(src, dst, false)
 	j.TaskConcurrency = 1
 	p := &progress{}
