@@ -15,6 +15,7 @@ import (
 	"github.com/e3sync/e3sync/pkg/catalog"
 	"github.com/e3sync/e3sync/pkg/export"
 	"github.com/e3sync/e3sync/pkg/plan"
+	"github.com/e3sync/e3sync/pkg/store"
 	"github.com/e3sync/e3sync/pkg/transfer"
 )
 
@@ -82,7 +83,9 @@ type Summary struct {
 func (s Summary) Failed() bool { return len(s.Errors) > 0 }
 
 // Run plans and copies. Errors of single tasks are collected in the summary;
-// the returned error is for failures that stop the whole run (planning).
+// the returned error is for failures that stop the whole run (planning, a
+// destination that refuses: a *store.RefusedError, checked before planning
+// with a write probe).
 func (j *Job) Run(ctx context.Context, o plan.Options) (Summary, error) {
 	start := time.Now()
 	log := j.Logger
@@ -90,6 +93,9 @@ func (j *Job) Run(ctx context.Context, o plan.Options) (Summary, error) {
 		log = slog.New(slog.DiscardHandler)
 	}
 	s := Summary{RunID: o.RunID, DryRun: j.DryRun, Errors: []string{}, CompletedDates: []string{}, Dates: []plan.Date{}, WithdrawnDates: []string{}}
+	if err := j.Engine.Probe(ctx); err != nil {
+		return s, err
+	}
 	p, err := plan.Make(ctx, j.Source, j.Dest, o)
 	if err != nil {
 		return s, fmt.Errorf("plan: %w", err)
@@ -152,6 +158,10 @@ func (j *Job) Run(ctx context.Context, o plan.Options) (Summary, error) {
 	}
 	for _, t := range p.Tasks {
 		sem <- struct{}{}
+		if refused(j.Engine) != nil {
+			<-sem
+			break // the run's error says why; no task would get further
+		}
 		wg.Add(1)
 		go func(t export.Task) {
 			defer wg.Done()
@@ -176,7 +186,9 @@ func (j *Job) Run(ctx context.Context, o plan.Options) (Summary, error) {
 				s.TasksFailed++
 				s.Errors = append(s.Errors, err.Error())
 				failed[k] = true
-				log.ErrorContext(ctx, "task failed", "task", t.String(), "error", err.Error())
+				if store.Refused(err) == nil { // a refusal is the run's error, said once
+					log.ErrorContext(ctx, "task failed", "task", t.String(), "error", err.Error())
+				}
 			}
 			remaining[k]--
 			last := remaining[k] == 0 && !failed[k] && t.SourceComplete && !j.DryRun
@@ -191,6 +203,9 @@ func (j *Job) Run(ctx context.Context, o plan.Options) (Summary, error) {
 		}(t)
 	}
 	wg.Wait()
+	if err := refused(j.Engine); err != nil {
+		return s, err
+	}
 	sort.Strings(s.CompletedDates)
 	sort.Strings(s.WithdrawnDates)
 	sort.Strings(s.Errors)
@@ -199,4 +214,14 @@ func (j *Job) Run(ctx context.Context, o plan.Options) (Summary, error) {
 		j.record(ctx, s, log)
 	}
 	return s, nil
+}
+
+// refused returns the *store.RefusedError that stopped eng, or nil: the
+// destination refused (see transfer.Probe), and the run stops with that one
+// error.
+func refused(eng *transfer.Engine) error {
+	if re := store.Refused(eng.Halted()); re != nil {
+		return re
+	}
+	return nil
 }

@@ -439,7 +439,7 @@ func (e *Engine) copyObject(ctx context.Context, o store.Object) (etag string, e
 				return "", fmt.Errorf("copy %s: %w", o.Key, ctx.Err())
 			}
 		}
-		if etag, err = e.copyOnce(ctx, o); err == nil || ctx.Err() != nil || store.Unanswered(err) {
+		if etag, err = e.copyOnce(ctx, o); err == nil || ctx.Err() != nil || store.Unanswered(err) || store.Permanent(err) {
 			break
 		}
 	}
