@@ -31,7 +31,8 @@ Examples:
   e3sync verify --dest s3://my-bucket/e3/ --from 2024-01-01 --to 2024-01-31 --json
 
 Run 'e3sync plan -h' for every flag. Exit codes: 0 success, 1 some objects or
-tasks failed, 2 bad flags or settings, 3 Optimizely rejected the token.
+tasks failed, 2 bad flags or settings, 3 Optimizely rejected the token, 4 the
+destination refused (no permission, no such bucket, read-only): nothing more copied.
 `)
 }
 
