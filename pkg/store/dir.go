@@ -23,7 +23,8 @@ const tmpSuffix = ".e3sync-partial"
 // synced, then renamed into place, so a reader never sees a partial file.
 // Dir keeps no user metadata: Head returns size only.
 type Dir struct {
-	root string
+	root  string
+	names dirNames // names.go
 }
 
 // NewDir returns the store rooted at dir, which is created if missing.

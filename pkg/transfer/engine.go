@@ -208,6 +208,9 @@ func (e *Engine) copyUntil(ctx context.Context, t export.Task, stopAt time.Time)
 	if err != nil {
 		return Result{}, fmt.Errorf("task %s: destination: %w", t, err)
 	}
+	if err := checkNames(e.dst, t.Prefix(), srcL, dstL); err != nil {
+		return Result{}, fmt.Errorf("task %s: %w", t, err)
+	}
 	m, err := readManifest(ctx, e.dst, t)
 	if err != nil {
 		return Result{}, fmt.Errorf("task %s: %w", t, err)
