@@ -25,8 +25,8 @@ import (
 	"github.com/parquet-go/parquet-go"
 	"gopkg.in/yaml.v3"
 
+	"github.com/e3sync/e3sync/internal/exportseed"
 	"github.com/e3sync/e3sync/pkg/catalog"
-	"github.com/e3sync/e3sync/pkg/emulator"
 	"github.com/e3sync/e3sync/pkg/metrics"
 	"github.com/e3sync/e3sync/pkg/settings"
 )
@@ -662,7 +662,7 @@ func TestPutEventsOnlyOnTheConfiguredBus(t *testing.T) {
 const exportSample = "../shared/fixtures/optimizely-labs-sample"
 
 // The Glue tables' columns are the export's Parquet schema mapped by
-// pkg/catalog: names, order and types, checked against pkg/emulator's schemas
+// pkg/catalog: names, order and types, checked against internal/exportseed's schemas
 // and against every file of the real sample.
 func TestGlueTablesMatchExportSchema(t *testing.T) {
 	tpl := loadTemplate(t)
@@ -670,8 +670,8 @@ func TestGlueTablesMatchExportSchema(t *testing.T) {
 		id, name, sub string
 		schema        *parquet.Schema
 	}{
-		{"DecisionsTable", "decisions", "experiment", emulator.DecisionSchema()},
-		{"EventsTable", "events", "event", emulator.EventSchema()},
+		{"DecisionsTable", "decisions", "experiment", exportseed.DecisionSchema()},
+		{"EventsTable", "events", "event", exportseed.EventSchema()},
 	}
 	for _, tt := range tables {
 		t.Run(tt.id, func(t *testing.T) {
@@ -698,11 +698,11 @@ func TestGlueTablesMatchExportSchema(t *testing.T) {
 				t.Fatal(err)
 			}
 			if !slices.Equal(got, want) {
-				t.Errorf("columns differ from the %s schema (pkg/emulator):\n%s", tt.name, columnsDiff(got, want))
+				t.Errorf("columns differ from the %s schema (internal/exportseed):\n%s", tt.name, columnsDiff(got, want))
 			}
 			files, _ := filepath.Glob(filepath.Join(exportSample, "type="+tt.name, "date=*", "*=*", "*.parquet"))
 			if len(files) == 0 {
-				t.Logf("no real sample files of type %s in %s: checked against pkg/emulator only", tt.name, exportSample)
+				t.Logf("no real sample files of type %s in %s: checked against internal/exportseed only", tt.name, exportSample)
 			}
 			for _, f := range files {
 				real, err := catalog.FileColumns(f)

@@ -12,8 +12,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/e3sync/e3sync/internal/fakeauth"
 	"github.com/e3sync/e3sync/internal/testenv"
-	"github.com/e3sync/e3sync/pkg/emulator"
 	"github.com/e3sync/e3sync/pkg/export"
 	"github.com/e3sync/e3sync/pkg/optimizely"
 	"github.com/e3sync/e3sync/pkg/plan"
@@ -60,8 +60,8 @@ type scenario struct {
 	rules []testenv.FaultRule
 	// auth are queued at the Authentication API before each run while the
 	// faults hold; authPlan is its fault plan meanwhile.
-	auth     []emulator.AuthFault
-	authPlan emulator.FaultPlan
+	auth     []fakeauth.Fault
+	authPlan fakeauth.FaultPlan
 	// refresh: the credentials are issued to live refreshLifetime, so the
 	// source refreshes them many times during a copy and the
 	// Authentication API's faults land in the middle of it.
@@ -107,14 +107,14 @@ func matrix(p rates) []scenario {
 	}
 	// Retried Authentication API faults: all but the last of the client's
 	// attempts fail, so each run still gets credentials.
-	retried := func(f emulator.AuthFault) []emulator.AuthFault {
-		return slices.Repeat([]emulator.AuthFault{f}, optimizely.DefaultMaxAttempts-1)
+	retried := func(f fakeauth.Fault) []fakeauth.Fault {
+		return slices.Repeat([]fakeauth.Fault{f}, optimizely.DefaultMaxAttempts-1)
 	}
-	every := func(n int, f emulator.AuthFault) emulator.FaultPlan {
-		return emulator.FaultPlan{Every: n, EveryFault: f}
+	every := func(n int, f fakeauth.Fault) fakeauth.FaultPlan {
+		return fakeauth.FaultPlan{Every: n, EveryFault: f}
 	}
-	revoked := func(f emulator.AuthFault, after int64) emulator.FaultPlan {
-		return emulator.FaultPlan{Hold: f, HoldAfter: after}
+	revoked := func(f fakeauth.Fault, after int64) fakeauth.FaultPlan {
+		return fakeauth.FaultPlan{Hold: f, HoldAfter: after}
 	}
 	rejected := optimizely.ErrTokenRejected
 	return []scenario{
@@ -138,31 +138,31 @@ func matrix(p rates) []scenario {
 		{name: "latency 20ms on every request", rules: []testenv.FaultRule{{Kind: testenv.FaultLatency, Latency: 20 * time.Millisecond}}},
 
 		// The Authentication API failing when a run starts...
-		{name: "Auth API 401 once, token read again", rerun: true, auth: []emulator.AuthFault{emulator.AuthUnauthorized}},
-		{name: "Auth API 401 revoked token, until replaced", rerun: true, authPlan: revoked(emulator.AuthUnauthorized, 0),
+		{name: "Auth API 401 once, token read again", rerun: true, auth: []fakeauth.Fault{fakeauth.Unauthorized}},
+		{name: "Auth API 401 revoked token, until replaced", rerun: true, authPlan: revoked(fakeauth.Unauthorized, 0),
 			clearAfter: p.failRuns, wantErr: rejected},
-		{name: "Auth API 403, until allowed", rerun: true, authPlan: revoked(emulator.AuthForbidden, 0),
+		{name: "Auth API 403, until allowed", rerun: true, authPlan: revoked(fakeauth.Forbidden, 0),
 			clearAfter: p.failRuns, wantErr: rejected},
-		{name: "Auth API 429 Retry-After", rerun: true, auth: retried(emulator.AuthTooManyRequests)},
-		{name: "Auth API 500", rerun: true, auth: retried(emulator.AuthServerError)},
-		{name: "Auth API malformed JSON", rerun: true, auth: retried(emulator.AuthMalformed)},
-		{name: "Auth API slow response (2 s)", rerun: true, auth: []emulator.AuthFault{emulator.AuthSlow}},
+		{name: "Auth API 429 Retry-After", rerun: true, auth: retried(fakeauth.TooManyRequests)},
+		{name: "Auth API 500", rerun: true, auth: retried(fakeauth.ServerError)},
+		{name: "Auth API malformed JSON", rerun: true, auth: retried(fakeauth.Malformed)},
+		{name: "Auth API slow response (2 s)", rerun: true, auth: []fakeauth.Fault{fakeauth.Slow}},
 		// ... and when credentials are refreshed in the middle of the copy.
 		// Every third call at most: a fresh run's copy refreshes at least
 		// twice (checked below), so its third call always meets a fault,
 		// however fast the machine copies.
-		{name: "Auth API 401 on refreshes mid-copy, token read again", refresh: true, authPlan: every(3, emulator.AuthUnauthorized)},
-		{name: "Auth API token revoked mid-copy, until replaced", refresh: true, authPlan: revoked(emulator.AuthUnauthorized, 3),
+		{name: "Auth API 401 on refreshes mid-copy, token read again", refresh: true, authPlan: every(3, fakeauth.Unauthorized)},
+		{name: "Auth API token revoked mid-copy, until replaced", refresh: true, authPlan: revoked(fakeauth.Unauthorized, 3),
 			clearAfter: p.failRuns, wantErr: rejected},
-		{name: "Auth API 403 mid-copy, until allowed", refresh: true, authPlan: revoked(emulator.AuthForbidden, 3),
+		{name: "Auth API 403 mid-copy, until allowed", refresh: true, authPlan: revoked(fakeauth.Forbidden, 3),
 			clearAfter: p.failRuns, wantErr: rejected},
-		{name: "Auth API 429 on refreshes mid-copy", refresh: true, authPlan: every(3, emulator.AuthTooManyRequests)},
-		{name: "Auth API 500 on refreshes mid-copy", refresh: true, authPlan: every(3, emulator.AuthServerError)},
-		{name: "Auth API malformed JSON on refreshes mid-copy", refresh: true, authPlan: every(3, emulator.AuthMalformed)},
+		{name: "Auth API 429 on refreshes mid-copy", refresh: true, authPlan: every(3, fakeauth.TooManyRequests)},
+		{name: "Auth API 500 on refreshes mid-copy", refresh: true, authPlan: every(3, fakeauth.ServerError)},
+		{name: "Auth API malformed JSON on refreshes mid-copy", refresh: true, authPlan: every(3, fakeauth.Malformed)},
 
 		{name: "one object's GET always truncated, then healed", clearAfter: p.failRuns, rules: []testenv.FaultRule{
 			{Op: testenv.OpGetObject, Kind: testenv.FaultTruncateResponse, KeyContains: "experiment=2/part", AfterBytes: 1 << 20}}},
-		{name: "everything at once", auth: []emulator.AuthFault{emulator.AuthServerError}, rules: slices.Concat(
+		{name: "everything at once", auth: []fakeauth.Fault{fakeauth.ServerError}, rules: slices.Concat(
 			r(testenv.OpGetObject, testenv.FaultResetResponse, 10<<10), r(testenv.OpGetObject, testenv.FaultSlowDown, 0),
 			r(testenv.OpPutObject, testenv.FaultDropResponse, 0), r(testenv.OpUploadPart, testenv.FaultResetRequest, 100<<10),
 			once(testenv.OpCompleteUpload, testenv.FaultInternalError), r(testenv.OpList, testenv.FaultInternalError, 0))},
@@ -210,7 +210,7 @@ func (w *world) syncUntilClean(t *testing.T, sc scenario, prefix string, fresh b
 	w.proxy.SetRules(rules...)
 	defer w.proxy.SetRules()
 	w.api.SetFaults(sc.authPlan)
-	defer w.api.SetFaults(emulator.FaultPlan{})
+	defer w.api.SetFaults(fakeauth.FaultPlan{})
 	if sc.refresh {
 		w.api.SetLifetime(refreshLifetime)
 		defer w.api.SetLifetime(0)
@@ -236,7 +236,7 @@ func (w *world) syncUntilClean(t *testing.T, sc scenario, prefix string, fresh b
 		holding := sc.clearAfter == 0 || res.runs <= sc.clearAfter
 		if !holding {
 			w.proxy.SetRules()
-			w.api.SetFaults(emulator.FaultPlan{})
+			w.api.SetFaults(fakeauth.FaultPlan{})
 		} else {
 			w.api.InjectFaults(sc.auth...)
 		}
@@ -294,7 +294,7 @@ func (w *world) syncUntilClean(t *testing.T, sc scenario, prefix string, fresh b
 	if sc.clearAfter > 0 && res.failedRuns < sc.clearAfter {
 		t.Errorf("%d runs failed while a fault was permanent, want %d: a failure went unreported", res.failedRuns, sc.clearAfter)
 	}
-	if len(sc.rules)+len(sc.auth) > 0 || sc.authPlan != (emulator.FaultPlan{}) {
+	if len(sc.rules)+len(sc.auth) > 0 || sc.authPlan != (fakeauth.FaultPlan{}) {
 		if res.injected == 0 {
 			t.Errorf("no fault was injected: the scenario tests nothing")
 		}

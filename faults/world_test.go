@@ -30,10 +30,10 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/aws/aws-sdk-go-v2/service/s3/types"
 
+	"github.com/e3sync/e3sync/internal/fakeauth"
 	"github.com/e3sync/e3sync/internal/testenv"
 	"github.com/e3sync/e3sync/internal/testworld"
 	"github.com/e3sync/e3sync/pkg/clients"
-	"github.com/e3sync/e3sync/pkg/emulator"
 	"github.com/e3sync/e3sync/pkg/export"
 	"github.com/e3sync/e3sync/pkg/job"
 	"github.com/e3sync/e3sync/pkg/pat"
@@ -71,7 +71,7 @@ type world struct {
 	t      *testing.T
 	root   *s3.Client // MinIO directly, never through the proxy
 	proxy  *testenv.FaultProxy
-	api    *emulator.AuthAPI
+	api    *fakeauth.API
 	apiURL string
 	src    map[string]string // data key -> sha256, relative to the account root
 	sizes  map[string]int64

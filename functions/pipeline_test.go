@@ -27,10 +27,10 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 
+	"github.com/e3sync/e3sync/internal/fakeauth"
 	"github.com/e3sync/e3sync/internal/gluetables"
 	"github.com/e3sync/e3sync/internal/testenv"
 	"github.com/e3sync/e3sync/internal/testworld"
-	"github.com/e3sync/e3sync/pkg/emulator"
 	"github.com/e3sync/e3sync/pkg/export"
 	"github.com/e3sync/e3sync/pkg/metrics"
 	"github.com/e3sync/e3sync/pkg/pipeline"
@@ -53,8 +53,8 @@ type stack struct {
 	copier    *testenv.Lambda
 	sentinels []string          // values that must never appear in logs or messages
 	env       map[string]string // the functions' environment
-	api       *emulator.AuthAPI
-	minted    *emulator.RecordingMinter // every credential handed out: never to appear either
+	api       *fakeauth.API
+	minted    *fakeauth.RecordingMinter // every credential handed out: never to appear either
 	glue      *glue.Client              // moto's, holding the stack's tables
 }
 

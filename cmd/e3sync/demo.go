@@ -9,8 +9,10 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/credentials"
 
+	"github.com/e3sync/e3sync/internal/exportseed"
+	"github.com/e3sync/e3sync/internal/fakeauth"
+	"github.com/e3sync/e3sync/internal/memorys3"
 	"github.com/e3sync/e3sync/pkg/clients"
-	"github.com/e3sync/e3sync/pkg/emulator"
 	"github.com/e3sync/e3sync/pkg/export"
 	"github.com/e3sync/e3sync/pkg/pat"
 	"github.com/e3sync/e3sync/pkg/plan"
@@ -42,7 +44,7 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	secrets := redact.New()
 	log := newLogger(stderr, true, false, secrets)
 
-	s3srv, err := emulator.StartMemoryS3()
+	s3srv, err := memorys3.Start()
 	if err != nil {
 		return fmt.Errorf("demo: start S3 server: %w", err)
 	}
@@ -50,9 +52,9 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	if err := s3srv.CreateBucket(demoBucket); err != nil {
 		return fmt.Errorf("demo: %w", err)
 	}
-	api := emulator.NewAuthAPI(emulator.AuthAPIOptions{
+	api := fakeauth.New(fakeauth.Options{
 		Tokens: []string{demoToken},
-		Minter: emulator.StaticMinter{AccessKeyID: "DEMOEXPORTKEY", SecretAccessKey: "demo-export-secret"},
+		Minter: fakeauth.StaticMinter{AccessKeyID: "DEMOEXPORTKEY", SecretAccessKey: "demo-export-secret"},
 		Bucket: demoBucket,
 		Prefix: demoAccount,
 	})
@@ -61,8 +63,8 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 
 	seeder := s3srv.Client(credentials.NewStaticCredentialsProvider("seed", "seed", ""))
 	now := time.Now().UTC()
-	seed := func(at time.Time) (emulator.SeedReport, error) {
-		return emulator.Seed(ctx, seeder, demoBucket, demoAccount, emulator.SeedSpec{Now: at, Seed: 1})
+	seed := func(at time.Time) (exportseed.Report, error) {
+		return exportseed.Seed(ctx, seeder, demoBucket, demoAccount, exportseed.Spec{Now: at, Seed: 1})
 	}
 	rep, err := seed(now)
 	if err != nil {

@@ -10,8 +10,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/glue"
 	gluetypes "github.com/aws/aws-sdk-go-v2/service/glue/types"
 
+	"github.com/e3sync/e3sync/internal/exportseed"
 	"github.com/e3sync/e3sync/pkg/catalog"
-	"github.com/e3sync/e3sync/pkg/emulator"
 )
 
 // CreateExportTables creates, in moto's Glue, the database db with the
@@ -64,9 +64,9 @@ func Create(t testing.TB, c *glue.Client, db, location string) {
 
 func mustColumns(t testing.TB, typ string) []catalog.Column {
 	t.Helper()
-	schema := emulator.EventSchema()
+	schema := exportseed.EventSchema()
 	if typ == "decisions" {
-		schema = emulator.DecisionSchema()
+		schema = exportseed.DecisionSchema()
 	}
 	cols, err := catalog.Columns(schema)
 	if err != nil {

@@ -14,8 +14,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 
+	"github.com/e3sync/e3sync/internal/fakeauth"
 	"github.com/e3sync/e3sync/internal/testenv"
-	"github.com/e3sync/e3sync/pkg/emulator"
 )
 
 // The buckets and the two MinIO users.
@@ -48,14 +48,14 @@ type World struct {
 	Options
 	MinIO *testenv.MinIO
 	Root  *s3.Client // MinIO's root user: seeds and inspects both buckets
-	API   *emulator.AuthAPI
+	API   *fakeauth.API
 	// APIURL is the Authentication API's base URL.
 	APIURL string
 	// SourceEndpoint is the S3 endpoint e3sync reads the export through.
 	SourceEndpoint string
 	// Minted records every credential the API handed out, so that tests can
 	// assert that none of them is ever printed.
-	Minted *emulator.RecordingMinter
+	Minted *fakeauth.RecordingMinter
 }
 
 // New starts a world for t.
@@ -75,8 +75,8 @@ func New(t testing.TB, o Options) *World {
 	if err := m.AddUser(ctx, CustomerKey, CustomerSecret, testenv.ReadWritePolicy(DestBucket)); err != nil {
 		t.Fatal(err)
 	}
-	w.Minted = &emulator.RecordingMinter{Minter: &emulator.MinIOSTS{Endpoint: m.Endpoint(), AccessKey: ExporterKey, SecretKey: ExporterSecret}}
-	w.API = emulator.NewAuthAPI(emulator.AuthAPIOptions{
+	w.Minted = &fakeauth.RecordingMinter{Minter: &fakeauth.MinIOSTS{Endpoint: m.Endpoint(), AccessKey: ExporterKey, SecretKey: ExporterSecret}}
+	w.API = fakeauth.New(fakeauth.Options{
 		Tokens:             []string{o.Token},
 		Minter:             w.Minted,
 		Bucket:             SourceBucket,

@@ -15,10 +15,10 @@ import (
 	gluetypes "github.com/aws/aws-sdk-go-v2/service/glue/types"
 	"github.com/parquet-go/parquet-go"
 
+	"github.com/e3sync/e3sync/internal/exportseed"
 	"github.com/e3sync/e3sync/internal/gluetables"
 	"github.com/e3sync/e3sync/internal/testenv"
 	"github.com/e3sync/e3sync/pkg/catalog"
-	"github.com/e3sync/e3sync/pkg/emulator"
 	"github.com/e3sync/e3sync/pkg/export"
 	"github.com/e3sync/e3sync/pkg/store"
 )
@@ -51,7 +51,7 @@ func TestDiff(t *testing.T) {
 
 // eventV2 is an events row as a future export might write it: one column more.
 type eventV2 struct {
-	emulator.Event
+	exportseed.Event
 	Country *string `parquet:"country,optional"`
 }
 
@@ -63,8 +63,8 @@ func eventFileWithColumn(t *testing.T) []byte {
 	w := parquet.NewGenericWriter[eventV2](&buf)
 	str := func(s string) *string { return &s }
 	rows := []eventV2{
-		{Event: emulator.Event{UUID: str("u1"), EventName: str("purchase")}, Country: str("DE")},
-		{Event: emulator.Event{UUID: str("u2"), EventName: str("purchase")}},
+		{Event: exportseed.Event{UUID: str("u1"), EventName: str("purchase")}, Country: str("DE")},
+		{Event: exportseed.Event{UUID: str("u2"), EventName: str("purchase")}},
 	}
 	if _, err := w.Write(rows); err != nil {
 		t.Fatal(err)

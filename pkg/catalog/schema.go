@@ -6,7 +6,7 @@
 //
 // Parquet schemas map to Glue (Hive) column types, the types Athena reads
 // the export with; template.yaml's Glue tables are checked against this
-// mapping, for both the emulator's schemas (pkg/emulator) and the real
+// mapping, for both the seeded export's schemas (internal/exportseed) and the real
 // export's files.
 //
 // Mapping (Hive DDL type names, as Glue stores them):
@@ -128,23 +128,9 @@ func leafType(t parquet.Type) (string, error) {
 	case parquet.Boolean:
 		return "boolean", nil
 	case parquet.Int32:
-		if isLogical[*format.DateType](lt) || isConverted(ct, deprecated.Date) {
-			return "date", nil
-		}
-		if it, ok := logical[*format.IntType](lt); ok {
-			switch it.BitWidth {
-			case 8:
-				return "tinyint", nil
-			case 16:
-				return "smallint", nil
-			}
-		}
-		return "int", nil
+		return int32Type(lt, ct), nil
 	case parquet.Int64:
-		if isLogical[*format.TimestampType](lt) || isConverted(ct, deprecated.TimestampMillis) || isConverted(ct, deprecated.TimestampMicros) {
-			return "timestamp", nil
-		}
-		return "bigint", nil
+		return int64Type(lt, ct), nil
 	case parquet.Int96:
 		return "timestamp", nil
 	case parquet.Float:
@@ -152,13 +138,43 @@ func leafType(t parquet.Type) (string, error) {
 	case parquet.Double:
 		return "double", nil
 	case parquet.ByteArray, parquet.FixedLenByteArray:
-		if isLogical[*format.StringType](lt) || isLogical[*format.EnumType](lt) || isLogical[*format.JsonType](lt) ||
-			isConverted(ct, deprecated.UTF8) || isConverted(ct, deprecated.Enum) || isConverted(ct, deprecated.Json) {
-			return "string", nil
-		}
-		return "binary", nil
+		return bytesType(lt, ct), nil
 	}
 	return "", fmt.Errorf("unsupported Parquet type %s", t)
+}
+
+// int32Type is the Hive type of an INT32 column: date, tinyint, smallint or int.
+func int32Type(lt *format.LogicalType, ct *deprecated.ConvertedType) string {
+	if isLogical[*format.DateType](lt) || isConverted(ct, deprecated.Date) {
+		return "date"
+	}
+	if it, ok := logical[*format.IntType](lt); ok {
+		switch it.BitWidth {
+		case 8:
+			return "tinyint"
+		case 16:
+			return "smallint"
+		}
+	}
+	return "int"
+}
+
+// int64Type is the Hive type of an INT64 column: timestamp or bigint.
+func int64Type(lt *format.LogicalType, ct *deprecated.ConvertedType) string {
+	if isLogical[*format.TimestampType](lt) || isConverted(ct, deprecated.TimestampMillis) || isConverted(ct, deprecated.TimestampMicros) {
+		return "timestamp"
+	}
+	return "bigint"
+}
+
+// bytesType is the Hive type of a (fixed length) byte array column: string
+// for text (STRING, ENUM, JSON, UTF8), else binary.
+func bytesType(lt *format.LogicalType, ct *deprecated.ConvertedType) string {
+	if isLogical[*format.StringType](lt) || isLogical[*format.EnumType](lt) || isLogical[*format.JsonType](lt) ||
+		isConverted(ct, deprecated.UTF8) || isConverted(ct, deprecated.Enum) || isConverted(ct, deprecated.Json) {
+		return "string"
+	}
+	return "binary"
 }
 
 func logical[T format.LogicalTypeValue](lt *format.LogicalType) (T, bool) {

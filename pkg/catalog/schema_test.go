@@ -10,8 +10,8 @@ import (
 
 	"github.com/parquet-go/parquet-go"
 
+	"github.com/e3sync/e3sync/internal/exportseed"
 	"github.com/e3sync/e3sync/pkg/catalog"
-	"github.com/e3sync/e3sync/pkg/emulator"
 )
 
 // fixtures is the real sample of Optimizely's export (see DESIGN.md).
@@ -97,8 +97,8 @@ func TestEmulatorSchemas(t *testing.T) {
 		schema *parquet.Schema
 		want   []catalog.Column
 	}{
-		{"decisions", emulator.DecisionSchema(), decisionColumns},
-		{"events", emulator.EventSchema(), eventColumns},
+		{"decisions", exportseed.DecisionSchema(), decisionColumns},
+		{"events", exportseed.EventSchema(), eventColumns},
 	} {
 		got, err := catalog.Columns(tt.schema)
 		if err != nil || !reflect.DeepEqual(got, tt.want) {

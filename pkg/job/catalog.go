@@ -7,6 +7,7 @@ import (
 
 	"github.com/e3sync/e3sync/pkg/catalog"
 	"github.com/e3sync/e3sync/pkg/export"
+	"github.com/e3sync/e3sync/pkg/logctx"
 )
 
 // CatalogSummary is what the run did in the Glue catalog and found in the
@@ -33,7 +34,7 @@ func (j *Job) registerPartition(ctx context.Context, mu *sync.Mutex, s *CatalogS
 	if err != nil {
 		s.Failures++
 		s.Errors = append(s.Errors, err.Error())
-		j.logger().ErrorContext(ctx, "partition not registered in the Glue catalog; the data is copied", "task", t.String(), "error", err.Error())
+		logctx.OrDiscard(j.Logger).ErrorContext(ctx, "partition not registered in the Glue catalog; the data is copied", "task", t.String(), "error", err.Error())
 	}
 }
 
@@ -47,7 +48,7 @@ func (j *Job) catalogDate(ctx context.Context, mu *sync.Mutex, s *CatalogSummary
 	mu.Lock()
 	defer mu.Unlock()
 	s.Add(r.Partitions)
-	log := j.logger()
+	log := logctx.OrDiscard(j.Logger)
 	if n := r.Drift.Changes(); n > 0 {
 		s.SchemaChanges += n
 		log.WarnContext(ctx, "export schema changed", "type", typ, "date", date, "file", r.File,
@@ -72,11 +73,4 @@ func reportUnknownTypes(ctx context.Context, log *slog.Logger, unknown []string)
 	log.WarnContext(ctx, "the export has type= folders e3sync does not sync; add one to --types to sync it "+
 		"if it has the usual date= layout", "unknown_types", unknown)
 	return unknown
-}
-
-func (j *Job) logger() *slog.Logger {
-	if j.Logger == nil {
-		return slog.New(slog.DiscardHandler)
-	}
-	return j.Logger
 }

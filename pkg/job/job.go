@@ -14,6 +14,7 @@ import (
 
 	"github.com/e3sync/e3sync/pkg/catalog"
 	"github.com/e3sync/e3sync/pkg/export"
+	"github.com/e3sync/e3sync/pkg/logctx"
 	"github.com/e3sync/e3sync/pkg/plan"
 	"github.com/e3sync/e3sync/pkg/store"
 	"github.com/e3sync/e3sync/pkg/transfer"
@@ -88,10 +89,7 @@ func (s Summary) Failed() bool { return len(s.Errors) > 0 }
 // with a write probe).
 func (j *Job) Run(ctx context.Context, o plan.Options) (Summary, error) {
 	start := time.Now()
-	log := j.Logger
-	if log == nil {
-		log = slog.New(slog.DiscardHandler)
-	}
+	log := logctx.OrDiscard(j.Logger)
 	s := Summary{RunID: o.RunID, DryRun: j.DryRun, Errors: []string{}, CompletedDates: []string{}, Dates: []plan.Date{}, WithdrawnDates: []string{}}
 	if err := j.Engine.Probe(ctx); err != nil {
 		return s, err
@@ -108,104 +106,15 @@ func (j *Job) Run(ctx context.Context, o plan.Options) (Summary, error) {
 		j.Progress.Planned(p)
 	}
 
-	type dateKey struct {
-		t    export.Type
-		date string
-	}
-	remaining := map[dateKey]int{}
-	failed := map[dateKey]bool{}
+	r := &run{j: j, log: log, s: s, remaining: map[dateKey]int{}, failed: map[dateKey]bool{}}
 	for _, t := range p.Tasks {
-		remaining[dateKey{t.Type, t.Date}]++
+		r.remaining[dateKey{t.Type, t.Date}]++
 	}
-
-	conc := j.TaskConcurrency
-	if conc <= 0 {
-		conc = DefaultTaskConcurrency
-	}
-	var (
-		mu  sync.Mutex
-		wg  sync.WaitGroup
-		sem = make(chan struct{}, conc)
-	)
-	finalize := func(k dateKey) {
-		c, err := j.Engine.Finalize(ctx, k.t, k.date)
-		if err == nil && c == transfer.Completed {
-			j.catalogDate(ctx, &mu, &s.Catalog, k.t, k.date)
-		}
-		mu.Lock()
-		defer mu.Unlock()
-		switch {
-		case err != nil:
-			s.Errors = append(s.Errors, err.Error())
-			log.ErrorContext(ctx, "finalize failed", "type", k.t, "date", k.date, "error", err.Error())
-		case c == transfer.Completed:
-			s.DatesCompleted++
-			s.CompletedDates = append(s.CompletedDates, string(k.t)+"/"+k.date)
-			log.InfoContext(ctx, "date complete", "type", k.t, "date", k.date, "dry_run", j.DryRun)
-		}
-	}
-	withdraw := func(k dateKey) {
-		ok, err := j.Engine.Withdraw(ctx, k.t, k.date)
-		mu.Lock()
-		defer mu.Unlock()
-		switch {
-		case err != nil:
-			s.Errors = append(s.Errors, err.Error())
-			log.ErrorContext(ctx, "withdrawing a false _SUCCESS failed", "type", k.t, "date", k.date, "error", err.Error())
-		case ok:
-			s.WithdrawnDates = append(s.WithdrawnDates, string(k.t)+"/"+k.date)
-		}
-	}
-	for _, t := range p.Tasks {
-		sem <- struct{}{}
-		if refused(j.Engine) != nil {
-			<-sem
-			break // the run's error says why; no task would get further
-		}
-		wg.Add(1)
-		go func(t export.Task) {
-			defer wg.Done()
-			defer func() { <-sem }()
-			r, err := j.Engine.Copy(ctx, t)
-			if err == nil && !j.DryRun {
-				j.registerPartition(ctx, &mu, &s.Catalog, t)
-			}
-			if j.Progress != nil {
-				j.Progress.TaskDone(t, r, err)
-			}
-			k := dateKey{t.Type, t.Date}
-			mu.Lock()
-			s.ObjectsCopied += r.Copied
-			s.ObjectsSkipped += r.Skipped
-			s.ObjectsFailed += r.Failed
-			s.BytesCopied += r.Bytes
-			s.UploadsAborted += r.UploadsAborted
-			s.ObjectsStale += r.Stale
-			s.ObjectsPruned += r.Pruned
-			if err != nil {
-				s.TasksFailed++
-				s.Errors = append(s.Errors, err.Error())
-				failed[k] = true
-				if store.Refused(err) == nil { // a refusal is the run's error, said once
-					log.ErrorContext(ctx, "task failed", "task", t.String(), "error", err.Error())
-				}
-			}
-			remaining[k]--
-			last := remaining[k] == 0 && !failed[k] && t.SourceComplete && !j.DryRun
-			incomplete := remaining[k] == 0 && !failed[k] && !t.SourceComplete
-			mu.Unlock()
-			if last {
-				finalize(k)
-			}
-			if incomplete {
-				withdraw(k)
-			}
-		}(t)
-	}
-	wg.Wait()
+	r.copyAll(ctx, p.Tasks)
 	if err := refused(j.Engine); err != nil {
-		return s, err
+		return r.s, err
 	}
+	s = r.s
 	sort.Strings(s.CompletedDates)
 	sort.Strings(s.WithdrawnDates)
 	sort.Strings(s.Errors)
@@ -214,6 +123,128 @@ func (j *Job) Run(ctx context.Context, o plan.Options) (Summary, error) {
 		j.record(ctx, s, log)
 	}
 	return s, nil
+}
+
+// dateKey names one date of one export type.
+type dateKey struct {
+	t    export.Type
+	date string
+}
+
+// run is one Run's copying: the summary, and per date the tasks not done yet
+// and whether one failed, shared by the tasks in flight.
+type run struct {
+	j         *Job
+	log       *slog.Logger
+	mu        sync.Mutex // guards s, remaining, failed
+	s         Summary
+	remaining map[dateKey]int
+	failed    map[dateKey]bool
+}
+
+// copyAll copies the tasks, TaskConcurrency at a time; the last task of a
+// date finalizes it (or withdraws a false _SUCCESS) when none failed.
+func (r *run) copyAll(ctx context.Context, tasks []export.Task) {
+	conc := r.j.TaskConcurrency
+	if conc <= 0 {
+		conc = DefaultTaskConcurrency
+	}
+	var wg sync.WaitGroup
+	sem := make(chan struct{}, conc)
+	for _, t := range tasks {
+		sem <- struct{}{}
+		if refused(r.j.Engine) != nil {
+			<-sem
+			break // Run returns the refusal; no task would get further
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			defer func() { <-sem }()
+			r.copyTask(ctx, t)
+		}()
+	}
+	wg.Wait()
+}
+
+// copyTask copies one task, counts it, and once it is the last task of its
+// date and none of them failed, finalizes the date (source complete) or
+// withdraws a false _SUCCESS (source not complete).
+func (r *run) copyTask(ctx context.Context, t export.Task) {
+	res, err := r.j.Engine.Copy(ctx, t)
+	if err == nil && !r.j.DryRun {
+		r.j.registerPartition(ctx, &r.mu, &r.s.Catalog, t)
+	}
+	if r.j.Progress != nil {
+		r.j.Progress.TaskDone(t, res, err)
+	}
+	k := dateKey{t.Type, t.Date}
+	done := r.count(ctx, t, k, res, err)
+	switch {
+	case done && t.SourceComplete && !r.j.DryRun:
+		r.finalize(ctx, k)
+	case done && !t.SourceComplete:
+		r.withdraw(ctx, k)
+	}
+}
+
+// count adds one task's result to the summary and reports whether it was
+// the last task of date k with none of them failed.
+func (r *run) count(ctx context.Context, t export.Task, k dateKey, res transfer.Result, err error) bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	s := &r.s
+	s.ObjectsCopied += res.Copied
+	s.ObjectsSkipped += res.Skipped
+	s.ObjectsFailed += res.Failed
+	s.BytesCopied += res.Bytes
+	s.UploadsAborted += res.UploadsAborted
+	s.ObjectsStale += res.Stale
+	s.ObjectsPruned += res.Pruned
+	if err != nil {
+		s.TasksFailed++
+		s.Errors = append(s.Errors, err.Error())
+		r.failed[k] = true
+		if store.Refused(err) == nil { // a refusal is Run's error, said once
+			r.log.ErrorContext(ctx, "task failed", "task", t.String(), "error", err.Error())
+		}
+	}
+	r.remaining[k]--
+	return r.remaining[k] == 0 && !r.failed[k]
+}
+
+// finalize writes date k's _SUCCESS when the whole date is copied, and
+// brings its catalog in line.
+func (r *run) finalize(ctx context.Context, k dateKey) {
+	c, err := r.j.Engine.Finalize(ctx, k.t, k.date)
+	if err == nil && c == transfer.Completed {
+		r.j.catalogDate(ctx, &r.mu, &r.s.Catalog, k.t, k.date)
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	switch {
+	case err != nil:
+		r.s.Errors = append(r.s.Errors, err.Error())
+		r.log.ErrorContext(ctx, "finalize failed", "type", k.t, "date", k.date, "error", err.Error())
+	case c == transfer.Completed:
+		r.s.DatesCompleted++
+		r.s.CompletedDates = append(r.s.CompletedDates, string(k.t)+"/"+k.date)
+		r.log.InfoContext(ctx, "date complete", "type", k.t, "date", k.date, "dry_run", r.j.DryRun)
+	}
+}
+
+// withdraw removes date k's false _SUCCESS (with pruning).
+func (r *run) withdraw(ctx context.Context, k dateKey) {
+	ok, err := r.j.Engine.Withdraw(ctx, k.t, k.date)
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	switch {
+	case err != nil:
+		r.s.Errors = append(r.s.Errors, err.Error())
+		r.log.ErrorContext(ctx, "withdrawing a false _SUCCESS failed", "type", k.t, "date", k.date, "error", err.Error())
+	case ok:
+		r.s.WithdrawnDates = append(r.s.WithdrawnDates, string(k.t)+"/"+k.date)
+	}
 }
 
 // refused returns the *store.RefusedError that stopped eng, or nil: the

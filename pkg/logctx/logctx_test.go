@@ -70,3 +70,16 @@ func TestHandlerWrapsOnce(t *testing.T) {
 		t.Error("Handler(Handler(h)) wraps twice")
 	}
 }
+
+func TestOrDiscard(t *testing.T) {
+	var buf bytes.Buffer
+	l := slog.New(slog.NewJSONHandler(&buf, nil))
+	if got := OrDiscard(l); got != l {
+		t.Errorf("OrDiscard(l) = %p, want l (%p)", got, l)
+	}
+	d := OrDiscard(nil)
+	if d == nil || d.Enabled(context.Background(), slog.LevelError) {
+		t.Errorf("OrDiscard(nil) = %v, want a logger with nothing enabled", d)
+	}
+	d.Error("dropped")
+}

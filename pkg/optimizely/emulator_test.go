@@ -7,7 +7,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/e3sync/e3sync/pkg/emulator"
+	"github.com/e3sync/e3sync/internal/fakeauth"
 	"github.com/e3sync/e3sync/pkg/optimizely"
 	"github.com/e3sync/e3sync/pkg/pat"
 )
@@ -35,9 +35,9 @@ func (s *rotatingSource) Invalidate() {
 // TestAgainstEmulator checks the client and provider against the project's
 // fake Authentication API, which the end-to-end tests use.
 func TestAgainstEmulator(t *testing.T) {
-	api := emulator.NewAuthAPI(emulator.AuthAPIOptions{
+	api := fakeauth.New(fakeauth.Options{
 		Tokens:        []string{"pat-old", "pat-new"},
-		Minter:        emulator.StaticMinter{AccessKeyID: "AKID", SecretAccessKey: "SECRET"},
+		Minter:        fakeauth.StaticMinter{AccessKeyID: "AKID", SecretAccessKey: "SECRET"},
 		Bucket:        "optimizely-events-data",
 		Prefix:        "v1/account_id=12345/",
 		TrailingSlash: true,

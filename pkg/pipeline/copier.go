@@ -265,9 +265,8 @@ func (c *Copier) putCredentialMetrics(err error) {
 	c.Metrics.Put(nil, vals...)
 }
 
+// logger is the Copier's Logger, adding the context's attributes (run_id,
+// task) to every line.
 func (c *Copier) logger() *slog.Logger {
-	if c.Logger == nil {
-		return slog.New(slog.DiscardHandler)
-	}
-	return slog.New(logctx.Handler(c.Logger.Handler()))
+	return slog.New(logctx.Handler(logctx.OrDiscard(c.Logger).Handler()))
 }

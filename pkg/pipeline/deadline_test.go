@@ -10,11 +10,10 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 
+	"github.com/e3sync/e3sync/internal/memorys3"
 	"github.com/e3sync/e3sync/internal/testenv"
-	"github.com/e3sync/e3sync/pkg/emulator"
 	"github.com/e3sync/e3sync/pkg/export"
 	"github.com/e3sync/e3sync/pkg/store"
 	"github.com/e3sync/e3sync/pkg/transfer"
@@ -85,15 +84,7 @@ func TestCopierDeadlineMidTask(t *testing.T) {
 	stall := prefix + "part-00003.parquet"
 	src := &stallingSource{Dir: dir, stall: stall}
 
-	m, err := emulator.StartMemoryS3()
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { m.Close() })
-	if err := m.CreateBucket("mirror"); err != nil {
-		t.Fatal(err)
-	}
-	client := m.Client(credentials.NewStaticCredentialsProvider("AKIDEXAMPLE", "secret", ""))
+	_, client := memorys3.ForTest(t, "mirror")
 	dst := store.NewS3(client, "mirror", "optimizely/", store.S3Options{PartSize: 5 << 20})
 
 	q := &fakeQueue{}

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/e3sync/e3sync/pkg/export"
+	"github.com/e3sync/e3sync/pkg/logctx"
 	"github.com/e3sync/e3sync/pkg/metrics"
 	"github.com/e3sync/e3sync/pkg/plan"
 	"github.com/e3sync/e3sync/pkg/strictjson"
@@ -142,7 +143,7 @@ func (p *Planner) Run(ctx context.Context, runID string, req Request) (PlanSumma
 	if req.Force {
 		o.ForceBefore = now().UTC()
 	}
-	log := p.logger().With("run_id", runID)
+	log := logctx.OrDiscard(p.Logger).With("run_id", runID)
 	pl, err := plan.Make(ctx, p.Source, p.Dest, o)
 	if errors.Is(err, plan.ErrTypeNotInExport) {
 		return PlanSummary{}, fmt.Errorf("%w: types: %v", ErrBadRequest, err)
@@ -187,11 +188,4 @@ func (p *Planner) putFreshness(pl plan.Plan, now time.Time) {
 		p.Metrics.Put(map[string]string{metrics.DimType: string(t)},
 			metrics.Value{Name: metrics.NewestSyncedDateAgeHours, Unit: metrics.None, Value: age})
 	}
-}
-
-func (p *Planner) logger() *slog.Logger {
-	if p.Logger == nil {
-		return slog.New(slog.DiscardHandler)
-	}
-	return p.Logger
 }

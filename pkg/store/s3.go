@@ -254,9 +254,6 @@ func notFound(err error) error {
 	return err
 }
 
-// PartOpener opens bytes [off, off+n) of the object being copied.
-type PartOpener func(ctx context.Context, off, n int64) (io.ReadCloser, error)
-
 // OpenRange streams bytes [off, off+n) of key, and only while the object
 // still has etag (when etag is not ""): a ranged copy never mixes two
 // versions of an object. A response for a different total size fails with

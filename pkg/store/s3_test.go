@@ -14,11 +14,10 @@ import (
 	"testing/iotest"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 
+	"github.com/e3sync/e3sync/internal/memorys3"
 	"github.com/e3sync/e3sync/internal/testenv"
-	"github.com/e3sync/e3sync/pkg/emulator"
 )
 
 const testBucket = "mirror"
@@ -26,19 +25,8 @@ const testBucket = "mirror"
 // startS3 starts an in-process S3 server with one bucket and returns a client.
 func startS3(t *testing.T) *s3.Client {
 	t.Helper()
-	m, err := emulator.StartMemoryS3()
-	if err != nil {
-		t.Fatalf("StartMemoryS3() error = %v", err)
-	}
-	t.Cleanup(func() {
-		if err := m.Close(); err != nil {
-			t.Errorf("Close() = %v", err)
-		}
-	})
-	if err := m.CreateBucket(testBucket); err != nil {
-		t.Fatal(err)
-	}
-	return m.Client(credentials.NewStaticCredentialsProvider("AKIDEXAMPLE", "secret", ""))
+	_, c := memorys3.ForTest(t, testBucket)
+	return c
 }
 
 func randomBytes(n int, seed int64) []byte {

@@ -16,7 +16,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/aws/aws-sdk-go-v2/service/s3/types"
 
-	"github.com/e3sync/e3sync/pkg/emulator"
+	"github.com/e3sync/e3sync/internal/memorys3"
 )
 
 // One row per line of checkListed's truth table.
@@ -155,15 +155,7 @@ func TestListPageBodyBound(t *testing.T) {
 // A panic in a part upload's goroutine fails the upload, which is aborted:
 // nothing is visible and no upload is left open.
 func TestWritePartsPanicIsAnError(t *testing.T) {
-	m, err := emulator.StartMemoryS3()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer m.Close()
-	if err := m.CreateBucket("b"); err != nil {
-		t.Fatal(err)
-	}
-	c := m.Client(credentials.NewStaticCredentialsProvider("k", "s", ""))
+	_, c := memorys3.ForTest(t, "b")
 	s := NewS3(c, "b", "p/", S3Options{PartSize: 5 << 20})
 	open := func(ctx context.Context, off, n int64) (io.ReadCloser, error) {
 		if off > 0 {
@@ -171,7 +163,7 @@ func TestWritePartsPanicIsAnError(t *testing.T) {
 		}
 		return io.NopCloser(strings.NewReader(strings.Repeat("x", int(n)))), nil
 	}
-	_, err = s.WriteParts(context.Background(), "k", 11<<20, open, nil)
+	_, err := s.WriteParts(context.Background(), "k", 11<<20, open, nil)
 	var pe *PanicError
 	if !errors.As(err, &pe) || !strings.Contains(err.Error(), "part reader exploded") {
 		t.Errorf("WriteParts() = %v, want a PanicError", err)

@@ -9,11 +9,9 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
-	awsmiddleware "github.com/aws/aws-sdk-go-v2/aws/middleware"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/aws/aws-sdk-go-v2/service/s3/types"
 	"github.com/aws/smithy-go"
-	smithyhttp "github.com/aws/smithy-go/transport/http"
 )
 
 // Upload is a multipart upload in progress.
@@ -47,8 +45,7 @@ func (s *S3) AbortStaleUploads(ctx context.Context, prefix string, delim bool, i
 	if !ok {
 		return nil, fmt.Errorf("list uploads %s%s: the S3 client cannot list multipart uploads", s, prefix)
 	}
-	full := s.prefix + prefix
-	in := &s3.ListMultipartUploadsInput{Bucket: aws.String(s.bucket), Prefix: aws.String(full), EncodingType: types.EncodingTypeUrl}
+	in := &s3.ListMultipartUploadsInput{Bucket: aws.String(s.bucket), Prefix: aws.String(s.prefix + prefix), EncodingType: types.EncodingTypeUrl}
 	if delim {
 		in.Delimiter = aws.String("/")
 	}
@@ -57,66 +54,120 @@ func (s *S3) AbortStaleUploads(ctx context.Context, prefix string, delim bool, i
 		errs    []error
 	)
 	for first := true; ; first = false {
-		page, err := lister.ListMultipartUploads(ctx, in)
+		page, err := listUploads(ctx, lister, in, first)
 		if err != nil {
-			return aborted, fmt.Errorf("list uploads %s%s: %w", s, prefix, accessDenied(err))
+			return aborted, fmt.Errorf("list uploads %s%s: %w", s, prefix, err)
 		}
-		if first && full != "" && len(page.Uploads) == 0 && isMinIO(page) {
-			// MinIO takes a prefix for one object's name and lists nothing
-			// under a folder (minio/minio#20989, "working as intended"):
-			// list the whole bucket and filter here.
-			in.Prefix, in.Delimiter = nil, nil
-			if page, err = lister.ListMultipartUploads(ctx, in); err != nil {
-				return aborted, fmt.Errorf("list uploads %s%s: %w", s, prefix, accessDenied(err))
+		stale, badKey := s.staleUploads(page, prefix, delim, initiatedBefore)
+		for _, u := range stale {
+			done, err := s.abortUpload(ctx, u)
+			if done {
+				aborted = append(aborted, u.Upload)
 			}
-		}
-		decode := func(k *string) (string, error) { return aws.ToString(k), nil }
-		if page.EncodingType == types.EncodingTypeUrl {
-			decode = func(k *string) (string, error) { return url.QueryUnescape(aws.ToString(k)) }
-		}
-		for _, u := range page.Uploads {
-			name, err := decode(u.Key)
 			if err != nil {
-				return aborted, fmt.Errorf("list uploads %s%s: key %q: %w", s, prefix, aws.ToString(u.Key), err)
-			}
-			rest, ok := strings.CutPrefix(name, full)
-			if !ok || delim && strings.Contains(rest, "/") {
-				continue // outside the prefix: only a server that ignored it returns these
-			}
-			if u.Initiated == nil || !u.Initiated.Before(initiatedBefore) {
-				continue
-			}
-			up := Upload{Key: prefix + rest, ID: aws.ToString(u.UploadId), Initiated: *u.Initiated}
-			_, err = s.client.AbortMultipartUpload(ctx, &s3.AbortMultipartUploadInput{
-				Bucket: aws.String(s.bucket), Key: aws.String(name), UploadId: u.UploadId,
-			})
-			switch {
-			case err == nil:
-				aborted = append(aborted, up)
-			case isNoSuchUpload(err):
-			default:
-				errs = append(errs, fmt.Errorf("abort upload %s of %s%s: %w", up.ID, s, up.Key, accessDenied(err)))
+				errs = append(errs, err)
 			}
 		}
-		if !aws.ToBool(page.IsTruncated) {
-			break
+		if badKey != nil {
+			return aborted, fmt.Errorf("list uploads %s%s: %w", s, prefix, badKey)
 		}
-		next, err := decode(page.NextKeyMarker)
+		more, err := nextUploadsPage(in, page)
 		if err != nil {
-			return aborted, fmt.Errorf("list uploads %s%s: marker %q: %w", s, prefix, aws.ToString(page.NextKeyMarker), err)
+			return aborted, fmt.Errorf("list uploads %s%s: %w", s, prefix, err)
 		}
-		if next == "" && aws.ToString(page.NextUploadIdMarker) == "" {
-			return aborted, fmt.Errorf("list uploads %s%s: truncated listing without a next marker", s, prefix)
+		if !more {
+			return aborted, errors.Join(errs...)
 		}
-		in.KeyMarker, in.UploadIdMarker = aws.String(next), page.NextUploadIdMarker
 	}
-	return aborted, errors.Join(errs...)
 }
 
-// isMinIO reports whether a response came from MinIO (its Server header).
-func isMinIO(out *s3.ListMultipartUploadsOutput) bool {
-	raw, ok := awsmiddleware.GetRawResponse(out.ResultMetadata).(*smithyhttp.Response)
-	return ok && strings.HasPrefix(raw.Header.Get("Server"), "MinIO")
+// listUploads lists one page of the uploads in asks for. For the first page,
+// a server that takes the prefix for one object's name and lists nothing
+// under a folder (see ignoresUploadPrefix) is asked again for every upload
+// of the bucket: staleUploads filters them.
+func listUploads(ctx context.Context, lister uploadLister, in *s3.ListMultipartUploadsInput, first bool) (*s3.ListMultipartUploadsOutput, error) {
+	page, err := lister.ListMultipartUploads(ctx, in)
+	if err != nil {
+		return nil, accessDenied(err)
+	}
+	if first && aws.ToString(in.Prefix) != "" && len(page.Uploads) == 0 && ignoresUploadPrefix(page) {
+		in.Prefix, in.Delimiter = nil, nil
+		if page, err = lister.ListMultipartUploads(ctx, in); err != nil {
+			return nil, accessDenied(err)
+		}
+	}
+	return page, nil
+}
+
+// listedUpload is an upload as listed: the id as the listing gave it.
+type listedUpload struct {
+	Upload
+	id *string
+}
+
+// staleUploads returns the uploads of page under prefix (relative to the
+// root; with delim only those directly under it) initiated before
+// initiatedBefore; on a key it cannot decode, those before it and an error.
+func (s *S3) staleUploads(page *s3.ListMultipartUploadsOutput, prefix string, delim bool, initiatedBefore time.Time) ([]listedUpload, error) {
+	full := s.prefix + prefix
+	var stale []listedUpload
+	for _, u := range page.Uploads {
+		name, err := decodeUploadKey(page, u.Key)
+		if err != nil {
+			return stale, fmt.Errorf("key %q: %w", aws.ToString(u.Key), err)
+		}
+		rest, ok := strings.CutPrefix(name, full)
+		if !ok || delim && strings.Contains(rest, "/") {
+			continue // outside the prefix: only a server that ignored it returns these
+		}
+		if u.Initiated == nil || !u.Initiated.Before(initiatedBefore) {
+			continue
+		}
+		stale = append(stale, listedUpload{Upload{Key: prefix + rest, ID: aws.ToString(u.UploadId), Initiated: *u.Initiated}, u.UploadId})
+	}
+	return stale, nil
+}
+
+// abortUpload aborts u and reports whether it did; an upload gone meanwhile
+// (completed or aborted) is neither aborted nor an error.
+func (s *S3) abortUpload(ctx context.Context, u listedUpload) (bool, error) {
+	_, err := s.client.AbortMultipartUpload(ctx, &s3.AbortMultipartUploadInput{
+		Bucket: aws.String(s.bucket), Key: aws.String(s.prefix + u.Key), UploadId: u.id,
+	})
+	switch {
+	case err == nil:
+		return true, nil
+	case isNoSuchUpload(err):
+		return false, nil
+	default:
+		return false, fmt.Errorf("abort upload %s of %s%s: %w", u.ID, s, u.Key, accessDenied(err))
+	}
+}
+
+// decodeUploadKey returns a key of page, URL-decoded when the page says
+// its keys are encoded.
+func decodeUploadKey(page *s3.ListMultipartUploadsOutput, k *string) (string, error) {
+	if page.EncodingType == types.EncodingTypeUrl {
+		return url.QueryUnescape(aws.ToString(k))
+	}
+	return aws.ToString(k), nil
+}
+
+// nextUploadsPage sets in's markers to ask for the page after page, and
+// reports whether there is one.
+func nextUploadsPage(in *s3.ListMultipartUploadsInput, page *s3.ListMultipartUploadsOutput) (bool, error) {
+	if !aws.ToBool(page.IsTruncated) {
+		return false, nil
+	}
+	next, err := decodeUploadKey(page, page.NextKeyMarker)
+	if err != nil {
+		return false, fmt.Errorf("marker %q: %w", aws.ToString(page.NextKeyMarker), err)
+	}
+	if next == "" && aws.ToString(page.NextUploadIdMarker) == "" {
+		return false, errors.New("truncated listing without a next marker")
+	}
+	in.KeyMarker, in.UploadIdMarker = aws.String(next), page.NextUploadIdMarker
+	return true, nil
 }
 
 func isNoSuchUpload(err error) bool {

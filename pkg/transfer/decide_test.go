@@ -2,6 +2,7 @@ package transfer
 
 import (
 	"testing"
+	"time"
 
 	"github.com/e3sync/e3sync/pkg/store"
 )
@@ -9,23 +10,34 @@ import (
 func TestDecide(t *testing.T) {
 	src := store.Object{Key: "k", Size: 10, ETag: `"new"`}
 	same := &store.Object{Key: "k", Size: 10, ETag: `"dest-etag"`}
-	// One row per line of the truth table in Decide's comment.
+	other := &store.Object{Key: "k", Size: 9, ETag: `"dest-etag"`}
+	force := time.Date(2024, 5, 1, 0, 0, 0, 0, time.UTC)
+	before, since := force.Add(-time.Hour), force.Add(time.Hour)
+	// One row per line of the truth table in Decide's comment, then the
+	// rows a force that does not apply falls through to.
 	tests := []struct {
 		name       string
-		dst        *store.Object
-		recorded   string
-		isRecorded bool
+		f          Facts
 		want       Action
 		wantReason string
 	}{
-		{"not in dest", nil, `"new"`, true, Copy, "missing"},
-		{"size differs", &store.Object{Key: "k", Size: 9, ETag: `"dest-etag"`}, `"new"`, true, Copy, "size differs"},
-		{"recorded ETag equals source", same, `"new"`, true, Skip, "up to date"},
-		{"recorded ETag differs", same, `"old"`, true, Copy, "changed at the source"},
-		{"no record", same, "", false, Check, "no record"},
+		{"forced, no record", Facts{Dest: same, ForceBefore: force}, Copy, "forced"},
+		{"forced, copied before", Facts{Dest: same, Recorded: true, RecordedETag: `"new"`, CopiedAt: before, ForceBefore: force}, Copy, "forced"},
+		{"not in dest", Facts{}, Copy, "missing"},
+		{"size differs", Facts{Dest: other, Recorded: true, RecordedETag: `"new"`}, Copy, "size differs"},
+		{"recorded ETag equals source", Facts{Dest: same, Recorded: true, RecordedETag: `"new"`}, Skip, "up to date"},
+		{"recorded ETag differs", Facts{Dest: same, Recorded: true, RecordedETag: `"old"`}, Copy, "changed at the source"},
+		{"no record", Facts{Dest: same}, Check, "no record"},
+
+		{"forced, not in dest", Facts{ForceBefore: force}, Copy, "forced"},
+		{"forced, found there (no copy time)", Facts{Dest: same, Recorded: true, RecordedETag: `"new"`, ForceBefore: force}, Copy, "forced"},
+		{"forced, copied since, up to date", Facts{Dest: same, Recorded: true, RecordedETag: `"new"`, CopiedAt: since, ForceBefore: force}, Skip, "up to date"},
+		{"forced, copied since, changed", Facts{Dest: same, Recorded: true, RecordedETag: `"old"`, CopiedAt: since, ForceBefore: force}, Copy, "changed at the source"},
+		{"forced, copied at the force time", Facts{Dest: same, Recorded: true, RecordedETag: `"new"`, CopiedAt: force, ForceBefore: force}, Skip, "up to date"},
+		{"not forced, copied long ago", Facts{Dest: same, Recorded: true, RecordedETag: `"new"`, CopiedAt: before}, Skip, "up to date"},
 	}
 	for _, tt := range tests {
-		got, reason := Decide(src, tt.dst, tt.recorded, tt.isRecorded)
+		got, reason := Decide(src, tt.f)
 		if got != tt.want || reason != tt.wantReason {
 			t.Errorf("Decide(%s) = %v, %q, want %v, %q", tt.name, got, reason, tt.want, tt.wantReason)
 		}

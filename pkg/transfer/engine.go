@@ -11,13 +11,13 @@ import (
 	"io"
 	"log/slog"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"time"
 
 	"golang.org/x/sync/semaphore"
 
 	"github.com/e3sync/e3sync/pkg/export"
+	"github.com/e3sync/e3sync/pkg/logctx"
 	"github.com/e3sync/e3sync/pkg/store"
 )
 
@@ -42,6 +42,13 @@ type Destination interface {
 	String() string
 }
 
+// The stores of package store are Destinations (and so Sources); what more
+// each can do is declared in package store (capabilities.go).
+var (
+	_ Destination = (*store.S3)(nil)
+	_ Destination = (*store.Dir)(nil)
+)
+
 // Defaults for Options.
 const (
 	DefaultConcurrency      = 8
@@ -63,7 +70,7 @@ type Options struct {
 	// (each holds several part buffers).
 	LargeConcurrency int
 	// LargeObject is the size from which an object is copied as parallel
-	// parts; default: the destination's part size (PartSize() int64), else
+	// parts; default: the destination's part size (store.PartWriter), else
 	// DefaultLargeObject.
 	LargeObject int64
 	// SmallMemory bounds the bytes of smaller objects in flight: each is
@@ -77,11 +84,11 @@ type Options struct {
 	DryRun bool
 	// Prune moves the task's stale objects (see IsStale) to QuarantineRoot
 	// once the task has copied everything; the destination must be a
-	// Deleter. Off: they are only counted.
+	// store.Deleter. Off: they are only counted.
 	Prune bool
 	// StaleUploadAge: once a task has copied everything, multipart uploads
 	// under its prefix initiated longer ago than this are aborted (left by
-	// a killed run; see AbortStaleUploads in package store). Default
+	// a killed run; see store.UploadAborter). Default
 	// DefaultStaleUploadAge.
 	StaleUploadAge time.Duration
 	// Progress, if set, is called with byte counts as they are copied.
@@ -92,17 +99,26 @@ type Options struct {
 // Engine copies tasks from a Source to a Destination. It is safe for
 // concurrent use; its limits hold across concurrent Copy calls.
 type Engine struct {
-	src   Source
-	dst   Destination
-	opts  Options
-	slots chan struct{}
-	large chan struct{}
-	small *semaphore.Weighted // bytes of small objects in flight
+	src  Source
+	dst  Destination
+	opts Options
+	// ranged and parts are src and dst with those capabilities (see package
+	// store), nil without: large objects are copied as parallel ranged
+	// parts only with both, and ranged reads only the listed version.
+	ranged store.RangeReader
+	parts  store.PartWriter
+	// prober and names are dst's, nil without (probe.go, names.go).
+	prober store.WriteProber
+	names  store.NameChecker
+	slots  chan struct{}
+	large  chan struct{}
+	small  *semaphore.Weighted // bytes of small objects in flight
 	// noCleanup is set once the destination denied listing or aborting
 	// uploads: asking again for every task would only repeat the warning.
 	noCleanup atomic.Bool
 	// down is tripped by the first error showing that an endpoint stopped
-	// answering: no object or task starts after it.
+	// answering, or that the destination refuses (probe.go): no object or
+	// task starts after it.
 	down breaker
 }
 
@@ -114,10 +130,14 @@ func New(src Source, dst Destination, opts Options) *Engine {
 	if opts.LargeConcurrency <= 0 {
 		opts.LargeConcurrency = DefaultLargeConcurrency
 	}
+	ranged, _ := src.(store.RangeReader)
+	parts, _ := dst.(store.PartWriter)
+	prober, _ := dst.(store.WriteProber)
+	names, _ := dst.(store.NameChecker)
 	if opts.LargeObject <= 0 {
 		opts.LargeObject = DefaultLargeObject
-		if ps, ok := dst.(interface{ PartSize() int64 }); ok && ps.PartSize() > 0 {
-			opts.LargeObject = ps.PartSize()
+		if parts != nil && parts.PartSize() > 0 {
+			opts.LargeObject = parts.PartSize()
 		}
 	}
 	if opts.SmallMemory <= 0 {
@@ -129,11 +149,9 @@ func New(src Source, dst Destination, opts Options) *Engine {
 	if opts.StaleUploadAge <= 0 {
 		opts.StaleUploadAge = DefaultStaleUploadAge
 	}
-	if opts.Logger == nil {
-		opts.Logger = slog.New(slog.DiscardHandler)
-	}
+	opts.Logger = logctx.OrDiscard(opts.Logger)
 	return &Engine{
-		src: src, dst: dst, opts: opts,
+		src: src, dst: dst, opts: opts, ranged: ranged, parts: parts, prober: prober, names: names,
 		slots: make(chan struct{}, opts.Concurrency),
 		large: make(chan struct{}, opts.LargeConcurrency),
 		small: semaphore.NewWeighted(opts.SmallMemory),
@@ -194,196 +212,6 @@ func (e *Engine) CopyUntil(ctx context.Context, t export.Task, stopAt time.Time)
 	return e.copyUntil(ctx, t, stopAt)
 }
 
-func (e *Engine) copyUntil(ctx context.Context, t export.Task, stopAt time.Time) (Result, error) {
-	if err := t.Validate(); err != nil {
-		return Result{}, err
-	}
-	log := e.opts.Logger.With("task", t.String())
-	delim := t.Partition == "" // a date-level task takes only the date folder's own files
-	srcL, err := e.src.List(ctx, t.Prefix(), delim)
-	if err != nil {
-		return Result{}, fmt.Errorf("task %s: source: %w", t, err)
-	}
-	dstL, err := e.dst.List(ctx, t.Prefix(), delim)
-	if err != nil {
-		return Result{}, fmt.Errorf("task %s: destination: %w", t, err)
-	}
-	if err := checkNames(e.dst, t.Prefix(), srcL, dstL); err != nil {
-		return Result{}, fmt.Errorf("task %s: %w", t, err)
-	}
-	m, err := readManifest(ctx, e.dst, t)
-	if err != nil {
-		return Result{}, fmt.Errorf("task %s: %w", t, err)
-	}
-	have := make(map[string]store.Object, len(dstL.Objects))
-	for _, o := range dstL.Objects {
-		have[o.Key] = o
-	}
-
-	var (
-		res     Result
-		mu      sync.Mutex // guards res, errs, next
-		errs    []error
-		next    = manifest{Version: manifestVersion, Objects: map[string]manifestEntry{}}
-		changed atomic.Bool
-		wg      sync.WaitGroup
-	)
-	// record notes o as present in the destination as the object with
-	// destination ETag dstETag, copied at copiedAt (zero: found there,
-	// keeping the time of an earlier copy of that same object). With mu held.
-	record := func(o store.Object, dstETag string, copiedAt time.Time) {
-		if copiedAt.IsZero() {
-			if old, ok := m.Objects[o.Key]; ok && old.SourceETag == o.ETag && sameETag(old.DestETag, dstETag) {
-				copiedAt = old.CopiedAt
-			}
-		}
-		next.Objects[o.Key] = manifestEntry{Size: o.Size, SourceETag: o.ETag, DestETag: dstETag, CopiedAt: copiedAt}
-	}
-	stopped := func() bool { return !stopAt.IsZero() && !time.Now().Before(stopAt) }
-	// deferLocked counts o as deferred, keeping its old manifest entry.
-	deferLocked := func(o store.Object) {
-		res.Deferred++
-		if old, ok := m.Objects[o.Key]; ok {
-			next.Objects[o.Key] = old
-		}
-	}
-	// deferred reports whether the stop time has passed, and if so counts o
-	// as deferred.
-	deferred := func(o store.Object) bool {
-		if !stopped() {
-			return false
-		}
-		mu.Lock()
-		defer mu.Unlock()
-		deferLocked(o)
-		return true
-	}
-	for _, o := range srcL.Objects {
-		if o.Key == export.SuccessKey(t.Type, t.Date) || strings.HasSuffix(o.Key, "/") {
-			continue // _SUCCESS is written by Finalize; folder markers carry no data
-		}
-		if err := store.CheckSize(o.Size); err != nil {
-			mu.Lock()
-			res.Failed++
-			errs = append(errs, fmt.Errorf("%s: listed size: %w", o.Key, err))
-			mu.Unlock()
-			continue
-		}
-		var dst *store.Object
-		if d, ok := have[o.Key]; ok {
-			dst = &d
-		}
-		entry, ok := m.entry(o, dst)
-		action, reason := Decide(o, dst, entry.SourceETag, ok)
-		if !t.ForceBefore.IsZero() && (!ok || entry.CopiedAt.Before(t.ForceBefore)) {
-			action, reason = Copy, "forced"
-		}
-		if action == Skip {
-			mu.Lock()
-			res.Skipped++
-			record(o, dst.ETag, time.Time{})
-			mu.Unlock()
-			continue
-		}
-		if deferred(o) {
-			continue
-		}
-		select {
-		case e.slots <- struct{}{}:
-		case <-ctx.Done():
-			mu.Lock()
-			if stopped() {
-				deferLocked(o) // cancelled at the abort margin
-			} else {
-				errs = append(errs, fmt.Errorf("%s: %w", o.Key, ctx.Err()))
-				res.Failed++
-			}
-			mu.Unlock()
-			continue
-		}
-		if deferred(o) {
-			<-e.slots
-			continue
-		}
-		wg.Add(1)
-		go func(o store.Object, action Action, reason string) {
-			defer wg.Done()
-			defer func() { <-e.slots }()
-			if action == Check {
-				info, err := e.dst.Head(ctx, o.Key)
-				if err == nil {
-					action, reason = DecideChecked(o, info.Metadata)
-				} else {
-					action, reason = Copy, "metadata unreadable"
-				}
-				if action == Skip {
-					mu.Lock()
-					res.Skipped++
-					record(o, info.ETag, time.Time{}) // the ETag of the object whose metadata was read
-					mu.Unlock()
-					changed.Store(true)
-					return
-				}
-			}
-			log.DebugContext(ctx, "copy", "key", o.Key, "size", o.Size, "reason", reason, "dry_run", e.opts.DryRun)
-			if e.opts.DryRun {
-				mu.Lock()
-				res.Copied++
-				res.Bytes += o.Size
-				mu.Unlock()
-				return
-			}
-			dstETag, err := e.copyObject(ctx, o)
-			mu.Lock()
-			defer mu.Unlock()
-			switch {
-			case err != nil && ctx.Err() != nil && stopped():
-				// Cancelled at the abort margin, after the stop time: the
-				// upload was aborted; the next run of the task copies it.
-				deferLocked(o)
-			case err != nil:
-				res.Failed++
-				errs = append(errs, err)
-			default:
-				res.Copied++
-				res.Bytes += o.Size
-				record(o, dstETag, time.Now())
-				changed.Store(true)
-			}
-		}(o, action, reason)
-	}
-	wg.Wait()
-
-	if !e.opts.DryRun && (changed.Load() || len(next.Objects) != len(m.Objects)) {
-		// Written even when ctx is done (the abort margin, an interrupt):
-		// it records the objects that were copied before.
-		wctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), manifestTimeout)
-		err := writeManifest(wctx, e.dst, t, next)
-		cancel()
-		if err != nil {
-			errs = append(errs, err)
-		}
-	}
-	if len(errs) > 0 {
-		return res, fmt.Errorf("task %s: %d of %d objects failed: %w", t, res.Failed, len(srcL.Objects), errors.Join(errs...))
-	}
-	if res.Deferred == 0 {
-		if err := e.stale(ctx, t, srcL, dstL, stopped, &res, log); err != nil {
-			return res, fmt.Errorf("task %s: %w", t, err)
-		}
-	}
-	if res.Deferred == 0 && !e.opts.DryRun {
-		res.UploadsAborted = e.abortStaleUploads(ctx, t, log)
-	}
-	return res, nil
-}
-
-// uploadCleaner is a Destination that can abort the multipart uploads a
-// killed run left open (*store.S3).
-type uploadCleaner interface {
-	AbortStaleUploads(ctx context.Context, prefix string, delim bool, initiatedBefore time.Time) ([]store.Upload, error)
-}
-
 // abortStaleUploads aborts the uploads under t's prefix initiated more than
 // StaleUploadAge ago, once t has copied everything: a process killed in the
 // middle of an upload (SIGKILL, out of memory, a Lambda timeout) could not
@@ -391,7 +219,7 @@ type uploadCleaner interface {
 // It returns how many it aborted. A failure is logged, never the task's: the
 // data is complete.
 func (e *Engine) abortStaleUploads(ctx context.Context, t export.Task, log *slog.Logger) int {
-	c, ok := e.dst.(uploadCleaner)
+	c, ok := e.dst.(store.UploadAborter)
 	if !ok || e.noCleanup.Load() || ctx.Err() != nil {
 		return 0
 	}
@@ -452,27 +280,13 @@ func (e *Engine) copyObject(ctx context.Context, o store.Object) (etag string, e
 	return etag, nil
 }
 
-// rangeSource is a Source that can read part of an object, only while it
-// keeps its ETag (*store.S3).
-type rangeSource interface {
-	OpenRange(ctx context.Context, key, etag string, off, n, size int64) (io.ReadCloser, error)
-}
-
-// partWriter is a Destination that uploads an object part by part, reading
-// each part itself (*store.S3).
-type partWriter interface {
-	WriteParts(ctx context.Context, key string, size int64, open store.PartOpener, meta map[string]string) (string, error)
-}
-
 func (e *Engine) copyOnce(ctx context.Context, o store.Object) (string, error) {
 	meta := map[string]string{MetaSourceETag: o.ETag}
-	rs, okSrc := e.src.(rangeSource)
-	pw, okDst := e.dst.(partWriter)
-	if o.Size >= e.opts.LargeObject && okSrc && okDst {
+	if o.Size >= e.opts.LargeObject && e.ranged != nil && e.parts != nil {
 		// Parallel ranged GETs, each feeding the UploadPart of the same part:
 		// one GET stream would bound the object's throughput.
-		return pw.WriteParts(ctx, o.Key, o.Size, func(ctx context.Context, off, n int64) (io.ReadCloser, error) {
-			rc, err := rs.OpenRange(ctx, o.Key, o.ETag, off, n, o.Size)
+		return e.parts.WriteParts(ctx, o.Key, o.Size, func(ctx context.Context, off, n int64) (io.ReadCloser, error) {
+			rc, err := e.ranged.OpenRange(ctx, o.Key, o.ETag, off, n, o.Size)
 			if err != nil || e.opts.Progress == nil {
 				return rc, err
 			}
@@ -484,10 +298,10 @@ func (e *Engine) copyOnce(ctx context.Context, o store.Object) (string, error) {
 	}
 	var rc io.ReadCloser
 	var err error
-	if okSrc && o.Size > 0 {
+	if e.ranged != nil && o.Size > 0 {
 		// The whole object, but only the version listed (If-Match): its
 		// ETag is what the manifest and the metadata record.
-		rc, err = rs.OpenRange(ctx, o.Key, o.ETag, 0, o.Size, o.Size)
+		rc, err = e.ranged.OpenRange(ctx, o.Key, o.ETag, 0, o.Size, o.Size)
 	} else {
 		rc, err = e.src.Open(ctx, o.Key)
 	}

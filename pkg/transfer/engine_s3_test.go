@@ -9,11 +9,10 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 
+	"github.com/e3sync/e3sync/internal/memorys3"
 	"github.com/e3sync/e3sync/internal/testenv"
-	"github.com/e3sync/e3sync/pkg/emulator"
 	"github.com/e3sync/e3sync/pkg/export"
 	"github.com/e3sync/e3sync/pkg/store"
 )
@@ -21,21 +20,8 @@ import (
 // startS3 starts an in-process S3 server with the buckets and returns a client.
 func startS3(t *testing.T, buckets ...string) *s3.Client {
 	t.Helper()
-	m, err := emulator.StartMemoryS3()
-	if err != nil {
-		t.Fatalf("StartMemoryS3() error = %v", err)
-	}
-	t.Cleanup(func() {
-		if err := m.Close(); err != nil {
-			t.Errorf("Close() = %v", err)
-		}
-	})
-	for _, b := range buckets {
-		if err := m.CreateBucket(b); err != nil {
-			t.Fatal(err)
-		}
-	}
-	return m.Client(credentials.NewStaticCredentialsProvider("AKIDEXAMPLE", "secret", ""))
+	_, c := memorys3.ForTest(t, buckets...)
+	return c
 }
 
 // TestCopyS3ToS3 copies awkward partitions between two S3 stores, then

@@ -6,12 +6,6 @@ import (
 	"github.com/e3sync/e3sync/pkg/store"
 )
 
-// writeProber is a Destination that can check, before anything is copied,
-// that it takes writes, leaving nothing behind (*store.S3, *store.Dir).
-type writeProber interface {
-	ProbeWrite(ctx context.Context) error
-}
-
 // Probe checks that the destination takes writes before a run copies
 // anything: a destination that refuses (no permission, no such bucket, a
 // read-only file system) fails with its *store.RefusedError, which says what
@@ -19,11 +13,10 @@ type writeProber interface {
 // in a dry run. Other errors are not the probe's to judge: it returns nil
 // and the copy meets them.
 func (e *Engine) Probe(ctx context.Context) error {
-	p, ok := e.dst.(writeProber)
-	if !ok || e.opts.DryRun {
+	if e.prober == nil || e.opts.DryRun {
 		return nil
 	}
-	re := store.Refused(p.ProbeWrite(ctx))
+	re := store.Refused(e.prober.ProbeWrite(ctx))
 	if re == nil {
 		return nil
 	}

@@ -119,12 +119,6 @@ func quarantineKey(runID, key string) string {
 	return QuarantineRoot + runID + "/" + key
 }
 
-// Deleter is a Destination that can delete objects (*store.S3, *store.Dir);
-// pruning needs it.
-type Deleter interface {
-	Delete(ctx context.Context, key string) error
-}
-
 // stale finds the stale objects of task t from its two complete listings,
 // once the task has copied everything, and prunes them as DecidePrune says,
 // counting them in res: Stale, Pruned (in a dry run: would be), and, once
@@ -187,17 +181,10 @@ func (e *Engine) stale(ctx context.Context, t export.Task, srcL, dstL store.List
 	return errors.Join(errs...)
 }
 
-// withinCopier is a Destination that copies an object to another key
-// without the bytes passing through this process (*store.S3, up to
-// store.MaxCopyWithin).
-type withinCopier interface {
-	CopyWithin(ctx context.Context, key, newKey string, size int64) error
-}
-
 // prune copies the destination object o to quarantine key q, then deletes
 // it. Nothing is deleted unless the whole copy is in place.
 func (e *Engine) prune(ctx context.Context, o store.Object, q string) error {
-	d, ok := e.dst.(Deleter)
+	d, ok := e.dst.(store.Deleter)
 	if !ok {
 		return fmt.Errorf("prune %s: the destination %s cannot delete objects", o.Key, e.dst)
 	}
@@ -217,7 +204,7 @@ func (e *Engine) prune(ctx context.Context, o store.Object, q string) error {
 // quarantine copies o to q: server-side where the destination can, else by
 // streaming it through the engine's memory budget.
 func (e *Engine) quarantine(ctx context.Context, o store.Object, q string) error {
-	if c, ok := e.dst.(withinCopier); ok {
+	if c, ok := e.dst.(store.WithinCopier); ok {
 		if err := c.CopyWithin(ctx, o.Key, q, o.Size); !errors.Is(err, store.ErrTooLargeToCopy) {
 			return err
 		}
@@ -295,7 +282,7 @@ func (e *Engine) Withdraw(ctx context.Context, t export.Type, date string) (bool
 	if e.opts.DryRun {
 		return true, nil
 	}
-	d, ok := e.dst.(Deleter)
+	d, ok := e.dst.(store.Deleter)
 	if !ok {
 		return false, fmt.Errorf("withdraw %s/%s: the destination %s cannot delete objects", t, date, e.dst)
 	}

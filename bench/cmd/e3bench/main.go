@@ -44,8 +44,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/s3/types"
 
 	"github.com/e3sync/e3sync/bench"
+	"github.com/e3sync/e3sync/internal/fakeauth"
 	"github.com/e3sync/e3sync/internal/testenv"
-	"github.com/e3sync/e3sync/pkg/emulator"
 )
 
 const (
@@ -340,9 +340,9 @@ func (e *env) startWorld(ctx context.Context) error {
 	if err := m.AddUser(ctx, dstUser, dstSecret, testenv.ReadWritePolicy(dstBucket)); err != nil {
 		return err
 	}
-	api := emulator.NewAuthAPI(emulator.AuthAPIOptions{
+	api := fakeauth.New(fakeauth.Options{
 		Tokens: []string{token},
-		Minter: &emulator.MinIOSTS{Endpoint: m.Endpoint(), AccessKey: "exporter", SecretKey: "exporter-secret-key"},
+		Minter: &fakeauth.MinIOSTS{Endpoint: m.Endpoint(), AccessKey: "exporter", SecretKey: "exporter-secret-key"},
 		Bucket: srcBucket, Prefix: acctPrefix, TrailingSlash: true,
 	})
 	e.apiURL, _ = api.Start()

@@ -1,4 +1,9 @@
-package emulator
+// Package exportseed writes a realistic Optimizely Events Export into an S3
+// bucket, for tests, benchmarks and the demo: real Parquet files with the
+// export's exact schemas, both types, several dates and sub-partitions,
+// awkward event names and one multipart-sized file; or a directory of real
+// files uploaded as they are.
+package exportseed
 
 import (
 	"time"

@@ -1,11 +1,10 @@
-package emulator
+package memorys3
 
 import (
 	"bytes"
 	"context"
 	"encoding/base64"
 	"encoding/binary"
-	"errors"
 	"fmt"
 	"hash/crc32"
 	"io"
@@ -24,6 +23,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/aws/aws-sdk-go-v2/service/s3/types"
 	"github.com/aws/smithy-go/logging"
+
+	"github.com/e3sync/e3sync/internal/fakeauth"
 )
 
 // The tests in this file check that the in-process S3 server behaves like S3
@@ -57,20 +58,9 @@ func (l *sdkLog) String() string {
 
 // startMemory starts a server with one bucket and returns a client whose SDK
 // log is checked to be empty at the end of the test.
-func startMemory(t *testing.T, optFns ...func(*s3.Options)) (*MemoryS3, *s3.Client) {
+func startMemory(t *testing.T, optFns ...func(*s3.Options)) (*Server, *s3.Client) {
 	t.Helper()
-	m, err := StartMemoryS3()
-	if err != nil {
-		t.Fatalf("StartMemoryS3() error = %v", err)
-	}
-	t.Cleanup(func() {
-		if err := m.Close(); err != nil {
-			t.Errorf("Close() = %v", err)
-		}
-	})
-	if err := m.CreateBucket(testBucket); err != nil {
-		t.Fatal(err)
-	}
+	m, _ := ForTest(t, testBucket)
 	log := &sdkLog{}
 	t.Cleanup(func() {
 		if s := log.String(); s != "" {
@@ -445,26 +435,6 @@ func TestMemoryMultipartUploadCRC32C(t *testing.T) {
 	}
 }
 
-func TestStaticMinter(t *testing.T) {
-	m := StaticMinter{AccessKeyID: "AKID", SecretAccessKey: "SECRET"}
-	before := time.Now()
-	c, err := m.Mint(context.Background(), "b", "v1/account_id=1/", time.Hour)
-	if err != nil {
-		t.Fatalf("Mint() error = %v", err)
-	}
-	if c.AccessKeyID != "AKID" || c.SecretAccessKey != "SECRET" || c.SessionToken == "" {
-		t.Errorf("Mint() = %+v, want the static keys and a session token", c)
-	}
-	if c.Expiration.Before(before.Add(time.Hour)) || c.Expiration.After(time.Now().Add(time.Hour)) {
-		t.Errorf("Mint().Expiration = %v, want about now+1h", c.Expiration)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	cancel()
-	if _, err := m.Mint(ctx, "b", "p/", time.Hour); !errors.Is(err, context.Canceled) {
-		t.Errorf("Mint(cancelled ctx) error = %v, want context.Canceled", err)
-	}
-}
-
 // Minted credentials work against the server (it checks no signature).
 func TestStaticMinterWithMemoryS3(t *testing.T) {
 	m, admin := startMemory(t)
@@ -472,7 +442,7 @@ func TestStaticMinterWithMemoryS3(t *testing.T) {
 	if _, err := admin.PutObject(ctx, &s3.PutObjectInput{Bucket: aws.String(testBucket), Key: aws.String("p/k"), Body: strings.NewReader("v")}); err != nil {
 		t.Fatal(err)
 	}
-	creds, err := StaticMinter{AccessKeyID: "A", SecretAccessKey: "S"}.Mint(ctx, testBucket, "p/", time.Hour)
+	creds, err := fakeauth.StaticMinter{AccessKeyID: "A", SecretAccessKey: "S"}.Mint(ctx, testBucket, "p/", time.Hour)
 	if err != nil {
 		t.Fatal(err)
 	}

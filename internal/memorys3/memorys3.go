@@ -1,7 +1,9 @@
-package emulator
+// Package memorys3 is an S3-compatible server held in memory, for tests,
+// benchmarks and the demo: it serves every call the copy engine makes the way
+// S3 does (ranged reads, multipart uploads, checksums, delimited listings).
+package memorys3
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"maps"
@@ -19,26 +21,26 @@ import (
 	"github.com/johannesboyne/gofakes3/backend/s3mem"
 )
 
-// MemoryS3 is an S3-compatible server held in memory (gofakes3 with its s3mem
+// Server is an S3-compatible server held in memory (gofakes3 with its s3mem
 // backend), served over HTTP on a free loopback port. It does not check
 // signatures: any credentials are accepted.
-type MemoryS3 struct {
+type Server struct {
 	backend *s3mem.Backend
 	srv     *http.Server
 	ln      net.Listener
 	done    chan error
 }
 
-// StartMemoryS3 starts an in-memory S3 server on 127.0.0.1 and a free port.
+// Start starts an in-memory S3 server on 127.0.0.1 and a free port.
 // Close stops it.
-func StartMemoryS3() (*MemoryS3, error) {
+func Start() (*Server, error) {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		return nil, fmt.Errorf("memory s3: listen: %w", err)
 	}
 	backend := s3mem.New()
 	faker := gofakes3.New(pagedBackend{backend}, gofakes3.WithLogger(gofakes3.DiscardLog()))
-	m := &MemoryS3{
+	m := &Server{
 		backend: backend,
 		srv: &http.Server{
 			Handler:           s3Compat(faker.Server(), backend),
@@ -52,10 +54,10 @@ func StartMemoryS3() (*MemoryS3, error) {
 }
 
 // URL is the server's base endpoint, e.g. http://127.0.0.1:41234.
-func (m *MemoryS3) URL() string { return "http://" + m.ln.Addr().String() }
+func (m *Server) URL() string { return "http://" + m.ln.Addr().String() }
 
 // Close stops the server and drops every connection.
-func (m *MemoryS3) Close() error {
+func (m *Server) Close() error {
 	err := m.srv.Close()
 	if serveErr := <-m.done; serveErr != nil && !errors.Is(serveErr, http.ErrServerClosed) {
 		err = errors.Join(err, serveErr)
@@ -64,7 +66,7 @@ func (m *MemoryS3) Close() error {
 }
 
 // CreateBucket creates bucket directly in the backend.
-func (m *MemoryS3) CreateBucket(name string) error {
+func (m *Server) CreateBucket(name string) error {
 	if err := m.backend.CreateBucket(name); err != nil {
 		return fmt.Errorf("create bucket %q: %w", name, err)
 	}
@@ -74,7 +76,7 @@ func (m *MemoryS3) CreateBucket(name string) error {
 // Client returns an S3 client for this server: region us-east-1, path-style
 // addressing, the given credentials, and nothing read from the environment or
 // ~/.aws. optFns are applied last.
-func (m *MemoryS3) Client(creds aws.CredentialsProvider, optFns ...func(*s3.Options)) *s3.Client {
+func (m *Server) Client(creds aws.CredentialsProvider, optFns ...func(*s3.Options)) *s3.Client {
 	opts := []func(*s3.Options){func(o *s3.Options) {
 		o.Region = "us-east-1"
 		o.BaseEndpoint = aws.String(m.URL())
@@ -82,27 +84,6 @@ func (m *MemoryS3) Client(creds aws.CredentialsProvider, optFns ...func(*s3.Opti
 		o.Credentials = creds
 	}}
 	return s3.New(s3.Options{}, append(opts, optFns...)...)
-}
-
-// StaticMinter mints fixed keys, for servers that do not verify signatures
-// (MemoryS3): the credentials it returns are not scoped to the prefix.
-type StaticMinter struct {
-	AccessKeyID     string
-	SecretAccessKey string
-}
-
-// Mint returns the static keys with a session token and an expiration d from now.
-func (s StaticMinter) Mint(ctx context.Context, bucket, prefix string, d time.Duration) (Credentials, error) {
-	if err := ctx.Err(); err != nil {
-		return Credentials{}, err
-	}
-	now := time.Now()
-	return Credentials{
-		AccessKeyID:     s.AccessKeyID,
-		SecretAccessKey: s.SecretAccessKey,
-		SessionToken:    fmt.Sprintf("static-%d", now.UnixNano()),
-		Expiration:      now.Add(d),
-	}, nil
 }
 
 // pagedBackend fixes s3mem's delimited listing pages. s3mem ends a page on

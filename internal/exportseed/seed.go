@@ -1,4 +1,4 @@
-package emulator
+package exportseed
 
 import (
 	"bytes"
@@ -28,8 +28,8 @@ type PutObjectAPI interface {
 	PutObject(ctx context.Context, params *s3.PutObjectInput, optFns ...func(*s3.Options)) (*s3.PutObjectOutput, error)
 }
 
-// SeedSpec describes a generated export.
-type SeedSpec struct {
+// Spec describes a generated export.
+type Spec struct {
 	// Now fixes the dates: the Dates days ending yesterday (UTC). Zero means
 	// time.Now().
 	Now time.Time
@@ -45,20 +45,20 @@ type SeedSpec struct {
 	Seed int64
 }
 
-// SeededObject is one object written by Seed or UploadDir.
-type SeededObject struct {
+// Object is one object written by Seed or UploadDir.
+type Object struct {
 	Key  string
 	Size int64
 }
 
-// SeedReport lists what was written, in order.
-type SeedReport struct {
-	Objects    []SeededObject
+// Report lists what was written, in order.
+type Report struct {
+	Objects    []Object
 	TotalBytes int64
 }
 
-func (r *SeedReport) add(key string, size int64) {
-	r.Objects = append(r.Objects, SeededObject{Key: key, Size: size})
+func (r *Report) add(key string, size int64) {
+	r.Objects = append(r.Objects, Object{Key: key, Size: size})
 	r.TotalBytes += size
 }
 
@@ -105,7 +105,7 @@ type seedEvent struct {
 // events file. Seeding again with a later Now adds the new dates and the
 // _SUCCESS of the previously newest date; objects of earlier dates are
 // rewritten with the same bytes.
-func Seed(ctx context.Context, c PutObjectAPI, bucket, accountPrefix string, spec SeedSpec) (SeedReport, error) {
+func Seed(ctx context.Context, c PutObjectAPI, bucket, accountPrefix string, spec Spec) (Report, error) {
 	if spec.Now.IsZero() {
 		spec.Now = time.Now()
 	}
@@ -117,7 +117,7 @@ func Seed(ctx context.Context, c PutObjectAPI, bucket, accountPrefix string, spe
 	}
 	account := accountID(accountPrefix)
 	today := spec.Now.UTC().Truncate(24 * time.Hour)
-	var rep SeedReport
+	var rep Report
 	for i := spec.Dates; i >= 1; i-- {
 		day := today.AddDate(0, 0, -i)
 		files, err := seedDate(spec, account, day)
@@ -146,8 +146,8 @@ func Seed(ctx context.Context, c PutObjectAPI, bucket, accountPrefix string, spe
 
 // UploadDir uploads every regular file under dir byte for byte, with key
 // prefix + the file's path relative to dir (with "/" separators).
-func UploadDir(ctx context.Context, c PutObjectAPI, bucket, prefix, dir string) (SeedReport, error) {
-	var rep SeedReport
+func UploadDir(ctx context.Context, c PutObjectAPI, bucket, prefix, dir string) (Report, error) {
+	var rep Report
 	err := filepath.WalkDir(dir, func(path string, d fs.DirEntry, err error) error {
 		if err != nil || !d.Type().IsRegular() {
 			return err
@@ -205,7 +205,7 @@ type seedFile struct {
 // seedDate generates one date's Parquet files. Each file has its own random
 // source derived from (spec.Seed, date, key), so files do not depend on each
 // other or on Now.
-func seedDate(spec SeedSpec, account string, day time.Time) ([]seedFile, error) {
+func seedDate(spec Spec, account string, day time.Time) ([]seedFile, error) {
 	date := day.Format(time.DateOnly)
 	dayNumber := day.Unix() / 86400
 	large := spec.LargeObjectBytes > 0 && dayNumber%int64(spec.Dates) == 0

@@ -1,4 +1,4 @@
-package emulator
+package fakeauth
 
 import (
 	"context"
@@ -44,7 +44,7 @@ func (m *authTestMinter) Mint(_ context.Context, bucket, prefix string, d time.D
 
 var authTestNow = time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
 
-func newAuthTestAPI(opts AuthAPIOptions) (*AuthAPI, *authTestMinter) {
+func newAuthTestAPI(opts Options) (*API, *authTestMinter) {
 	m := &authTestMinter{now: authTestNow}
 	if opts.Tokens == nil {
 		opts.Tokens = []string{"good-token"}
@@ -57,11 +57,11 @@ func newAuthTestAPI(opts AuthAPIOptions) (*AuthAPI, *authTestMinter) {
 		opts.Prefix = "v1/account_id=12345/"
 	}
 	opts.Now = func() time.Time { return authTestNow }
-	return NewAuthAPI(opts), m
+	return New(opts), m
 }
 
 // authTestGet serves one request and returns the status and decoded body.
-func authTestGet(t *testing.T, a *AuthAPI, query, authorization string) (int, map[string]any) {
+func authTestGet(t *testing.T, a *API, query, authorization string) (int, map[string]any) {
 	t.Helper()
 	r := httptest.NewRequest(http.MethodGet, "http://api.optimizely.test"+CredentialsPath+query, nil)
 	if authorization != "" {
@@ -100,7 +100,7 @@ func TestAuthAPICredentialsShape(t *testing.T) {
 		{"prefix without slash", "v1/account_id=12345", false, "s3://optimizely-events-data/v1/account_id=12345"},
 	}
 	for _, tt := range tests {
-		a, m := newAuthTestAPI(AuthAPIOptions{Prefix: tt.prefix, TrailingSlash: tt.trailingSlash})
+		a, m := newAuthTestAPI(Options{Prefix: tt.prefix, TrailingSlash: tt.trailingSlash})
 		code, body := authTestGet(t, a, "?duration=1h", "Bearer good-token")
 		if code != http.StatusOK {
 			t.Fatalf("%s: status %d, body %v", tt.name, code, body)
@@ -128,7 +128,7 @@ func TestAuthAPICredentialsShape(t *testing.T) {
 }
 
 func TestAuthAPIUnauthorized(t *testing.T) {
-	a, m := newAuthTestAPI(AuthAPIOptions{})
+	a, m := newAuthTestAPI(Options{})
 	for _, auth := range []string{"", "good-token", "Basic good-token", "Bearer", "Bearer ", "Bearer wrong-token", "Bearer good-token-2"} {
 		code, body := authTestGet(t, a, "", auth)
 		if code != http.StatusUnauthorized {
@@ -150,7 +150,7 @@ func TestAuthAPIUnauthorized(t *testing.T) {
 }
 
 func TestAuthAPIRevokeAndAddToken(t *testing.T) {
-	a, _ := newAuthTestAPI(AuthAPIOptions{})
+	a, _ := newAuthTestAPI(Options{})
 	if code, _ := authTestGet(t, a, "", "Bearer good-token"); code != http.StatusOK {
 		t.Fatalf("before Revoke: status %d, want 200", code)
 	}
@@ -206,7 +206,7 @@ func TestParseExportDuration(t *testing.T) {
 }
 
 func TestAuthAPIDuration(t *testing.T) {
-	a, m := newAuthTestAPI(AuthAPIOptions{})
+	a, m := newAuthTestAPI(Options{})
 	for _, q := range []string{"?duration=2h", "?duration=10m", "?duration=30s"} {
 		code, body := authTestGet(t, a, q, "Bearer good-token")
 		if code != http.StatusBadRequest || body["code"] != "BAD_REQUEST" {
@@ -236,7 +236,7 @@ func TestAuthAPIAdvertisedLifetime(t *testing.T) {
 		{"minted 15m", 0, "?duration=15m", authTestNow.Add(15 * time.Minute)},
 	}
 	for _, tt := range tests {
-		a, _ := newAuthTestAPI(AuthAPIOptions{AdvertisedLifetime: tt.lifetime})
+		a, _ := newAuthTestAPI(Options{AdvertisedLifetime: tt.lifetime})
 		_, body := authTestGet(t, a, tt.query, "Bearer good-token")
 		creds := body["credentials"].(map[string]any)
 		if got := int64(creds["expiration"].(float64)); got != tt.want.UnixMilli() {
@@ -252,7 +252,7 @@ func TestAuthAPIAdvertisedLifetime(t *testing.T) {
 }
 
 func TestAuthAPIOtherRequests(t *testing.T) {
-	a, _ := newAuthTestAPI(AuthAPIOptions{})
+	a, _ := newAuthTestAPI(Options{})
 	for _, tt := range []struct {
 		method, path string
 		want         int
@@ -270,7 +270,7 @@ func TestAuthAPIOtherRequests(t *testing.T) {
 	}
 }
 
-// authTestFetch gets credentials from a running AuthAPI over HTTP, as a
+// authTestFetch gets credentials from a running API over HTTP, as a
 // client of Optimizely's API would.
 func authTestFetch(t *testing.T, baseURL, token string) (creds Credentials, s3Path string) {
 	t.Helper()
@@ -293,11 +293,11 @@ func authTestFetch(t *testing.T, baseURL, token string) (creds Credentials, s3Pa
 	return Credentials{c.AccessKeyID, c.SecretAccessKey, c.SessionToken, time.UnixMilli(c.Expiration)}, body.S3Path
 }
 
-// End to end: the AuthAPI mints real MinIO STS credentials and advertises a
+// End to end: the API mints real MinIO STS credentials and advertises a
 // 2 second lifetime, and the expiry proxy makes them stop working then.
 func TestAuthAPIWithMinIOAndExpiryProxy(t *testing.T) {
 	m := stsTestMinIO(t) // bucket, exporter user, objects under stsTestPrefix
-	api := NewAuthAPI(AuthAPIOptions{
+	api := New(Options{
 		Tokens:             []string{"pat-1"},
 		Minter:             &MinIOSTS{Endpoint: m.Endpoint(), AccessKey: stsTestExporter, SecretKey: stsTestSecret},
 		Bucket:             stsTestBucket,

@@ -1,4 +1,4 @@
-package emulator
+package fakeauth
 
 import (
 	"io"
@@ -8,14 +8,14 @@ import (
 )
 
 func TestAuthAPIInjectFaults(t *testing.T) {
-	a, _ := newAuthTestAPI(AuthAPIOptions{})
+	a, _ := newAuthTestAPI(Options{})
 	url, stop := a.Start()
 	defer stop()
-	a.InjectFaults(AuthUnauthorized, AuthForbidden, AuthTooManyRequests, AuthServerError, AuthMalformed, AuthSlow, AuthServerError)
+	a.InjectFaults(Unauthorized, Forbidden, TooManyRequests, ServerError, Malformed, Slow, ServerError)
 	if n := a.ClearFaults(); n != 7 {
 		t.Fatalf("ClearFaults = %d, want the 7 queued", n)
 	}
-	a.InjectFaults(AuthUnauthorized, AuthForbidden, AuthTooManyRequests, AuthServerError, AuthMalformed, AuthSlow)
+	a.InjectFaults(Unauthorized, Forbidden, TooManyRequests, ServerError, Malformed, Slow)
 	get := func() (*http.Response, string) {
 		req, _ := http.NewRequest("GET", url+CredentialsPath+"?duration=1h", nil)
 		req.Header.Set("Authorization", "Bearer "+"good-token")
@@ -51,7 +51,7 @@ func TestAuthAPIInjectFaults(t *testing.T) {
 }
 
 func TestAuthAPIFaultPlan(t *testing.T) {
-	a, _ := newAuthTestAPI(AuthAPIOptions{})
+	a, _ := newAuthTestAPI(Options{})
 	url, stop := a.Start()
 	defer stop()
 	get := func() int {
@@ -72,14 +72,14 @@ func TestAuthAPIFaultPlan(t *testing.T) {
 		return out
 	}
 	// Every third request fails; a queued fault comes first.
-	a.SetFaults(FaultPlan{Every: 3, EveryFault: AuthServerError})
-	a.InjectFaults(AuthMalformed)
+	a.SetFaults(FaultPlan{Every: 3, EveryFault: ServerError})
+	a.InjectFaults(Malformed)
 	if got, want := codes(6), []int{200, 200, 500, 200, 200, 500}; !slices.Equal(got, want) {
 		t.Errorf("every third: %v, want %v (the first a malformed 200)", got, want)
 	}
 	// A hold after two more credentials, before any queued fault.
-	a.SetFaults(FaultPlan{Hold: AuthForbidden, HoldAfter: 2})
-	a.InjectFaults(AuthServerError)
+	a.SetFaults(FaultPlan{Hold: Forbidden, HoldAfter: 2})
+	a.InjectFaults(ServerError)
 	if got, want := codes(5), []int{500, 200, 200, 403, 403}; !slices.Equal(got, want) {
 		t.Errorf("hold after 2: %v, want %v", got, want)
 	}

@@ -1,10 +1,11 @@
-package emulator
+package exportseed
 
 import (
 	"bytes"
 	"context"
 	"fmt"
 	"io"
+	"math/rand"
 	"os"
 	"path/filepath"
 	"slices"
@@ -15,9 +16,27 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/parquet-go/parquet-go"
+
+	"github.com/e3sync/e3sync/internal/memorys3"
 )
 
-const fixtureDir = "../../../shared/fixtures/optimizely-labs-sample"
+const (
+	fixtureDir = "../../../shared/fixtures/optimizely-labs-sample"
+	testBucket = "test-bucket"
+)
+
+// startMemory starts an in-memory S3 server with the test bucket.
+func startMemory(t *testing.T) (*memorys3.Server, *s3.Client) {
+	t.Helper()
+	return memorys3.ForTest(t, testBucket)
+}
+
+// randomBytes returns n deterministic pseudo-random bytes.
+func randomBytes(n int, seed int64) []byte {
+	b := make([]byte, n)
+	rand.New(rand.NewSource(seed)).Read(b)
+	return b
+}
 
 func openParquet(t *testing.T, data []byte) *parquet.File {
 	t.Helper()
@@ -80,7 +99,15 @@ func listAll(t *testing.T, c *s3.Client, prefix string) map[string]int64 {
 
 func getBytes(t *testing.T, c *s3.Client, key string) []byte {
 	t.Helper()
-	_, b := getAll(t, c, key, nil)
+	out, err := c.GetObject(context.Background(), &s3.GetObjectInput{Bucket: aws.String(testBucket), Key: aws.String(key)})
+	if err != nil {
+		t.Fatalf("GetObject(%q) error = %v", key, err)
+	}
+	defer out.Body.Close()
+	b, err := io.ReadAll(out.Body)
+	if err != nil {
+		t.Fatalf("GetObject(%q) read error = %v", key, err)
+	}
 	return b
 }
 
@@ -88,7 +115,7 @@ func TestSeedLayout(t *testing.T) {
 	_, c := startMemory(t)
 	ctx := context.Background()
 	const prefix = "v1/account_id=123/"
-	spec := SeedSpec{Now: seedNow, Dates: 4, LargeObjectBytes: 1 << 20, Seed: 7}
+	spec := Spec{Now: seedNow, Dates: 4, LargeObjectBytes: 1 << 20, Seed: 7}
 	rep, err := Seed(ctx, c, testBucket, prefix, spec)
 	if err != nil {
 		t.Fatalf("Seed() error = %v", err)
@@ -102,13 +129,13 @@ func TestSeedLayout(t *testing.T) {
 		total += o.Size
 	}
 	if len(reported) != len(rep.Objects) {
-		t.Errorf("SeedReport lists %d objects, %d distinct keys", len(rep.Objects), len(reported))
+		t.Errorf("Report lists %d objects, %d distinct keys", len(rep.Objects), len(reported))
 	}
 	if total != rep.TotalBytes {
-		t.Errorf("SeedReport.TotalBytes = %d, sum of sizes %d", rep.TotalBytes, total)
+		t.Errorf("Report.TotalBytes = %d, sum of sizes %d", rep.TotalBytes, total)
 	}
 	if fmt.Sprint(listed) != fmt.Sprint(reported) {
-		t.Errorf("listed objects differ from SeedReport:\nlisted   %v\nreported %v", listed, reported)
+		t.Errorf("listed objects differ from Report:\nlisted   %v\nreported %v", listed, reported)
 	}
 
 	dates := []string{"2025-03-10", "2025-03-11", "2025-03-12", "2025-03-13"}
@@ -237,7 +264,7 @@ func checkRows[T any](t *testing.T, key string, data []byte, got, want *parquet.
 }
 
 func TestSeedDeterministic(t *testing.T) {
-	spec := SeedSpec{Now: seedNow, Dates: 2, LargeObjectBytes: 512 << 10, Seed: 3}
+	spec := Spec{Now: seedNow, Dates: 2, LargeObjectBytes: 512 << 10, Seed: 3}
 	a, b := &recordingPutter{}, &recordingPutter{}
 	ctx := context.Background()
 	if _, err := Seed(ctx, a, "b", "p/", spec); err != nil {
@@ -271,7 +298,7 @@ func TestSeedLaterNowAddsDate(t *testing.T) {
 	_, c := startMemory(t)
 	ctx := context.Background()
 	const prefix = "v1/account_id=9/"
-	spec := SeedSpec{Now: seedNow, Dates: 3, LargeObjectBytes: 512 << 10, Seed: 11}
+	spec := Spec{Now: seedNow, Dates: 3, LargeObjectBytes: 512 << 10, Seed: 11}
 	if _, err := Seed(ctx, c, testBucket, prefix, spec); err != nil {
 		t.Fatal(err)
 	}
@@ -312,7 +339,7 @@ func TestSeedLaterNowAddsDate(t *testing.T) {
 	}
 	for _, o := range rep.Objects {
 		if _, ok := after[o.Key]; !ok || strings.Contains(o.Key, "/date=2025-03-11/") {
-			t.Errorf("second SeedReport lists %s, want only keys of 2025-03-12..14", o.Key)
+			t.Errorf("second Report lists %s, want only keys of 2025-03-12..14", o.Key)
 		}
 	}
 }

@@ -1,9 +1,10 @@
-// Package emulator stands in for Optimizely in tests, benchmarks and the demo:
-// a fake Authentication API that hands out temporary S3 credentials in
-// Optimizely's exact JSON shape, the minters that make those credentials
-// (MinIO STS AssumeRole with a prefix-scoped session policy, or static keys
-// for the in-process S3 server), and a realistic seeded export.
-package emulator
+// Package fakeauth stands in for Optimizely's Authentication API in tests,
+// benchmarks and the demo: a server that hands out temporary S3 credentials
+// in Optimizely's exact JSON shape (with injectable faults), and the minters
+// that make those credentials (MinIO STS AssumeRole with a prefix-scoped
+// session policy, or static keys for the in-memory S3 server of
+// internal/memorys3).
+package fakeauth
 
 import (
 	"context"

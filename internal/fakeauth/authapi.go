@@ -1,4 +1,4 @@
-package emulator
+package fakeauth
 
 import (
 	"encoding/json"
@@ -16,8 +16,8 @@ import (
 // CredentialsPath is the path of Optimizely's export credentials endpoint.
 const CredentialsPath = "/v2/export/credentials"
 
-// AuthAPIOptions configure an AuthAPI.
-type AuthAPIOptions struct {
+// Options configure an API.
+type Options struct {
 	Tokens []string // valid bearer tokens (Personal Access Tokens)
 	Minter Minter   // makes the credentials
 	Bucket string   // e.g. "optimizely-events-data"
@@ -26,7 +26,7 @@ type AuthAPIOptions struct {
 	// AdvertisedLifetime, when > 0, sets the response's expiration to now +
 	// AdvertisedLifetime, whatever the minted credentials' real lifetime
 	// (MinIO's is at least 15 minutes). Pair it with an expiry proxy fed by
-	// AuthAPI.Expiry to make the credentials really stop working then.
+	// API.Expiry to make the credentials really stop working then.
 	AdvertisedLifetime time.Duration
 
 	// TrailingSlash makes s3Path end with "/", as Optimizely's sometimes does.
@@ -35,11 +35,11 @@ type AuthAPIOptions struct {
 	Now func() time.Time // clock; nil means time.Now
 }
 
-// AuthAPI is a fake Optimizely Authentication API serving
+// API is a fake Optimizely Authentication API serving
 // GET /v2/export/credentials?duration=... in Optimizely's exact JSON shape.
 // It is safe for concurrent use.
-type AuthAPI struct {
-	opts AuthAPIOptions
+type API struct {
+	opts Options
 
 	mu     sync.Mutex
 	tokens map[string]bool      // token -> valid (false once revoked)
@@ -49,29 +49,29 @@ type AuthAPI struct {
 	issued   atomic.Int64
 
 	faultMu  sync.Mutex
-	faults   []AuthFault // answered next, one per request
+	faults   []Fault // answered next, one per request
 	plan     FaultPlan
 	planSeen int   // requests since SetFaults
 	holdFrom int64 // plan.Hold starts once this many credentials were issued
 	injected int
 }
 
-// AuthFault is a failure the API answers instead of credentials.
-type AuthFault string
+// Fault is a failure the API answers instead of credentials.
+type Fault string
 
 // The faults InjectFaults can queue.
 const (
-	AuthUnauthorized    AuthFault = "401 (revoked token)"
-	AuthForbidden       AuthFault = "403"
-	AuthTooManyRequests AuthFault = "429 Retry-After: 1"
-	AuthServerError     AuthFault = "500"
-	AuthMalformed       AuthFault = "200 with malformed JSON"
-	AuthSlow            AuthFault = "slow (2 s), then credentials"
+	Unauthorized    Fault = "401 (revoked token)"
+	Forbidden       Fault = "403"
+	TooManyRequests Fault = "429 Retry-After: 1"
+	ServerError     Fault = "500"
+	Malformed       Fault = "200 with malformed JSON"
+	Slow            Fault = "slow (2 s), then credentials"
 )
 
 // InjectFaults makes the next requests fail, one fault per request, in
 // order; later requests are served normally.
-func (a *AuthAPI) InjectFaults(faults ...AuthFault) {
+func (a *API) InjectFaults(faults ...Fault) {
 	a.faultMu.Lock()
 	defer a.faultMu.Unlock()
 	a.faults = append(a.faults, faults...)
@@ -81,25 +81,25 @@ func (a *AuthAPI) InjectFaults(faults ...AuthFault) {
 // next SetFaults.
 type FaultPlan struct {
 	// Hold is answered to every request once HoldAfter more credentials
-	// have been issued: a token revoked (AuthUnauthorized) mid-copy, an
+	// have been issued: a token revoked (Unauthorized) mid-copy, an
 	// outage.
-	Hold      AuthFault
+	Hold      Fault
 	HoldAfter int64
 	// Every > 0: every Every-th request answers EveryFault.
 	Every      int
-	EveryFault AuthFault
+	EveryFault Fault
 }
 
 // SetFaults replaces the fault plan; SetFaults(FaultPlan{}) ends it.
-func (a *AuthAPI) SetFaults(p FaultPlan) {
+func (a *API) SetFaults(p FaultPlan) {
 	a.faultMu.Lock()
 	defer a.faultMu.Unlock()
 	a.plan, a.planSeen, a.holdFrom = p, 0, a.issued.Load()+p.HoldAfter
 }
 
 // SetLifetime sets the advertised lifetime of the credentials issued from
-// now on (see AuthAPIOptions.AdvertisedLifetime; 0: their real one).
-func (a *AuthAPI) SetLifetime(d time.Duration) {
+// now on (see Options.AdvertisedLifetime; 0: their real one).
+func (a *API) SetLifetime(d time.Duration) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	a.opts.AdvertisedLifetime = d
@@ -107,7 +107,7 @@ func (a *AuthAPI) SetLifetime(d time.Duration) {
 
 // ClearFaults drops the faults queued and not yet answered, and returns how
 // many there were.
-func (a *AuthAPI) ClearFaults() int {
+func (a *API) ClearFaults() int {
 	a.faultMu.Lock()
 	defer a.faultMu.Unlock()
 	n := len(a.faults)
@@ -116,7 +116,7 @@ func (a *AuthAPI) ClearFaults() int {
 }
 
 // FaultsInjected is the number of faults answered so far.
-func (a *AuthAPI) FaultsInjected() int {
+func (a *API) FaultsInjected() int {
 	a.faultMu.Lock()
 	defer a.faultMu.Unlock()
 	return a.injected
@@ -124,10 +124,10 @@ func (a *AuthAPI) FaultsInjected() int {
 
 // fault answers the next queued fault, if any, and reports whether the
 // request is done.
-func (a *AuthAPI) fault(w http.ResponseWriter, r *http.Request) bool {
+func (a *API) fault(w http.ResponseWriter, r *http.Request) bool {
 	a.faultMu.Lock()
 	a.planSeen++
-	var f AuthFault
+	var f Fault
 	switch p := a.plan; {
 	case p.Hold != "" && a.issued.Load() >= a.holdFrom:
 		f = p.Hold
@@ -143,20 +143,20 @@ func (a *AuthAPI) fault(w http.ResponseWriter, r *http.Request) bool {
 	a.injected++
 	a.faultMu.Unlock()
 	switch f {
-	case AuthUnauthorized:
+	case Unauthorized:
 		writeAuthError(w, http.StatusUnauthorized, "UNAUTHORIZED", "Invalid or revoked token.")
-	case AuthForbidden:
+	case Forbidden:
 		writeAuthError(w, http.StatusForbidden, "FORBIDDEN", "You do not have permission to perform this action.")
-	case AuthTooManyRequests:
+	case TooManyRequests:
 		w.Header().Set("Retry-After", "1")
 		writeAuthError(w, http.StatusTooManyRequests, "TOO_MANY_REQUESTS", "Rate limit exceeded")
-	case AuthServerError:
+	case ServerError:
 		writeAuthError(w, http.StatusInternalServerError, "INTERNAL_SERVER_ERROR", "Internal error")
-	case AuthMalformed:
+	case Malformed:
 		w.Header().Set("Content-Type", "application/json")
 		w.WriteHeader(http.StatusOK)
 		w.Write([]byte(`{"credentials":{"accessKeyId":"AKIA`))
-	case AuthSlow:
+	case Slow:
 		select {
 		case <-time.After(2 * time.Second):
 		case <-r.Context().Done():
@@ -167,12 +167,12 @@ func (a *AuthAPI) fault(w http.ResponseWriter, r *http.Request) bool {
 	return true
 }
 
-// NewAuthAPI returns an AuthAPI accepting opts.Tokens.
-func NewAuthAPI(opts AuthAPIOptions) *AuthAPI {
+// New returns an API accepting opts.Tokens.
+func New(opts Options) *API {
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}
-	a := &AuthAPI{opts: opts, tokens: map[string]bool{}, expiry: map[string]time.Time{}}
+	a := &API{opts: opts, tokens: map[string]bool{}, expiry: map[string]time.Time{}}
 	for _, t := range opts.Tokens {
 		a.tokens[t] = true
 	}
@@ -180,7 +180,7 @@ func NewAuthAPI(opts AuthAPIOptions) *AuthAPI {
 }
 
 // AddToken makes token valid, e.g. a rotated Personal Access Token.
-func (a *AuthAPI) AddToken(token string) {
+func (a *API) AddToken(token string) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	a.tokens[token] = true
@@ -188,7 +188,7 @@ func (a *AuthAPI) AddToken(token string) {
 
 // Revoke makes token invalid from now on. Credentials already issued for it
 // keep working until they expire, as with Optimizely.
-func (a *AuthAPI) Revoke(token string) {
+func (a *API) Revoke(token string) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	a.tokens[token] = false
@@ -197,7 +197,7 @@ func (a *AuthAPI) Revoke(token string) {
 // Expiry returns the expiration advertised for the credentials with
 // accessKeyID, and whether this API issued them. Its signature fits
 // testenv.NewExpiryProxy.
-func (a *AuthAPI) Expiry(accessKeyID string) (time.Time, bool) {
+func (a *API) Expiry(accessKeyID string) (time.Time, bool) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	t, ok := a.expiry[accessKeyID]
@@ -205,14 +205,14 @@ func (a *AuthAPI) Expiry(accessKeyID string) (time.Time, bool) {
 }
 
 // Requests is the number of requests served, whatever their outcome.
-func (a *AuthAPI) Requests() int64 { return a.requests.Load() }
+func (a *API) Requests() int64 { return a.requests.Load() }
 
 // Issued is the number of credentials issued.
-func (a *AuthAPI) Issued() int64 { return a.issued.Load() }
+func (a *API) Issued() int64 { return a.issued.Load() }
 
 // Start serves the API on 127.0.0.1 and returns its base URL (without the
 // path) and a function that stops it.
-func (a *AuthAPI) Start() (url string, stop func()) {
+func (a *API) Start() (url string, stop func()) {
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		panic(fmt.Sprintf("emulator: auth API listen: %v", err))
@@ -234,7 +234,7 @@ type credentialsResponse struct {
 }
 
 // ServeHTTP implements http.Handler.
-func (a *AuthAPI) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+func (a *API) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	a.requests.Add(1)
 	if a.fault(w, r) {
 		return
