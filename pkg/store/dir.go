@@ -181,7 +181,7 @@ func (d *Dir) Write(ctx context.Context, key string, size int64, r io.Reader, me
 	if strings.HasSuffix(key, tmpSuffix) {
 		// List hides such names (they are our temporary files): a file
 		// written under one would be invisible and copied again forever.
-		return "", fmt.Errorf("write %s%s: key ends in %q, which this store reserves for partial files", d, key, tmpSuffix)
+		return "", fmt.Errorf("write %s%s: %w: it ends in %q, which this store reserves for partial files", d, key, ErrInvalidKey, tmpSuffix)
 	}
 	if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
 		return "", fmt.Errorf("write %s%s: %w", d, key, err)

@@ -34,6 +34,11 @@ func TestPermanent(t *testing.T) {
 		{"ENOSPC", refusedPath("/d/", "write", path(syscall.ENOSPC)), true, true},
 		{"EDQUOT", refusedPath("/d/", "write", path(syscall.EDQUOT)), true, true},
 		{"invalid key", fmt.Errorf("write: %w", ErrInvalidKey), true, false},
+		{"key with a '..' segment", checkKey("a/../b"), true, false},
+		{"key reserved for partial files", func() error {
+			_, err := (&Dir{root: "/d"}).Write(context.Background(), "a"+tmpSuffix, 0, strings.NewReader(""), nil)
+			return err
+		}(), true, false},
 		{"ENAMETOOLONG", refusedPath("/d/", "write", path(syscall.ENAMETOOLONG)), true, false},
 		{"ENOTDIR", refusedPath("/d/", "write", path(syscall.ENOTDIR)), true, false},
 		{"EISDIR", path(syscall.EISDIR), true, false},
