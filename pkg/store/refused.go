@@ -148,15 +148,15 @@ func (b *BucketClient) refusal(op, key string, err error, code string) error {
 	switch {
 	case accessCodes[code]:
 		re.Reason = "access denied (" + code + ")"
-		perm := "s3:PutObject on " + objects
+		perm := "s3:PutObject on " + objects + " (and the use of the bucket's KMS key, if it has one)"
 		switch op {
 		case "ListObjectsV2", "HeadBucket":
 			perm = "s3:ListBucket on arn:aws:s3:::" + b.bucket
 		case "GetObject", "HeadObject":
-			perm = "s3:GetObject on " + objects
+			perm = "s3:GetObject on " + objects + " (and the use of the bucket's KMS key, if it has one)"
 		}
 		re.Fix = "the AWS identity e3sync writes with may not do this: allow it " + perm +
-			" (and the use of the bucket's KMS key, if it has one), and check that " + b.bucket + " is the bucket you meant"
+			", and check that " + b.bucket + " is the bucket you meant"
 	case credentialCodes[code]:
 		re.Reason = "the AWS credentials are not valid (" + code + ")"
 		re.Fix = "check AWS_PROFILE, or AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY"

@@ -44,19 +44,6 @@ func NewBucketClient(c *s3.Client, t Target) *BucketClient {
 	return &BucketClient{c: c, bucket: t.Bucket, prefix: t.Prefix}
 }
 
-// Region returns the bucket's region, finding it first if need be.
-func (b *BucketClient) Region(ctx context.Context) (string, error) {
-	if err := b.findRegion(ctx); err != nil {
-		return "", err
-	}
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	if b.region == "" {
-		return b.c.Options().Region, nil
-	}
-	return b.region, nil
-}
-
 // findRegion asks for the bucket's region once. An answer without the
 // header (an S3-compatible server that has no regions) keeps the client's
 // region; a bucket that does not exist is a *RefusedError. Only a request

@@ -11,6 +11,7 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
+	"github.com/aws/smithy-go"
 	"github.com/aws/smithy-go/middleware"
 	smithyhttp "github.com/aws/smithy-go/transport/http"
 
@@ -66,8 +67,8 @@ func TestBucketClientFindsRegion(t *testing.T) {
 			if l, err := s.List(ctx, "", false); err != nil || len(l.Objects) == 0 {
 				t.Fatalf("List() = %v, %v", l, err)
 			}
-			if got, err := bc.Region(ctx); got != "eu-west-2" || err != nil {
-				t.Errorf("Region() = %q, %v; want eu-west-2", got, err)
+			if want := "eu-west-2"; region == want && bc.region != "" || region != want && bc.region != want {
+				t.Errorf("region sent = %q; want eu-west-2 (\"\" when the client's)", bc.region)
 			}
 			// One region look-up (anonymous HeadBucket), then the writes
 			// (create, 2 parts, complete) and the listing: no request
@@ -160,5 +161,47 @@ func TestBucketClientRefusals(t *testing.T) {
 				t.Errorf("Write() = %v; want a refusal saying %q", err, c.want)
 			}
 		})
+	}
+}
+
+// What BucketClient makes of each S3 error code, by request: one row per
+// case of the code tables in refused.go.
+func TestBucketClientClassify(t *testing.T) {
+	b := NewBucketClient(s3.New(s3.Options{Region: "us-east-1"}), Target{Bucket: "lake", Prefix: "e3/"})
+	apiErr := func(code string) error { return &smithy.GenericAPIError{Code: code, Message: "m"} }
+	for _, c := range []struct {
+		op, code string
+		want     string // in the refusal; "" for no refusal
+		invalid  bool   // ErrInvalidKey
+	}{
+		{"PutObject", "AccessDenied", "access denied (AccessDenied): the AWS identity e3sync writes with may not do this: allow it s3:PutObject on arn:aws:s3:::lake/e3/*", false},
+		{"UploadPart", "AllAccessDisabled", "allow it s3:PutObject on arn:aws:s3:::lake/e3/*", false},
+		{"ListObjectsV2", "AccessDenied", "allow it s3:ListBucket on arn:aws:s3:::lake, and check that lake is the bucket you meant", false},
+		{"GetObject", "AccessDenied", "allow it s3:GetObject on arn:aws:s3:::lake/e3/*", false},
+		{"HeadObject", "Forbidden", "allow it s3:GetObject", false},
+		{"PutObject", "InvalidAccessKeyId", "the AWS credentials are not valid (InvalidAccessKeyId): check AWS_PROFILE", false},
+		{"PutObject", "SignatureDoesNotMatch", "the AWS credentials are not valid", false},
+		{"ListObjectsV2", "NoSuchBucket", "bucket lake does not exist: create it, or correct the bucket name", false},
+		{"PutObject", "InvalidBucketName", "S3 does not accept the bucket name lake: correct the bucket name", false},
+		{"PutObject", "PermanentRedirect", "the bucket is in another region than us-east-1 and did not say which (PermanentRedirect): set AWS_REGION", false},
+		{"PutObject", "KeyTooLongError", "", true},
+		{"HeadObject", "NotFound", "", false},
+		{"GetObject", "NoSuchKey", "", false},
+		{"PutObject", "InternalError", "", false},
+		{"PutObject", "SlowDown", "", false},
+		{"DeleteObject", "AccessDenied", "", false}, // pruning keeps its own handling
+		{"AbortMultipartUpload", "AccessDenied", "", false},
+		{"ListMultipartUploads", "AccessDenied", "", false},
+	} {
+		err := b.classify(c.op, "e3/k", apiErr(c.code))
+		re := Refused(err)
+		switch {
+		case c.want == "" && re != nil, c.want != "" && (re == nil || !strings.Contains(re.Error(), c.want)):
+			t.Errorf("classify(%s, %s) = %v; want refusal %q", c.op, c.code, err, c.want)
+		case errors.Is(err, ErrInvalidKey) != c.invalid:
+			t.Errorf("classify(%s, %s) = %v; want ErrInvalidKey %v", c.op, c.code, err, c.invalid)
+		case Permanent(err) != (c.want != "" || c.invalid):
+			t.Errorf("Permanent(classify(%s, %s)) = %v", c.op, c.code, Permanent(err))
+		}
 	}
 }
