@@ -11,12 +11,12 @@ import (
 
 // Errors that no retry can fix come in two kinds:
 //
-//	kind                        | examples                                     | retried | the run
-//	RefusedError (destination)  | AccessDenied, NoSuchBucket, InvalidBucketName,| no      | stops: no object or task starts after it
-//	                            | a wrong region, EACCES, EPERM, EROFS, ENOSPC |         |
-//	ErrInvalidKey (one object)  | KeyTooLongError, an empty, absolute or '..'  | no      | goes on with the other objects
-//	                            | key, ENAMETOOLONG, ENOTDIR, EISDIR, EILSEQ   |         |
-//	anything else               | 5xx, SlowDown, resets, truncated bodies      | yes     | goes on
+//	kind                       | examples                                       | retried | the run
+//	RefusedError (destination) | AccessDenied, NoSuchBucket, InvalidBucketName, | no      | stops: no object or task starts after it
+//	                           | a wrong region, EACCES, EPERM, EROFS, ENOSPC   |         |
+//	ErrInvalidKey (one object) | KeyTooLongError, an empty, absolute or '..'    | no      | goes on with the other objects
+//	                           | key, ENAMETOOLONG, ENOTDIR, EISDIR, EILSEQ     |         |
+//	anything else              | 5xx, SlowDown, resets, truncated bodies        | yes     | goes on
 //
 // Permanent reports the first two; Refused returns the first.
 
