@@ -39,6 +39,7 @@ const (
 	exitFailed   = 1 // the run finished but some objects or tasks failed
 	exitUsage    = 2 // bad flags or settings
 	exitRejected = 3 // Optimizely rejected the Personal Access Token
+	// exitRefused = 4: the destination refused (refused.go)
 )
 
 // version is set at build time with -ldflags "-X main.version=...".
@@ -135,6 +136,8 @@ func exitCode(ctx context.Context, err error, stderr io.Writer) int {
 		return exitRejected
 	case errors.Is(err, errRunFailed):
 		return exitFailed
+	case store.Refused(err) != nil:
+		return refusedExit(err, stderr)
 	default:
 		fmt.Fprintln(stderr, "e3sync:", err)
 		return exitFailed

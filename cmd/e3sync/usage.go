@@ -30,7 +30,8 @@ Examples:
   e3sync verify --dest s3://my-bucket/e3/ --from 2024-01-01 --to 2024-01-31 --json
 
 Run 'e3sync help CMD' (or 'e3sync CMD -h') for a command's flags. Exit codes: 0 success, 1 some objects or
-tasks failed, 2 bad flags or settings, 3 Optimizely rejected the token, 130 (143) interrupted by Ctrl-C
-(SIGTERM): run the same command to continue.
+tasks failed, 2 bad flags or settings, 3 Optimizely rejected the token, 4 the destination refused (no permission, no
+such bucket, read-only: nothing more copied), 130 (143) interrupted by Ctrl-C (SIGTERM): run the
+same command to continue.
 `)
 }

@@ -30,6 +30,7 @@ type MinIO struct {
 	host     string // 127.0.0.1:port
 	user     string
 	password string
+	region   string // the site region; Region when not set (SiteRegion)
 }
 
 // MinIOBinary returns the MinIO server binary to run: $E3SYNC_MINIO, else
@@ -46,23 +47,42 @@ func MinIOBinary() (string, error) {
 // MinIOForTest starts a MinIO server for t and stops it when t ends, after
 // logging the tail of the server's output if t failed. Without a MinIO binary
 // the test is skipped, or fails when CI=true.
-func MinIOForTest(t testing.TB) *MinIO {
+func MinIOForTest(t testing.TB, opts ...MinIOOption) *MinIO {
 	t.Helper()
-	return serverForTest(t, "minio", 30*time.Second, StartMinIO)
+	return serverForTest(t, "minio", 30*time.Second, func(ctx context.Context) (*MinIO, error) { return StartMinIO(ctx, opts...) })
+}
+
+// MinIOOption changes how StartMinIO starts the server.
+type MinIOOption func(*minioSettings)
+
+type minioSettings struct {
+	region string // MINIO_SITE_REGION; "" leaves it unset
+}
+
+// SiteRegion starts the server as a site in region: it then refuses requests
+// signed for any other region (AuthorizationHeaderMalformed), as S3 does for
+// a bucket in another region than the client's. Without it the server
+// accepts every region.
+func SiteRegion(region string) MinIOOption {
+	return func(s *minioSettings) { s.region = region }
 }
 
 // StartMinIO starts a MinIO server with random root credentials on free
 // loopback ports and waits until it is live. ctx bounds the start only; the
 // server runs until Stop.
-func StartMinIO(ctx context.Context) (*MinIO, error) {
+func StartMinIO(ctx context.Context, opts ...MinIOOption) (*MinIO, error) {
 	bin, err := MinIOBinary()
 	if err != nil {
 		return nil, err
 	}
-	return startRetrying(ctx, func(ctx context.Context) (*MinIO, error) { return startMinIO(ctx, bin) })
+	var set minioSettings
+	for _, o := range opts {
+		o(&set)
+	}
+	return startRetrying(ctx, func(ctx context.Context) (*MinIO, error) { return startMinIO(ctx, bin, set) })
 }
 
-func startMinIO(ctx context.Context, bin string) (*MinIO, error) {
+func startMinIO(ctx context.Context, bin string, set minioSettings) (*MinIO, error) {
 	dir, err := os.MkdirTemp("", "e3sync-minio-")
 	if err != nil {
 		return nil, fmt.Errorf("start minio: %w", err)
@@ -82,6 +102,10 @@ func startMinIO(ctx context.Context, bin string) (*MinIO, error) {
 		host:     "127.0.0.1:" + strconv.Itoa(apiPort),
 		user:     "root" + randomHex(8),
 		password: randomHex(20),
+		region:   Region,
+	}
+	if set.region != "" {
+		m.region = set.region
 	}
 	m.endpoint = "http://" + m.host
 	dataDir := filepath.Join(dir, "data")
@@ -100,6 +124,9 @@ func startMinIO(ctx context.Context, bin string) (*MinIO, error) {
 		"MINIO_ROOT_PASSWORD=" + m.password,
 		"MINIO_UPDATE=off",
 		"MINIO_BROWSER=off",
+	}
+	if set.region != "" {
+		env = append(env, "MINIO_SITE_REGION="+set.region)
 	}
 	// MINIO_* settings from the caller's environment would change the server
 	// under test; leave them out.
@@ -122,11 +149,18 @@ func (m *MinIO) Root() aws.Credentials {
 // RootProvider returns the root user's credentials as a provider.
 func (m *MinIO) RootProvider() aws.CredentialsProvider { return StaticCredentials(m.Root()) }
 
-// S3Client returns an S3 client for this server using creds: region
-// us-east-1, path-style addressing, nothing read from the environment or
+// Region is the server's region: Region unless started with SiteRegion.
+func (m *MinIO) Region() string { return m.region }
+
+// S3Client returns an S3 client for this server using creds: the server's
+// region, path-style addressing, nothing read from the environment or
 // ~/.aws.
 func (m *MinIO) S3Client(creds aws.CredentialsProvider) *s3.Client {
-	return NewS3Client(m.endpoint, creds)
+	c := NewS3Client(m.endpoint, creds)
+	if m.region == Region {
+		return c
+	}
+	return s3.New(c.Options(), func(o *s3.Options) { o.Region = m.region })
 }
 
 // NewS3Client returns an S3 client for the S3 endpoint (for example an expiry

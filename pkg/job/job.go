@@ -16,6 +16,7 @@ import (
 	"github.com/e3sync/e3sync/pkg/export"
 	"github.com/e3sync/e3sync/pkg/logctx"
 	"github.com/e3sync/e3sync/pkg/plan"
+	"github.com/e3sync/e3sync/pkg/store"
 	"github.com/e3sync/e3sync/pkg/transfer"
 )
 
@@ -87,11 +88,16 @@ type Summary struct {
 func (s Summary) Failed() bool { return len(s.Errors) > 0 }
 
 // Run plans and copies. Errors of single tasks are collected in the summary;
-// the returned error is for failures that stop the whole run (planning).
+// the returned error is for failures that stop the whole run (planning, a
+// destination that refuses: a *store.RefusedError, checked before planning
+// with a write probe).
 func (j *Job) Run(ctx context.Context, o plan.Options) (Summary, error) {
 	start := time.Now()
 	log := logctx.OrDiscard(j.Logger)
 	s := Summary{RunID: o.RunID, DryRun: j.DryRun, Errors: []string{}, CompletedDates: []string{}, Dates: []plan.Date{}, WithdrawnDates: []string{}}
+	if err := j.Engine.Probe(ctx); err != nil {
+		return s, err
+	}
 	p, err := plan.Make(ctx, j.Source, j.Dest, o)
 	if err != nil {
 		return s, fmt.Errorf("plan: %w", err)
@@ -109,6 +115,9 @@ func (j *Job) Run(ctx context.Context, o plan.Options) (Summary, error) {
 		r.remaining[dateKey{t.Type, t.Date}]++
 	}
 	r.copyAll(ctx, p.Tasks)
+	if err := refused(j.Engine); err != nil {
+		return r.s, err
+	}
 	s = r.s
 	s.Interrupted = ctx.Err() != nil
 	sort.Strings(s.CompletedDates)
@@ -151,6 +160,10 @@ func (r *run) copyAll(ctx context.Context, tasks []export.Task) {
 	for _, t := range tasks {
 		if !acquire(ctx, sem) {
 			break
+		}
+		if refused(r.j.Engine) != nil {
+			<-sem
+			break // Run returns the refusal; no task would get further
 		}
 		wg.Add(1)
 		go func() {
@@ -221,7 +234,9 @@ func (r *run) count(ctx context.Context, t export.Task, k dateKey, res transfer.
 		s.TasksFailed++
 		s.Errors = append(s.Errors, err.Error())
 		r.failed[k] = true
-		r.log.ErrorContext(ctx, "task failed", "task", t.String(), "error", err.Error())
+		if store.Refused(err) == nil { // a refusal is Run's error, said once
+			r.log.ErrorContext(ctx, "task failed", "task", t.String(), "error", err.Error())
+		}
 	}
 	r.remaining[k]--
 	return r.remaining[k] == 0 && !r.failed[k] && ctx.Err() == nil
@@ -259,4 +274,14 @@ func (r *run) withdraw(ctx context.Context, k dateKey) {
 	case ok:
 		r.s.WithdrawnDates = append(r.s.WithdrawnDates, string(k.t)+"/"+k.date)
 	}
+}
+
+// refused returns the *store.RefusedError that stopped eng, or nil: the
+// destination refused (see transfer.Probe), and the run stops with that one
+// error.
+func refused(eng *transfer.Engine) error {
+	if re := store.Refused(eng.Halted()); re != nil {
+		return re
+	}
+	return nil
 }

@@ -77,6 +77,9 @@ func (e *Engine) listTask(ctx context.Context, t export.Task, stopAt time.Time) 
 	if err != nil {
 		return nil, fmt.Errorf("destination: %w", err)
 	}
+	if err := e.checkNames(t.Prefix(), srcL, dstL); err != nil {
+		return nil, err
+	}
 	m, err := readManifest(ctx, e.dst, t)
 	if err != nil {
 		return nil, err

@@ -112,6 +112,9 @@ type Engine struct {
 	// parts only with both, and ranged reads only the listed version.
 	ranged store.RangeReader
 	parts  store.PartWriter
+	// prober and names are dst's, nil without (probe.go, names.go).
+	prober store.WriteProber
+	names  store.NameChecker
 	slots  chan struct{}
 	large  chan struct{}
 	small  *semaphore.Weighted // bytes of small objects in flight
@@ -119,7 +122,8 @@ type Engine struct {
 	// uploads: asking again for every task would only repeat the warning.
 	noCleanup atomic.Bool
 	// down is tripped by the first error showing that an endpoint stopped
-	// answering: no object or task starts after it.
+	// answering, or that the destination refuses (probe.go): no object or
+	// task starts after it.
 	down breaker
 }
 
@@ -133,6 +137,8 @@ func New(src Source, dst Destination, opts Options) *Engine {
 	}
 	ranged, _ := src.(store.RangeReader)
 	parts, _ := dst.(store.PartWriter)
+	prober, _ := dst.(store.WriteProber)
+	names, _ := dst.(store.NameChecker)
 	if opts.LargeObject <= 0 {
 		opts.LargeObject = DefaultLargeObject
 		if parts != nil && parts.PartSize() > 0 {
@@ -150,7 +156,7 @@ func New(src Source, dst Destination, opts Options) *Engine {
 	}
 	opts.Logger = logctx.OrDiscard(opts.Logger)
 	return &Engine{
-		src: src, dst: dst, opts: opts, ranged: ranged, parts: parts,
+		src: src, dst: dst, opts: opts, ranged: ranged, parts: parts, prober: prober, names: names,
 		slots: make(chan struct{}, opts.Concurrency),
 		large: make(chan struct{}, opts.LargeConcurrency),
 		small: semaphore.NewWeighted(opts.SmallMemory),
@@ -270,7 +276,7 @@ func (e *Engine) copyObject(ctx context.Context, o store.Object) (etag string, e
 				return "", fmt.Errorf("copy %s: %w", o.Key, err)
 			}
 		}
-		if etag, err = e.copyOnce(ctx, o); err == nil || ctx.Err() != nil || store.Unanswered(err) {
+		if etag, err = e.copyOnce(ctx, o); err == nil || ctx.Err() != nil || store.Unanswered(err) || store.Permanent(err) {
 			break
 		}
 	}
