@@ -9,16 +9,16 @@ import (
 	"context"
 	"flag"
 	"fmt"
+	"log/slog"
 	"strings"
 
-	awsconfig "github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
 
 	"github.com/e3sync/e3sync/pkg/source"
 )
 
 // exitKeysRejected: the export's S3 rejected the static source keys (4 is
-// a refused destination).
+// a refused destination, refused.go).
 const exitKeysRejected = 5
 
 // addSourceKeysFlag registers --source-keys-secret.
@@ -55,16 +55,21 @@ func sourceModeProblems(c config, getenv func(string) string, required bool) []s
 	return nil
 }
 
-// sourceConfig returns how to reach the export in the mode c configures.
-func sourceConfig(ctx context.Context, c config, getenv func(string) string) (source.Config, error) {
+// sourceConfig returns how to reach the export in the mode c configures. A
+// token is read once first (checkToken: a token source that cannot work is
+// a settings error).
+func sourceConfig(ctx context.Context, c config, getenv func(string) string, log *slog.Logger) (source.Config, error) {
 	if _, keys := sourceModes(c, getenv); !keys {
-		tokens, err := tokenSource(ctx, c, getenv)
-		return source.Config{Tokens: tokens}, err
+		tokens, err := tokenSource(ctx, c, getenv, log)
+		if err != nil {
+			return source.Config{}, err
+		}
+		return source.Config{Tokens: tokens}, checkToken(ctx, c, tokens)
 	}
 	if c.keysSecret == "" {
 		return source.Config{Keys: source.KeysFromEnv(getenv)}, nil
 	}
-	cfg, err := awsconfig.LoadDefaultConfig(ctx)
+	cfg, err := awsConfig(ctx, log)
 	if err != nil {
 		return source.Config{}, fmt.Errorf("AWS configuration for Secrets Manager: %w", err)
 	}

@@ -35,12 +35,7 @@ func TestSourceModeSettings(t *testing.T) {
 	}
 	for _, tt := range tests {
 		args := append(tt.args, "--dest", t.TempDir())
-		var err error
-		if args[0] == "status" {
-			_, err = parseStatusConfig(args[1:], func(k string) string { return tt.env[k] }, &bytes.Buffer{})
-		} else {
-			_, err = parseConfig(args[0], args[1:], func(k string) string { return tt.env[k] }, &bytes.Buffer{})
-		}
+		_, err := parseConfig(args[0], args[1:], func(k string) string { return tt.env[k] }, &bytes.Buffer{}, &bytes.Buffer{})
 		if tt.want == "" {
 			if err != nil {
 				t.Errorf("%s: e3sync %s = %v, want no error", tt.name, strings.Join(args, " "), err)
@@ -48,7 +43,7 @@ func TestSourceModeSettings(t *testing.T) {
 			continue
 		}
 		var stderr bytes.Buffer
-		if err == nil || exitCode(err, &stderr) != exitUsage || !strings.Contains(err.Error(), tt.want) ||
+		if err == nil || exitCode(context.Background(), err, &stderr) != exitUsage || !strings.Contains(err.Error(), tt.want) ||
 			!strings.Contains(err.Error(), "--source-keys-secret") || !strings.Contains(err.Error(), envToken) {
 			t.Errorf("%s: e3sync %s = %v, want exit %d with %q, naming both modes", tt.name, strings.Join(args, " "), err, exitUsage, tt.want)
 		}
@@ -58,7 +53,7 @@ func TestSourceModeSettings(t *testing.T) {
 func TestExitCodeKeysRejected(t *testing.T) {
 	var stderr bytes.Buffer
 	err := fmt.Errorf("list s3://optimizely-events-data/v1/account_id=1/ with the source access keys: %w", source.ErrKeysRejected)
-	if code := exitCode(err, &stderr); code != exitKeysRejected || !strings.Contains(stderr.String(), "rejected the Optimizely source access keys") {
+	if code := exitCode(context.Background(), err, &stderr); code != exitKeysRejected || !strings.Contains(stderr.String(), "rejected the Optimizely source access keys") {
 		t.Errorf("exitCode(keys rejected) = %d, stderr %q; want %d and the error", code, stderr.String(), exitKeysRejected)
 	}
 }

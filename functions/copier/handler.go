@@ -69,7 +69,7 @@ func (h *handler) run(ctx context.Context, t export.Task) (pipeline.Outcome, err
 	ctx = logctx.With(ctx, "run_id", t.RunID, "task", t.String())
 	c, err := h.getCopier(ctx)
 	if err != nil {
-		pipeline.PutSourceRejected(h.metrics, err)
+		pipeline.PutCredentialMetrics(h.metrics, 0, err)
 		h.log.ErrorContext(ctx, "task failed", "error", err.Error())
 		pipeline.RecordTask(ctx, h.runs, h.log, t, pipeline.Outcome{Task: t}, err)
 		return pipeline.Outcome{Task: t}, err

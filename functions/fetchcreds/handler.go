@@ -11,7 +11,6 @@ import (
 	"github.com/aws/aws-lambda-go/lambdacontext"
 
 	"github.com/e3sync/e3sync/pkg/logctx"
-	"github.com/e3sync/e3sync/pkg/metrics"
 	"github.com/e3sync/e3sync/pkg/pipeline"
 	"github.com/e3sync/e3sync/pkg/source"
 )
@@ -45,7 +44,7 @@ func (h *handler) handle(ctx context.Context, raw json.RawMessage) (pipeline.Pla
 	}
 	if err != nil {
 		// The planner logs its summary line on success; this is the failure's.
-		pipeline.PutSourceRejected(h.planner.Metrics, err)
+		pipeline.PutCredentialMetrics(h.planner.Metrics, 0, err)
 		h.log.ErrorContext(ctx, "plan failed", "tasks_enqueued", sum.TasksEnqueued, "error", err.Error())
 	}
 	return sum, err
@@ -62,7 +61,7 @@ func (h *handler) plan(ctx context.Context, runID string, req pipeline.Request) 
 	// Refreshes since the last invocation of this container (the first
 	// counts the exchange that opened the source).
 	if n := src.Credentials.Refreshes(); n > h.refreshes {
-		h.planner.Metrics.Put(nil, metrics.Value{Name: metrics.CredentialRefreshes, Unit: metrics.Count, Value: float64(n - h.refreshes)})
+		pipeline.PutCredentialMetrics(h.planner.Metrics, n-h.refreshes, nil)
 		h.refreshes = n
 	}
 	return sum, err

@@ -65,7 +65,7 @@ func NewDestinationS3(cfg aws.Config, t store.Target, customEndpoint bool, opts 
 		o.UsePathStyle = o.UsePathStyle || customEndpoint
 		o.APIOptions = append(o.APIOptions, redact.Middleware(nil)) // an error echoing the session token
 	}}, optFns...)...)
-	return store.NewS3(client, t.Bucket, t.Prefix, opts)
+	return store.NewS3(store.NewBucketClient(client, t), t.Bucket, t.Prefix, opts) // its region found, refusals named
 }
 
 // CustomS3Endpoint reports whether the environment points S3 at a custom

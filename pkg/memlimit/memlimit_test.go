@@ -17,10 +17,10 @@ func TestSet(t *testing.T) {
 	if got, want := Set(getenv, 16<<20), int64(192<<20); got != want {
 		t.Errorf("Set(16 MiB parts) = %d, want %d", got, want)
 	}
-	// GOMEMLIMIT wins: the runtime already read it, LimitMemory leaves it.
+	// GOMEMLIMIT wins: the runtime already read it, Set leaves it.
 	debug.SetMemoryLimit(300 << 20)
 	env["GOMEMLIMIT"] = "300MiB"
 	if got := Set(getenv, 0); got != 300<<20 || debug.SetMemoryLimit(-1) != 300<<20 {
-		t.Errorf("LimitMemory with GOMEMLIMIT set = %d, want the limit left at %d", got, 300<<20)
+		t.Errorf("Set with GOMEMLIMIT set = %d, want the limit left at %d", got, 300<<20)
 	}
 }

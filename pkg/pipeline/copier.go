@@ -247,21 +247,17 @@ func (c *Copier) putResult(r transfer.Result) {
 
 // putCredentialMetrics emits the credential refreshes since the last task
 // and, when the task failed because the source's credentials were rejected
-// (at any step: listing, copying, finalizing), PutSourceRejected's metric.
+// (at any step: listing, copying, finalizing), the rejection (PutCredentialMetrics).
 func (c *Copier) putCredentialMetrics(err error) {
-	var vals []metrics.Value
+	var delta int64
 	if c.Credentials != nil {
 		c.mu.Lock()
 		n := c.Credentials.Refreshes()
-		delta := n - c.refreshes
+		delta = n - c.refreshes
 		c.refreshes = n
 		c.mu.Unlock()
-		if delta > 0 {
-			vals = append(vals, metrics.Value{Name: metrics.CredentialRefreshes, Unit: metrics.Count, Value: float64(delta)})
-		}
 	}
-	c.Metrics.Put(nil, vals...)
-	PutSourceRejected(c.Metrics, err)
+	PutCredentialMetrics(c.Metrics, delta, err)
 }
 
 // logger is the Copier's Logger, adding the context's attributes (run_id,
