@@ -13,7 +13,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"math/rand/v2"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -24,6 +23,7 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 
+	"github.com/e3sync/e3sync/pkg/backoff"
 	"github.com/e3sync/e3sync/pkg/pat"
 	"github.com/e3sync/e3sync/pkg/redact"
 )
@@ -439,27 +439,14 @@ func (c *Client) delay(n int, retryAfter time.Duration) time.Duration {
 	if retryAfter >= 0 {
 		return min(retryAfter, maxDelay)
 	}
-	ceiling := maxDelay
-	if n-1 < 32 {
-		if b := base << (n - 1); b > 0 && b < maxDelay {
-			ceiling = b
-		}
-	}
-	return rand.N(ceiling + 1)
+	return backoff.Exponential{Base: base, Max: maxDelay, Jitter: true}.Delay(n + 1)
 }
 
 func (c *Client) sleep(ctx context.Context, d time.Duration) error {
 	if c.Sleep != nil {
 		return c.Sleep(ctx, d)
 	}
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return nil
-	case <-ctx.Done():
-		return ctx.Err()
-	}
+	return backoff.Sleep(ctx, d)
 }
 
 // httpClient is HTTPClient (or one with DefaultTimeout) that never follows
