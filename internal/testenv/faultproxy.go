@@ -102,7 +102,7 @@ func NewFaultProxy(target string) (*FaultProxy, error) {
 	transport := http.DefaultTransport.(*http.Transport).Clone()
 	transport.Proxy = nil
 	transport.DisableCompression = true
-	transport.MaxIdleConnsPerHost = 64
+	transport.MaxIdleConnsPerHost = 512 // the benchmark's latency cases keep hundreds of requests in flight
 	p := &FaultProxy{target: u, transport: transport, injected: map[FaultKind]int{}, requests: map[Op]int{}}
 	p.rp = &httputil.ReverseProxy{
 		Rewrite: func(pr *httputil.ProxyRequest) {
