@@ -23,6 +23,7 @@ import (
 	"github.com/e3sync/e3sync/pkg/pat"
 	"github.com/e3sync/e3sync/pkg/redact"
 	"github.com/e3sync/e3sync/pkg/store"
+	"github.com/e3sync/e3sync/pkg/transfer"
 )
 
 // ExportRegion is the region of Optimizely's export bucket.
@@ -122,8 +123,10 @@ func NewSource(ctx context.Context, c SourceConfig) (*Source, error) {
 		}
 	}, func(o *s3.Options) {
 		// Credentials S3 refuses early are replaced and the request retried
-		// once; S3 errors echoing a secret are redacted.
-		o.APIOptions = append(o.APIOptions, optimizely.RefreshOnExpiredToken(creds, c.Logger), redact.Middleware(c.Secrets))
+		// once; S3 errors echoing a secret are redacted; SlowDown and 503
+		// answers lower the copy engine's objects in flight.
+		o.APIOptions = append(o.APIOptions, optimizely.RefreshOnExpiredToken(creds, c.Logger), redact.Middleware(c.Secrets),
+			noteThrottles(transfer.Throttled))
 	})
 	return &Source{
 		Store:    store.NewS3(client, loc.Bucket, loc.Prefix, store.S3Options{BodyGrace: c.Timeouts.orDefault().Idle}),
@@ -144,6 +147,7 @@ func NewDestinationS3(cfg aws.Config, t store.Target, customEndpoint bool, opts 
 		o.Retryer = Retryer()
 		o.UsePathStyle = o.UsePathStyle || customEndpoint
 		o.APIOptions = append(o.APIOptions, redact.Middleware(nil)) // an error echoing the session token
+		o.APIOptions = append(o.APIOptions, noteThrottles(transfer.Throttled))
 	}}, optFns...)...)
 	return store.NewS3(client, t.Bucket, t.Prefix, opts)
 }

@@ -51,7 +51,7 @@ var (
 
 // Defaults for Options.
 const (
-	DefaultConcurrency      = 8
+	DefaultConcurrency      = 64
 	DefaultLargeConcurrency = 2
 	DefaultLargeObject      = store.DefaultPartSize
 	DefaultSmallMemory      = 32 << 20
@@ -64,7 +64,9 @@ const (
 
 // Options tune an Engine.
 type Options struct {
-	// Concurrency bounds the objects in flight across all tasks of the engine.
+	// Concurrency is the most objects in flight across all tasks of the
+	// engine: an upper bound. Below it the engine adapts the number to what
+	// it observes (see adapt.go), starting at 8.
 	Concurrency int
 	// LargeConcurrency bounds objects of at least LargeObject bytes in flight
 	// (each holds several part buffers).
@@ -107,7 +109,8 @@ type Engine struct {
 	// parts only with both, and ranged reads only the listed version.
 	ranged store.RangeReader
 	parts  store.PartWriter
-	slots  chan struct{}
+	adapt  *adapter
+	slots  chan struct{} // adapt.slots
 	large  chan struct{}
 	small  *semaphore.Weighted // bytes of small objects in flight
 	// noCleanup is set once the destination denied listing or aborting
@@ -144,9 +147,10 @@ func New(src Source, dst Destination, opts Options) *Engine {
 		opts.StaleUploadAge = DefaultStaleUploadAge
 	}
 	opts.Logger = logctx.OrDiscard(opts.Logger)
+	a := newAdapter(opts.Concurrency)
 	return &Engine{
 		src: src, dst: dst, opts: opts, ranged: ranged, parts: parts,
-		slots: make(chan struct{}, opts.Concurrency),
+		adapt: a, slots: a.slots,
 		large: make(chan struct{}, opts.LargeConcurrency),
 		small: semaphore.NewWeighted(opts.SmallMemory),
 	}

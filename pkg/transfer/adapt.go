@@ -1,0 +1,187 @@
+package transfer
+
+import (
+	"context"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// Adaptive concurrency. Far from S3 a small object's copy is bound by
+// request latency, not bytes, so more objects in flight copy more per
+// second; on a saturated server more only queue. The engine therefore finds
+// its number of objects in flight while it copies: every adaptInterval it
+// compares the work finished with the interval before and asks nextLimit
+// for the limit of the next one, between 1 and Options.Concurrency (the
+// upper bound). Memory stays bounded as before: bytes of small objects in
+// flight by SmallMemory, large objects by LargeConcurrency and their part
+// buffers, whatever the limit.
+//
+// The slots channel has Options.Concurrency places; the limit below it is
+// held by parked tokens the controller puts in the channel (lower) or takes
+// out (raise), so taking and releasing a slot is a channel operation as
+// before.
+
+const (
+	// startConcurrency is the first limit: the fixed default of earlier
+	// releases, so a copy starts no slower than it used to.
+	startConcurrency = 8
+	adaptInterval    = 500 * time.Millisecond
+	// holdAfterBackOff and holdAfterThrottle are the intervals the limit
+	// stays put after a raise that bought nothing and after SlowDown.
+	holdAfterBackOff  = 10
+	holdAfterThrottle = 3
+)
+
+// window is what the engine saw in one interval.
+type window struct {
+	rate      float64 // work finished per second: objects, plus one per part of a large object
+	throttled int     // SlowDown and 503 answers (each retried by the SDK)
+	full      bool    // an object waited for a slot: the limit, not the work, bounded what was in flight
+}
+
+// adaptState is the controller's memory between intervals.
+type adaptState struct {
+	limit     int     // objects allowed in flight in the next interval
+	prevLimit int     // the limit of the interval that just ended
+	prevRate  float64 // the rate of the interval before it
+	hold      int     // intervals left before the limit may rise again
+}
+
+// nextLimit is the controller: from the state and the interval just ended
+// (run at limit s.limit), the state for the next interval, its limit within
+// [1, hi]. One row per line of the truth table, in order:
+//
+//	throttled | full | hold | raised last | rate grew | next limit
+//	> 0       |  *   |  *   |  *          |  *        | limit × 3/4 (at least 1 less); hold 3
+//	0         |  no  |  *   |  *          |  *        | limit (the work or memory bound it, not the limit)
+//	0         |  yes |  > 0 |  *          |  *        | limit; hold − 1
+//	0         |  yes |  0   |  yes        |  no       | the limit before the raise; hold 10
+//	0         |  yes |  0   |  *          |  *        | limit × 3/2 (at least 1 more)
+//
+// "rate grew": by at least a third of the raise (×3/2 must buy +17 %), so
+// noise on a busy machine does not pass for growth.
+func nextLimit(s adaptState, w window, hi int) adaptState {
+	cur := s.limit
+	next := adaptState{limit: cur, prevLimit: cur, prevRate: w.rate, hold: max(s.hold-1, 0)}
+	raised := s.prevLimit > 0 && cur > s.prevLimit
+	switch {
+	case w.throttled > 0:
+		next.limit, next.hold = min(cur*3/4, cur-1), holdAfterThrottle
+	case !w.full:
+		next.hold = s.hold
+	case s.hold > 0:
+	case raised && w.rate < s.prevRate*(1+(float64(cur)/float64(s.prevLimit)-1)/3):
+		next.limit, next.hold = s.prevLimit, holdAfterBackOff
+	default:
+		next.limit = max(cur*3/2, cur+1)
+	}
+	next.limit = min(max(next.limit, 1), hi)
+	return next
+}
+
+// adapter runs nextLimit for an engine while it copies.
+type adapter struct {
+	max       int           // Options.Concurrency: the places in slots
+	slots     chan struct{} // the engine's slots
+	done      atomic.Int64  // work finished since the last interval
+	throttled atomic.Int64  // SlowDown/503 answers since the last interval
+	full      atomic.Bool   // an object waited for a slot since the last interval
+
+	mu     sync.Mutex
+	active int           // Copy calls running; the controller runs while > 0
+	stop   chan struct{} // closes to stop the controller
+	state  adaptState
+	parked int // tokens in slots that hold the limit below max
+}
+
+func newAdapter(max int) *adapter {
+	a := &adapter{max: max, slots: make(chan struct{}, max)}
+	a.state.limit = min(startConcurrency, max)
+	a.park()
+	return a
+}
+
+// park moves tokens in or out of slots until max − parked is the limit. A
+// token is parked only in a free place: lowering the limit takes effect as
+// objects in flight finish. With mu held.
+func (a *adapter) park() {
+	for a.parked > a.max-a.state.limit {
+		<-a.slots // never blocks: the parked tokens are in the channel
+		a.parked--
+	}
+	for a.parked < a.max-a.state.limit {
+		select {
+		case a.slots <- struct{}{}:
+			a.parked++
+		default:
+			return
+		}
+	}
+}
+
+// begin starts the controller for one Copy call unless it runs already;
+// end stops it after the last.
+func (a *adapter) begin() {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.active++; a.active == 1 {
+		a.stop = make(chan struct{})
+		go a.run(a.stop)
+	}
+}
+
+func (a *adapter) end() {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.active--; a.active == 0 {
+		close(a.stop)
+	}
+}
+
+func (a *adapter) run(stop chan struct{}) {
+	t := time.NewTicker(adaptInterval)
+	defer t.Stop()
+	last := time.Now()
+	for {
+		select {
+		case <-stop:
+			return
+		case now := <-t.C:
+			w := window{
+				rate:      float64(a.done.Swap(0)) / now.Sub(last).Seconds(),
+				throttled: int(a.throttled.Swap(0)),
+				full:      a.full.Swap(false),
+			}
+			last = now
+			a.mu.Lock()
+			a.state = nextLimit(a.state, w, a.max)
+			a.park()
+			a.mu.Unlock()
+		}
+	}
+}
+
+// finished counts an object of size bytes that left its slot.
+func (a *adapter) finished(size, largeObject int64) {
+	a.done.Add(1 + size/largeObject)
+}
+
+// limit is the current limit on objects in flight.
+func (a *adapter) limit() int {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return a.state.limit
+}
+
+type adapterKey struct{}
+
+// Throttled tells the engine copying under ctx that S3 answered one of its
+// requests with SlowDown or 503: it then lowers its objects in flight. The
+// S3 clients call it for every such answer, retried or not (see package
+// clients); under any other ctx it does nothing.
+func Throttled(ctx context.Context) {
+	if a, ok := ctx.Value(adapterKey{}).(*adapter); ok {
+		a.throttled.Add(1)
+	}
+}
