@@ -68,7 +68,7 @@ func parseConfig(name string, args []string, getenv func(string) string, stderr 
 	fs.StringVar(&partitions, "partitions", "", "only these sub-partitions, comma-separated (e.g. experiment=123)")
 	fs.StringVar(&c.tokenSecret, "token-secret", "", "Secrets Manager secret id or ARN holding the token (instead of $"+envToken+")")
 	fs.StringVar(&duration, "duration", "1h", "lifetime of the export credentials to ask for, 15m to 1h")
-	fs.IntVar(&c.concurrency, "concurrency", 8, "objects copied at once")
+	fs.IntVar(&c.concurrency, "concurrency", 64, "most objects copied at once (an upper bound: below it the number adapts to throughput and SlowDown, starting at 8)")
 	fs.IntVar(&c.taskConcurrency, "task-concurrency", 8, "sub-partitions worked on at once")
 	fs.StringVar(&partSz, "part-size", "8MiB", "multipart part size for S3 destinations (5MiB to 512MiB)")
 	fs.StringVar(&c.kmsKeyID, "kms-key-id", "", "encrypt S3 destination objects with this KMS key (SSE-KMS)")

@@ -17,6 +17,8 @@
 //	BENCH_LATENCY=0,10,30            per-request delays in ms (default all three): each > 0 puts a delaying
 //	                                 proxy (testenv.FaultProxy, FaultLatency) in front of both S3 endpoints
 //	BENCH_SMALL_OBJECTS=10000        objects of the small workload (fewer: a number in minutes)
+//	BENCH_BASELINE=path              a copybench built from another commit: case e3sync-baseline runs its
+//	                                 copy mode, interleaved with e3sync (before/after in one invocation)
 //	RCLONE=path                 rclone binary (default $E3SYNC_CACHE/bin/rclone)
 package main
 
@@ -155,6 +157,7 @@ type env struct {
 	tmp      string
 	shm      string // MinIO's data is under it when in memory
 	rclone   string
+	baseline string // BENCH_BASELINE: copybench of another commit, for case e3sync-baseline
 	rcConfig string
 	runs     int
 	streams  []int // stream counts the limit cases are measured at
@@ -305,6 +308,10 @@ func run(ctx context.Context) error {
 	build.Stdout, build.Stderr = os.Stderr, os.Stderr
 	if err := build.Run(); err != nil {
 		return fmt.Errorf("build copybench: %w", err)
+	}
+	e.baseline = os.Getenv("BENCH_BASELINE")
+	if slices.Contains(e.cases, "e3sync-baseline") && e.baseline == "" {
+		return fmt.Errorf("case e3sync-baseline needs BENCH_BASELINE=<copybench built from another commit>")
 	}
 	e.rclone = os.Getenv("RCLONE")
 	if e.rclone == "" {
@@ -681,7 +688,8 @@ func (e *env) runCase(ctx context.Context, w workload, c, dstPrefix string, stre
 	switch {
 	case c == "e3sync" || strings.HasPrefix(c, "e3sync-"):
 		// e3sync-streamed: large objects through one GET stream (the old
-		// path); e3sync-cN: N objects in flight instead of the default.
+		// path); e3sync-cN: at most N objects in flight instead of the
+		// default; e3sync-baseline: another commit's copybench.
 		args := []string{"-mode", "copy", "-api", e.apiURL, "-token", token,
 			"-src-endpoint", ep, "-dst-endpoint", ep, "-dst-bucket", dstBucket, "-dst-prefix", dstPrefix, "-task", task}
 		if c == "e3sync-streamed" {
@@ -692,7 +700,11 @@ func (e *env) runCase(ctx context.Context, w workload, c, dstPrefix string, stre
 		if e.profiles != "" && !counted {
 			args = append(args, "-cpuprofile", filepath.Join(e.profiles, w.name+"-"+c+".pprof"))
 		}
-		cmd = exec.CommandContext(ctx, e.copybin, args...)
+		bin := e.copybin
+		if c == "e3sync-baseline" {
+			bin = e.baseline
+		}
+		cmd = exec.CommandContext(ctx, bin, args...)
 	case strings.HasPrefix(c, "limit-"):
 		creds, err := e.sourceCreds(ctx)
 		if err != nil {
