@@ -2,6 +2,7 @@ package transfer
 
 import (
 	"context"
+	"log/slog"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -82,7 +83,8 @@ func nextLimit(s adaptState, w window, hi int) adaptState {
 
 // adapter runs nextLimit for an engine while it copies.
 type adapter struct {
-	max       int           // Options.Concurrency: the places in slots
+	max       int // Options.Concurrency: the places in slots
+	log       *slog.Logger
 	slots     chan struct{} // the engine's slots
 	done      atomic.Int64  // work finished since the last interval
 	throttled atomic.Int64  // SlowDown/503 answers since the last interval
@@ -95,8 +97,8 @@ type adapter struct {
 	parked int // tokens in slots that hold the limit below max
 }
 
-func newAdapter(max int) *adapter {
-	a := &adapter{max: max, slots: make(chan struct{}, max)}
+func newAdapter(max int, log *slog.Logger) *adapter {
+	a := &adapter{max: max, log: log, slots: make(chan struct{}, max)}
 	a.state.limit = min(startConcurrency, max)
 	a.park()
 	return a
@@ -157,7 +159,9 @@ func (a *adapter) run(stop chan struct{}) {
 			a.mu.Lock()
 			a.state = nextLimit(a.state, w, a.max)
 			a.park()
+			limit := a.state.limit
 			a.mu.Unlock()
+			a.log.Debug("objects in flight", "limit", limit, "rate", int(w.rate), "throttled", w.throttled, "full", w.full)
 		}
 	}
 }

@@ -2,6 +2,7 @@ package transfer
 
 import (
 	"context"
+	"log/slog"
 	"testing"
 	"time"
 )
@@ -86,7 +87,7 @@ func TestNextLimitFindsTheKnee(t *testing.T) {
 // TestAdapterParks checks the slot accounting: the limit is what can be
 // taken, and a raise or a lower limit takes effect.
 func TestAdapterParks(t *testing.T) {
-	a := newAdapter(16)
+	a := newAdapter(16, slog.New(slog.DiscardHandler))
 	take := func() int {
 		n := 0
 		for {
@@ -128,7 +129,7 @@ func TestAdapterParks(t *testing.T) {
 // TestThrottledCounts checks that Throttled reaches the adapter in ctx and
 // does nothing elsewhere.
 func TestThrottledCounts(t *testing.T) {
-	a := newAdapter(8)
+	a := newAdapter(8, slog.New(slog.DiscardHandler))
 	Throttled(context.Background())
 	ctx := context.WithValue(context.Background(), adapterKey{}, a)
 	Throttled(ctx)
@@ -142,7 +143,7 @@ func TestThrottledCounts(t *testing.T) {
 // waiting for a slot and work finishing faster at each raise, the limit
 // rises above the start within a few intervals.
 func TestAdapterRaisesWhileFull(t *testing.T) {
-	a := newAdapter(64)
+	a := newAdapter(64, slog.New(slog.DiscardHandler))
 	a.begin()
 	defer a.end()
 	deadline := time.Now().Add(30 * time.Second) // a guard against a hang, not a speed target

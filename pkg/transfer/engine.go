@@ -147,7 +147,7 @@ func New(src Source, dst Destination, opts Options) *Engine {
 		opts.StaleUploadAge = DefaultStaleUploadAge
 	}
 	opts.Logger = logctx.OrDiscard(opts.Logger)
-	a := newAdapter(opts.Concurrency)
+	a := newAdapter(opts.Concurrency, opts.Logger)
 	return &Engine{
 		src: src, dst: dst, opts: opts, ranged: ranged, parts: parts,
 		adapt: a, slots: a.slots,

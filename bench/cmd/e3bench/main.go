@@ -17,6 +17,7 @@
 //	BENCH_LATENCY=0,10,30            per-request delays in ms (default all three): each > 0 puts a delaying
 //	                                 proxy (testenv.FaultProxy, FaultLatency) in front of both S3 endpoints
 //	BENCH_SMALL_OBJECTS=10000        objects of the small workload (fewer: a number in minutes)
+//	BENCH_TRACE=dir                  the e3sync case's controller trace per timed run (<workload>-<ms>ms-<case>.jsonl, last run wins)
 //	BENCH_BASELINE=path              a copybench built from another commit: case e3sync-baseline runs its
 //	                                 copy mode, interleaved with e3sync (before/after in one invocation)
 //	RCLONE=path                 rclone binary (default $E3SYNC_CACHE/bin/rclone)
@@ -164,8 +165,10 @@ type env struct {
 	// latencies are the per-request delays measured; ep and countedEP the
 	// S3 endpoint of the current one (direct, and through the counter).
 	latencies     []time.Duration
+	latency       time.Duration
 	ep, countedEP string
 	profiles      string  // BENCH_CPUPROFILE: directory for CPU profiles of the e3sync runs
+	traces        string  // BENCH_TRACE: directory for the e3sync runs' controller traces
 	lastCPU       float64 // CPU seconds of the last case run, from copybench exec
 	cases         []string
 	log           io.Writer
@@ -242,6 +245,7 @@ func run(ctx context.Context) error {
 		e.runs = n
 	}
 	e.profiles = os.Getenv("BENCH_CPUPROFILE")
+	e.traces = os.Getenv("BENCH_TRACE")
 	e.streams = []int{2, 4, 8, 16}
 	if v := os.Getenv("BENCH_LIMIT_STREAMS"); v != "" {
 		e.streams = nil
@@ -350,6 +354,7 @@ func run(ctx context.Context) error {
 // request by d (none for 0), and the counted warm-ups through the same delay
 // in front of the counter. It returns the function that stops the proxies.
 func (e *env) atLatency(d time.Duration) (func(), error) {
+	e.latency = d
 	if d == 0 {
 		e.ep, e.countedEP = e.minio.Endpoint(), e.counter.URL
 		return func() {}, nil
@@ -696,6 +701,9 @@ func (e *env) runCase(ctx context.Context, w workload, c, dstPrefix string, stre
 			args = append(args, "-streamed")
 		} else if n, ok := strings.CutPrefix(c, "e3sync-c"); ok {
 			args = append(args, "-copy-concurrency", n)
+		}
+		if e.traces != "" && !counted && c == "e3sync" {
+			args = append(args, "-trace", filepath.Join(e.traces, fmt.Sprintf("%s-%dms-%s.jsonl", w.name, e.latency.Milliseconds(), c)))
 		}
 		if e.profiles != "" && !counted {
 			args = append(args, "-cpuprofile", filepath.Join(e.profiles, w.name+"-"+c+".pprof"))
