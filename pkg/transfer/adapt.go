@@ -27,10 +27,10 @@ const (
 	// startConcurrency is the first limit: the fixed default of earlier
 	// releases, so a copy starts no slower than it used to.
 	startConcurrency = 8
-	adaptInterval    = 500 * time.Millisecond
+	adaptInterval    = time.Second
 	// holdAfterBackOff and holdAfterThrottle are the intervals the limit
 	// stays put after a raise that bought nothing and after SlowDown.
-	holdAfterBackOff  = 10
+	holdAfterBackOff  = 8
 	holdAfterThrottle = 3
 )
 
@@ -43,42 +43,48 @@ type window struct {
 
 // adaptState is the controller's memory between intervals.
 type adaptState struct {
-	limit     int     // objects allowed in flight in the next interval
-	prevLimit int     // the limit of the interval that just ended
-	prevRate  float64 // the rate of the interval before it
-	hold      int     // intervals left before the limit may rise again
+	limit    int     // objects allowed in flight
+	from     int     // the limit before the last raise, until the raise is judged (0: none)
+	fromRate float64 // the rate measured at from
+	settling bool    // the interval that just ended began at a new limit: its rate is not judged
+	hold     int     // judged intervals left before the limit may rise again
 }
 
-// nextLimit is the controller: from the state and the interval just ended
-// (run at limit s.limit), the state for the next interval, its limit within
-// [1, hi]. One row per line of the truth table, in order:
+// nextLimit is the controller: from the state and the interval just ended,
+// the state for the next interval, its limit within [1, hi]. One row per
+// line of the truth table, in order:
 //
-//	throttled | full | hold | raised last | rate grew | next limit
-//	> 0       |  *   |  *   |  *          |  *        | limit × 3/4 (at least 1 less); hold 3
-//	0         |  no  |  *   |  *          |  *        | limit (the work or memory bound it, not the limit)
-//	0         |  yes |  > 0 |  *          |  *        | limit; hold − 1
-//	0         |  yes |  0   |  yes        |  no       | the limit before the raise; hold 10
-//	0         |  yes |  0   |  *          |  *        | limit × 3/2 (at least 1 more)
+//	throttled | settling or not full | hold | raised, rate grew | next limit
+//	> 0       |  *                   |  *   |  *               | limit × 3/4 (at least 1 less); hold 3
+//	0         |  yes                 |  *   |  *               | limit (a new limit's first interval; or the work or memory, not the limit, bound what was in flight)
+//	0         |  no                  |  > 0 |  *               | limit; hold − 1
+//	0         |  no                  |  0   |  yes, no         | the limit before the raise; hold 8
+//	0         |  no                  |  0   |  *               | limit × 2 (at least 1 more)
 //
-// "rate grew": by at least a third of the raise (×3/2 must buy +17 %), so
-// noise on a busy machine does not pass for growth.
+// "Rate grew": by at least a third of the raise (doubling must buy +33 %),
+// so that noise on a busy machine does not pass for growth. Intervals are
+// noisy (±35 % here on a loaded machine): raises are doublings, far above
+// the noise where the copy is latency-bound, and each new limit's first
+// interval, still filling the new slots, is not judged.
 func nextLimit(s adaptState, w window, hi int) adaptState {
-	cur := s.limit
-	next := adaptState{limit: cur, prevLimit: cur, prevRate: w.rate, hold: max(s.hold-1, 0)}
-	raised := s.prevLimit > 0 && cur > s.prevLimit
+	n := s
+	n.settling = false
 	switch {
 	case w.throttled > 0:
-		next.limit, next.hold = min(cur*3/4, cur-1), holdAfterThrottle
-	case !w.full:
-		next.hold = s.hold
+		n.limit, n.from, n.fromRate, n.hold = min(s.limit*3/4, s.limit-1), 0, 0, holdAfterThrottle
+	case s.settling || !w.full:
 	case s.hold > 0:
-	case raised && w.rate < s.prevRate*(1+(float64(cur)/float64(s.prevLimit)-1)/3):
-		next.limit, next.hold = s.prevLimit, holdAfterBackOff
+		n.hold--
+	case s.from > 0 && w.rate < s.fromRate*(1+(float64(s.limit)/float64(s.from)-1)/3):
+		n.limit, n.from, n.fromRate, n.hold = s.from, 0, 0, holdAfterBackOff
 	default:
-		next.limit = max(cur*3/2, cur+1)
+		if up := min(max(s.limit*2, s.limit+1), hi); up > s.limit { // else at the bound
+			n.limit, n.from, n.fromRate = up, s.limit, w.rate
+		}
 	}
-	next.limit = min(max(next.limit, 1), hi)
-	return next
+	n.limit = max(n.limit, 1)
+	n.settling = n.limit != s.limit
+	return n
 }
 
 // adapter runs nextLimit for an engine while it copies.

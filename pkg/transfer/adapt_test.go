@@ -3,6 +3,8 @@ package transfer
 import (
 	"context"
 	"log/slog"
+	"math/rand/v2"
+	"slices"
 	"testing"
 	"time"
 )
@@ -17,45 +19,45 @@ func TestNextLimit(t *testing.T) {
 		w    window
 		want adaptState
 	}{
-		{"throttled: back off by a quarter, hold",
-			adaptState{limit: 32, prevLimit: 32, prevRate: 100}, window{rate: 120, throttled: 3, full: true},
-			adaptState{limit: 24, prevLimit: 32, prevRate: 120, hold: holdAfterThrottle}},
+		{"throttled: back off by a quarter, hold, settle",
+			adaptState{limit: 32, from: 16, fromRate: 100}, window{rate: 120, throttled: 3, full: true},
+			adaptState{limit: 24, hold: holdAfterThrottle, settling: true}},
 		{"throttled at a small limit: at least one less",
-			adaptState{limit: 2, prevLimit: 2}, window{rate: 10, throttled: 1, full: true},
-			adaptState{limit: 1, prevLimit: 2, prevRate: 10, hold: holdAfterThrottle}},
-		{"throttled at 1: stays 1",
-			adaptState{limit: 1, prevLimit: 1}, window{rate: 10, throttled: 1, full: true},
-			adaptState{limit: 1, prevLimit: 1, prevRate: 10, hold: holdAfterThrottle}},
+			adaptState{limit: 2}, window{rate: 10, throttled: 1, full: true},
+			adaptState{limit: 1, hold: holdAfterThrottle, settling: true}},
+		{"throttled at 1: stays 1, nothing to settle",
+			adaptState{limit: 1}, window{rate: 10, throttled: 1, full: true},
+			adaptState{limit: 1, hold: holdAfterThrottle}},
+		{"settling: the new limit's first interval is not judged",
+			adaptState{limit: 16, from: 8, fromRate: 100, settling: true}, window{rate: 20, full: true},
+			adaptState{limit: 16, from: 8, fromRate: 100}},
 		{"not full: the work bounds it, keep",
-			adaptState{limit: 12, prevLimit: 8, prevRate: 100, hold: 2}, window{rate: 50},
-			adaptState{limit: 12, prevLimit: 12, prevRate: 50, hold: 2}},
+			adaptState{limit: 16, from: 8, fromRate: 100, hold: 2}, window{rate: 50},
+			adaptState{limit: 16, from: 8, fromRate: 100, hold: 2}},
 		{"holding: keep, count down",
-			adaptState{limit: 12, prevLimit: 12, prevRate: 100, hold: 2}, window{rate: 300, full: true},
-			adaptState{limit: 12, prevLimit: 12, prevRate: 300, hold: 1}},
-		{"raised and the rate did not grow enough: back, hold",
-			adaptState{limit: 12, prevLimit: 8, prevRate: 100}, window{rate: 115, full: true},
-			adaptState{limit: 8, prevLimit: 12, prevRate: 115, hold: holdAfterBackOff}},
+			adaptState{limit: 16, hold: 2}, window{rate: 300, full: true},
+			adaptState{limit: 16, hold: 1}},
+		{"raised and the rate did not grow by a third of the raise: back, hold",
+			adaptState{limit: 16, from: 8, fromRate: 100}, window{rate: 132, full: true},
+			adaptState{limit: 8, hold: holdAfterBackOff, settling: true}},
 		{"raised and the rate fell: back, hold",
-			adaptState{limit: 12, prevLimit: 8, prevRate: 100}, window{rate: 80, full: true},
-			adaptState{limit: 8, prevLimit: 12, prevRate: 80, hold: holdAfterBackOff}},
+			adaptState{limit: 16, from: 8, fromRate: 100}, window{rate: 80, full: true},
+			adaptState{limit: 8, hold: holdAfterBackOff, settling: true}},
 		{"raised and the rate grew: raise again",
-			adaptState{limit: 12, prevLimit: 8, prevRate: 100}, window{rate: 118, full: true},
-			adaptState{limit: 18, prevLimit: 12, prevRate: 118}},
-		{"full, not raised last: raise by half",
+			adaptState{limit: 16, from: 8, fromRate: 100}, window{rate: 134, full: true},
+			adaptState{limit: 32, from: 16, fromRate: 134, settling: true}},
+		{"full, nothing to judge: double",
 			adaptState{limit: 8}, window{rate: 100, full: true},
-			adaptState{limit: 12, prevLimit: 8, prevRate: 100}},
-		{"full after a back-off: raise (a lower limit is not a raise)",
-			adaptState{limit: 8, prevLimit: 12, prevRate: 300}, window{rate: 100, full: true},
-			adaptState{limit: 12, prevLimit: 8, prevRate: 100}},
+			adaptState{limit: 16, from: 8, fromRate: 100, settling: true}},
 		{"full at 1: at least one more",
-			adaptState{limit: 1, prevLimit: 1}, window{rate: 10, full: true},
-			adaptState{limit: 2, prevLimit: 1, prevRate: 10}},
+			adaptState{limit: 1}, window{rate: 10, full: true},
+			adaptState{limit: 2, from: 1, fromRate: 10, settling: true}},
 		{"full near the bound: up to the bound only",
-			adaptState{limit: 50, prevLimit: 50, prevRate: 100}, window{rate: 100, full: true},
-			adaptState{limit: hi, prevLimit: 50, prevRate: 100}},
-		{"at the bound: stays",
-			adaptState{limit: hi, prevLimit: hi, prevRate: 100}, window{rate: 100, full: true},
-			adaptState{limit: hi, prevLimit: hi, prevRate: 100}},
+			adaptState{limit: 40}, window{rate: 100, full: true},
+			adaptState{limit: hi, from: 40, fromRate: 100, settling: true}},
+		{"at the bound: stays, nothing to judge",
+			adaptState{limit: hi}, window{rate: 100, full: true},
+			adaptState{limit: hi}},
 	}
 	for _, tt := range tests {
 		if got := nextLimit(tt.s, tt.w, hi); got != tt.want {
@@ -64,22 +66,33 @@ func TestNextLimit(t *testing.T) {
 	}
 }
 
-// TestNextLimitFindsTheKnee drives the controller with a modelled server:
+// TestNextLimitFindsTheKnee drives the controller with modelled servers:
 // throughput grows with the limit up to a knee (latency-bound), then stays
-// flat (server-bound). The limit must climb from 8 to the knee and stay
-// near it, not run to the bound.
+// flat or falls (server-bound), with ±25 % noise per interval. After a
+// climb, the limit must stay within a factor 2 of the knee, neither stuck
+// at the start nor run to the bound.
 func TestNextLimitFindsTheKnee(t *testing.T) {
-	const hi, knee = 256, 40
-	rate := func(limit int) float64 { return 10 * float64(min(limit, knee)) }
-	s := adaptState{limit: startConcurrency}
-	var seen []int
-	for range 60 {
-		s = nextLimit(s, window{rate: rate(s.limit), full: true}, hi)
-		seen = append(seen, s.limit)
-	}
-	for i, l := range seen[10:] {
-		if l < knee*2/3 || l > knee*3/2+1 {
-			t.Fatalf("interval %d: limit %d, want near the knee %d (limits %v)", i+10, l, knee, seen)
+	const hi = 256
+	rng := rand.New(rand.NewPCG(1, 2))
+	for _, knee := range []int{4, 8, 40, 100} {
+		for _, falls := range []bool{false, true} {
+			rate := func(limit int) float64 {
+				r := 10 * float64(min(limit, knee))
+				if falls && limit > knee { // past the knee, more in flight is slower
+					r *= float64(knee) / float64(limit)
+				}
+				return r * (0.75 + rng.Float64()/2)
+			}
+			s := adaptState{limit: startConcurrency}
+			var seen []int
+			for range 200 {
+				s = nextLimit(s, window{rate: rate(s.limit), full: true}, hi)
+				seen = append(seen, s.limit)
+			}
+			slices.Sort(seen[20:])
+			if med := seen[20+len(seen[20:])/2]; med < knee/2 || med > knee*2 {
+				t.Errorf("knee %d (falls %v): median limit %d after the climb, want within a factor 2 of the knee", knee, falls, med)
+			}
 		}
 	}
 }
