@@ -12,8 +12,8 @@ import (
 // request latency, not bytes, so more objects in flight copy more per
 // second; on a saturated server more only queue. The engine therefore finds
 // its number of objects in flight while it copies: every adaptInterval it
-// compares the work finished with the interval before and asks nextLimit
-// for the limit of the next one, between 1 and Options.Concurrency (the
+// compares the work finished with that at the limit before its last raise,
+// and nextLimit gives the limit of the next interval, between 1 and Options.Concurrency (the
 // upper bound). Memory stays bounded as before: bytes of small objects in
 // flight by SmallMemory, large objects by LargeConcurrency and their part
 // buffers, whatever the limit.
@@ -68,7 +68,6 @@ type adaptState struct {
 // interval, still filling the new slots, is not judged.
 func nextLimit(s adaptState, w window, hi int) adaptState {
 	n := s
-	n.settling = false
 	switch {
 	case w.throttled > 0:
 		n.limit, n.from, n.fromRate, n.hold = min(s.limit*3/4, s.limit-1), 0, 0, holdAfterThrottle
