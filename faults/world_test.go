@@ -16,7 +16,6 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
-	"io"
 	"math/rand"
 	"os"
 	"sort"
@@ -197,16 +196,11 @@ func (w *world) dstObjects(ctx context.Context, prefix string) (map[string]int64
 }
 
 func (w *world) dstSum(ctx context.Context, key string) (string, error) {
-	g, err := w.root.GetObject(ctx, &s3.GetObjectInput{Bucket: aws.String(dstBucket), Key: aws.String(key)})
-	if err != nil {
-		return "", err
+	sum, n, err := verify.Sum(ctx, store.NewS3(w.root, dstBucket, "", store.S3Options{}), key)
+	if err == nil && n < 0 {
+		err = store.ErrNotFound
 	}
-	defer g.Body.Close()
-	h := sha256.New()
-	if _, err := io.Copy(h, g.Body); err != nil {
-		return "", err
-	}
-	return hex.EncodeToString(h.Sum(nil)), nil
+	return sum, err
 }
 
 // damage is what an inspection of the destination found wrong.

@@ -8,10 +8,8 @@ package functions_test
 import (
 	"bytes"
 	"context"
-	"crypto/sha256"
 	"encoding/json"
 	"fmt"
-	"io"
 	"maps"
 	"math/rand"
 	"os"
@@ -28,12 +26,14 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 
 	"github.com/e3sync/e3sync/internal/fakeauth"
+	"github.com/e3sync/e3sync/internal/fixture"
 	"github.com/e3sync/e3sync/internal/gluetables"
 	"github.com/e3sync/e3sync/internal/testenv"
 	"github.com/e3sync/e3sync/internal/testworld"
 	"github.com/e3sync/e3sync/pkg/export"
 	"github.com/e3sync/e3sync/pkg/metrics"
 	"github.com/e3sync/e3sync/pkg/pipeline"
+	"github.com/e3sync/e3sync/pkg/store"
 )
 
 const (
@@ -157,25 +157,7 @@ func sqsEvent(msgs []sqsMessage) []byte {
 
 func (s *stack) sums(bucket, prefix string) map[string]string {
 	s.t.Helper()
-	out := map[string]string{}
-	p := s3.NewListObjectsV2Paginator(s.root, &s3.ListObjectsV2Input{Bucket: aws.String(bucket), Prefix: aws.String(prefix)})
-	for p.HasMorePages() {
-		page, err := p.NextPage(context.Background())
-		if err != nil {
-			s.t.Fatal(err)
-		}
-		for _, o := range page.Contents {
-			g, err := s.root.GetObject(context.Background(), &s3.GetObjectInput{Bucket: aws.String(bucket), Key: o.Key})
-			if err != nil {
-				s.t.Fatal(err)
-			}
-			h := sha256.New()
-			io.Copy(h, g.Body)
-			g.Body.Close()
-			out[strings.TrimPrefix(*o.Key, prefix)] = fmt.Sprintf("%x", h.Sum(nil))
-		}
-	}
-	return out
+	return fixture.Sums(s.t, store.NewS3(s.root, bucket, prefix, store.S3Options{}), "")
 }
 
 func (s *stack) assertNoSecrets(where, text string) {

@@ -2,19 +2,16 @@ package main
 
 import (
 	"context"
-	"encoding/json"
-	"flag"
 	"fmt"
 	"io"
+	"log/slog"
 	"strings"
 
-	awsconfig "github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/service/glue"
 
 	"github.com/e3sync/e3sync/pkg/catalog"
 	"github.com/e3sync/e3sync/pkg/export"
 	"github.com/e3sync/e3sync/pkg/job"
-	"github.com/e3sync/e3sync/pkg/plan"
 	"github.com/e3sync/e3sync/pkg/settings"
 	"github.com/e3sync/e3sync/pkg/store"
 	"github.com/e3sync/e3sync/pkg/transfer"
@@ -37,11 +34,11 @@ func glueDatabaseProblems(db string, dest store.Target) []string {
 // glueCatalog returns the Glue catalog of database over the destination
 // (nil for no database), with the default AWS identity, like the
 // destination's.
-func glueCatalog(ctx context.Context, database string, dst transfer.Destination) (*catalog.Glue, error) {
+func glueCatalog(ctx context.Context, database string, dst transfer.Destination, log *slog.Logger) (*catalog.Glue, error) {
 	if database == "" {
 		return nil, nil
 	}
-	cfg, err := awsconfig.LoadDefaultConfig(ctx)
+	cfg, err := awsConfig(ctx, log)
 	if err != nil {
 		return nil, fmt.Errorf("AWS configuration for Glue: %w", err)
 	}
@@ -75,33 +72,26 @@ type catalogSummary struct {
 // registered, and the repair after sub-partitions were removed. It reads
 // only the destination: no token is needed.
 func runCatalog(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
-	fs := flag.NewFlagSet("e3sync catalog", flag.ContinueOnError)
-	fs.SetOutput(stderr)
+	fs := newFlagSet("catalog")
 	var dest, db, types, from, to string
 	var asJSON bool
 	fs.StringVar(&dest, "dest", "", "the mirrored export: s3://bucket/prefix/ (required)")
 	fs.StringVar(&db, "glue-database", "", "Glue database holding the decisions and events tables (required)")
-	fs.StringVar(&types, "types", "decisions,events", "export types, comma-separated")
+	fs.StringVar(&types, "types", settings.DefaultTypes, "export types, comma-separated")
 	fs.StringVar(&from, "from", "", "first date, YYYY-MM-DD (default: the oldest in the destination)")
 	fs.StringVar(&to, "to", "", "last date, YYYY-MM-DD, inclusive (default: the newest)")
 	fs.BoolVar(&asJSON, "json", false, "print a machine-readable JSON summary on stdout")
-	fs.Usage = func() {
-		fmt.Fprint(stderr, "Usage: e3sync catalog --dest s3://bucket/prefix/ --glue-database DB [flags]\n\n"+
-			"Makes the Glue partitions of every date in the destination exactly its sub-partition folders.\n\nFlags:\n")
-		fs.PrintDefaults()
-	}
-	if err := fs.Parse(args); err != nil {
-		return fmt.Errorf("%w: %v", errUsage, err)
-	}
-	var problems []string
-	if fs.NArg() > 0 {
-		problems = append(problems, "unexpected arguments: "+strings.Join(fs.Args(), " "))
+	problems, err := parseFlags(fs, "catalog", args, stdout)
+	if err != nil {
+		return err
 	}
 	var target store.Target
 	if dest == "" {
-		problems = append(problems, "--dest is required")
+		problems = append(problems, "--dest is required: s3://bucket/prefix/")
+	} else if p := destProblem(dest); p != "" {
+		problems = append(problems, p)
 	} else if t, err := store.ParseTarget(dest); err != nil {
-		problems = append(problems, err.Error())
+		problems = append(problems, "--dest: "+err.Error())
 	} else {
 		target = t
 	}
@@ -113,18 +103,16 @@ func runCatalog(ctx context.Context, args []string, getenv func(string) string, 
 	if err != nil {
 		problems = append(problems, "--types: "+err.Error())
 	}
-	if err := (plan.Options{Types: export.AllTypes, From: from, To: to}).Validate(); err != nil {
-		problems = append(problems, err.Error())
-	}
+	problems = append(problems, checkRange(from, to)...)
 	if len(problems) > 0 {
-		return fmt.Errorf("%w: %s", errUsage, strings.Join(problems, "; "))
+		return usageErr("catalog", problems...)
 	}
 
-	dst, err := destination(ctx, config{dest: target, customDestEP: getenv(envDestS3) != "" || getenv(envEndpoint) != ""})
+	dst, err := destination(ctx, config{dest: target, customDestEP: getenv(envDestS3) != "" || getenv(envEndpoint) != ""}, nil)
 	if err != nil {
 		return err
 	}
-	g, err := glueCatalog(ctx, db, dst)
+	g, err := glueCatalog(ctx, db, dst, nil)
 	if err != nil {
 		return err
 	}
@@ -138,9 +126,7 @@ func runCatalog(ctx context.Context, args []string, getenv func(string) string, 
 		}
 	}
 	if asJSON {
-		enc := json.NewEncoder(stdout)
-		enc.SetIndent("", "  ")
-		if err := enc.Encode(sum); err != nil {
+		if err := printJSON(stdout, sum); err != nil {
 			return err
 		}
 	} else {

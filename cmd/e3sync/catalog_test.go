@@ -174,7 +174,7 @@ func TestGlueDatabaseFlag(t *testing.T) {
 		{[]string{"sync", "--dest", "s3://b/p/", "--glue-database", "Bad-Name"}, "--glue-database \"Bad-Name\""},
 		{[]string{"catalog", "--dest", "s3://b/p/"}, "--glue-database is required"},
 		{[]string{"catalog", "--glue-database", "lake"}, "--dest is required"},
-		{[]string{"catalog", "--dest", "s3://b/p/", "--glue-database", "lake", "--from", "2024-13-01"}, "invalid date"},
+		{[]string{"catalog", "--dest", "s3://b/p/", "--glue-database", "lake", "--from", "2024-13-01"}, `--from "2024-13-01" is not a date`},
 	} {
 		var out, errb bytes.Buffer
 		getenv := func(k string) string { return map[string]string{envToken: "pat-x"}[k] }

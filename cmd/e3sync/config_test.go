@@ -26,7 +26,7 @@ func TestAbortUploadsAfterFlag(t *testing.T) {
 		{[]string{"--abort-uploads-after", "1 day"}, 0, `--abort-uploads-after "1 day"`},
 	}
 	for _, tt := range tests {
-		c, err := parseConfig("sync", append([]string{"--dest", t.TempDir()}, tt.args...), getenv, &bytes.Buffer{})
+		c, err := parseConfig("sync", append([]string{"--dest", t.TempDir()}, tt.args...), getenv, &bytes.Buffer{}, &bytes.Buffer{})
 		switch {
 		case tt.problem == "" && (err != nil || c.staleUploadAge != tt.want):
 			t.Errorf("parseConfig(%q) = age %v, %v, want %v, nil", tt.args, c.staleUploadAge, err, tt.want)
@@ -39,14 +39,14 @@ func TestAbortUploadsAfterFlag(t *testing.T) {
 // A bad age is reported with the other problems, and --help documents the
 // flag with its default.
 func TestAbortUploadsAfterReportedAndDocumented(t *testing.T) {
-	_, err := parseConfig("sync", []string{"--abort-uploads-after", "0", "--concurrency", "0"}, func(string) string { return "" }, &bytes.Buffer{})
+	_, err := parseConfig("sync", []string{"--abort-uploads-after", "0", "--concurrency", "0"}, func(string) string { return "" }, &bytes.Buffer{}, &bytes.Buffer{})
 	for _, want := range []string{"--abort-uploads-after", "--concurrency 0", "--dest is required", "no token"} {
 		if err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("parseConfig() = %v, want every problem, %q among them", err, want)
 		}
 	}
 	var help bytes.Buffer
-	if _, err := parseConfig("sync", []string{"--help"}, func(string) string { return "" }, &help); err == nil {
+	if _, err := parseConfig("sync", []string{"--help"}, func(string) string { return "" }, &help, &bytes.Buffer{}); err == nil {
 		t.Errorf("parseConfig(--help) = nil error, want flag.ErrHelp")
 	}
 	if h := help.String(); !strings.Contains(h, "-abort-uploads-after") || !strings.Contains(h, `(default "1h")`) {
@@ -70,7 +70,7 @@ func TestAPIURLMustNotLeakToken(t *testing.T) {
 	}
 	for _, tt := range tests {
 		getenv := func(k string) string { return map[string]string{envToken: "pat", envAPI: tt.url}[k] }
-		_, err := parseConfig("sync", []string{"--dest", t.TempDir()}, getenv, &bytes.Buffer{})
+		_, err := parseConfig("sync", []string{"--dest", t.TempDir()}, getenv, &bytes.Buffer{}, &bytes.Buffer{})
 		if tt.ok != (err == nil) {
 			t.Errorf("%s=%q: parseConfig() = %v, want ok=%v", envAPI, tt.url, err, tt.ok)
 		}

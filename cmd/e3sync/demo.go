@@ -2,9 +2,9 @@ package main
 
 import (
 	"context"
-	"flag"
 	"fmt"
 	"io"
+	"os"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/credentials"
@@ -32,17 +32,19 @@ const (
 // that copies nothing, and the day after, when a new date arrives and
 // yesterday's _SUCCESS appears.
 func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := flag.NewFlagSet("e3sync demo", flag.ContinueOnError)
-	fs.SetOutput(stderr)
+	fs := newFlagSet("demo")
 	dest := fs.String("dest", "./e3sync-demo", "local directory to sync into")
-	if err := fs.Parse(args); err != nil {
-		return fmt.Errorf("%w: %v", errUsage, err)
+	problems, err := parseFlags(fs, "demo", args, stdout)
+	if err != nil {
+		return err
 	}
-	if fs.NArg() > 0 {
-		return fmt.Errorf("%w: unexpected arguments %v", errUsage, fs.Args())
+	problems = append(problems, demoDestProblems(*dest)...)
+	if len(problems) > 0 {
+		return usageErr("demo", problems...)
 	}
 	secrets := redact.New()
-	log := newLogger(stderr, true, false, secrets)
+	bar := newProgress(stderr, false, false)
+	log := newLogger(bar.logWriter(stderr), true, false, secrets)
 
 	s3srv, err := memorys3.Start()
 	if err != nil {
@@ -85,7 +87,7 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	}
 	settings := jobSettings{
 		options:     plan.Options{Types: export.AllTypes, Lookback: plan.DefaultLookback},
-		concurrency: 8, taskConcurrency: 8, log: log, secrets: secrets,
+		concurrency: 8, taskConcurrency: 8, log: log, secrets: secrets, progress: bar,
 	}
 	step := func(title string) error {
 		fmt.Fprintf(stdout, "== %s\n", title)
@@ -106,6 +108,25 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		return err
 	}
 	fmt.Fprintf(stdout, "the export is mirrored in %s (run 'make demo' again: it copies nothing)\n", dst)
+	return nil
+}
+
+// demoDestProblems checks demo's --dest: a local directory (the demo's
+// emulated export is never copied into a real bucket).
+func demoDestProblems(dest string) []string {
+	if p := destProblem(dest); p != "" {
+		return []string{p}
+	}
+	t, err := store.ParseTarget(dest)
+	switch {
+	case err != nil:
+		return []string{"--dest: " + err.Error()}
+	case t.Dir == "":
+		return []string{fmt.Sprintf("--dest %q: the demo writes to a local directory only (try 'e3sync sync --dest %s' with a real token)", dest, dest)}
+	}
+	if fi, err := os.Stat(t.Dir); err == nil && !fi.IsDir() {
+		return []string{fmt.Sprintf("--dest %q is a file, not a directory", dest)}
+	}
 	return nil
 }
 

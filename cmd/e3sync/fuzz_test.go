@@ -32,7 +32,7 @@ func FuzzParseConfig(f *testing.F) {
 	f.Fuzz(func(t *testing.T, joined, token string) {
 		args := strings.Split(joined, "\x00")
 		env := map[string]string{envToken: token}
-		c, err := parseConfig("sync", args, func(k string) string { return env[k] }, io.Discard)
+		c, err := parseConfig("sync", args, func(k string) string { return env[k] }, io.Discard, io.Discard)
 		if err != nil {
 			return
 		}

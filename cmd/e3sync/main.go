@@ -13,13 +13,14 @@ import (
 	"io"
 	"log/slog"
 	"os"
-	"os/signal"
+	"path/filepath"
 	"strings"
-	"syscall"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
 	awsconfig "github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
+	"github.com/aws/smithy-go/logging"
 
 	"github.com/e3sync/e3sync/pkg/catalog"
 	"github.com/e3sync/e3sync/pkg/clients"
@@ -38,13 +39,14 @@ const (
 	exitFailed   = 1 // the run finished but some objects or tasks failed
 	exitUsage    = 2 // bad flags or settings
 	exitRejected = 3 // Optimizely rejected the Personal Access Token
+	// exitRefused = 4: the destination refused (refused.go)
 )
 
 // version is set at build time with -ldflags "-X main.version=...".
 var version = "dev"
 
 func main() {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	ctx, stop := notifyInterrupt(context.Background(), os.Stderr)
 	code := run(ctx, os.Args[1:], os.Getenv, os.Stdout, os.Stderr)
 	stop()
 	os.Exit(code)
@@ -69,35 +71,73 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	case "demo":
 		err = runDemo(ctx, rest, stdout, stderr)
 	case "version", "--version":
-		fmt.Fprintln(stdout, "e3sync", version)
+		err = runVersion(rest, stdout)
 	case "help", "-h", "--help":
-		usage(stdout)
+		return runHelp(ctx, rest, stdout, stderr)
 	default:
 		fmt.Fprintf(stderr, "e3sync: unknown command %q\n\n", cmd)
 		usage(stderr)
 		return exitUsage
 	}
-	return exitCode(err, stderr)
+	return exitCode(ctx, err, stderr)
+}
+
+// runHelp prints the general usage, or with a command name that command's
+// (the same as 'e3sync CMD -h').
+func runHelp(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	switch {
+	case len(args) == 0:
+		usage(stdout)
+		return exitOK
+	case len(args) > 1:
+		fmt.Fprintf(stderr, "e3sync help: want one command name, got %q\n", strings.Join(args, " "))
+		return exitUsage
+	}
+	if _, ok := commands[args[0]]; !ok {
+		fmt.Fprintf(stderr, "e3sync help: unknown command %q\n\n", args[0])
+		usage(stderr)
+		return exitUsage
+	}
+	return run(ctx, []string{args[0], "-h"}, func(string) string { return "" }, stdout, stderr)
+}
+
+func runVersion(args []string, stdout io.Writer) error {
+	fs := newFlagSet("version")
+	problems, err := parseFlags(fs, "version", args, stdout)
+	if err != nil {
+		return err
+	}
+	if len(problems) > 0 {
+		return usageErr("version", problems...)
+	}
+	fmt.Fprintln(stdout, "e3sync", version)
+	return nil
 }
 
 // errRunFailed means the run completed with failures already reported in
 // its summary.
 var errRunFailed = errors.New("some objects could not be copied")
 
-func exitCode(err error, stderr io.Writer) int {
+func exitCode(ctx context.Context, err error, stderr io.Writer) int {
+	var ue *usageError
+	var intr *interruption
 	switch {
 	case err == nil:
 		return exitOK
 	case errors.Is(err, flag.ErrHelp):
 		return exitOK
-	case errors.Is(err, errUsage):
-		fmt.Fprintln(stderr, "e3sync:", strings.TrimPrefix(err.Error(), "usage: "))
+	case errors.As(context.Cause(ctx), &intr):
+		return intr.report(err, stderr)
+	case errors.As(err, &ue):
+		ue.print(stderr, err.Error())
 		return exitUsage
 	case errors.Is(err, optimizely.ErrTokenRejected):
 		fmt.Fprintln(stderr, "e3sync:", err)
 		return exitRejected
 	case errors.Is(err, errRunFailed):
 		return exitFailed
+	case store.Refused(err) != nil:
+		return refusedExit(err, stderr)
 	default:
 		fmt.Fprintln(stderr, "e3sync:", err)
 		return exitFailed
@@ -105,24 +145,25 @@ func exitCode(err error, stderr io.Writer) int {
 }
 
 func runSync(ctx context.Context, cmd string, args []string, getenv func(string) string, stdout, stderr io.Writer) (err error) {
-	c, err := parseConfig(cmd, args, getenv, stderr)
+	c, err := parseConfig(cmd, args, getenv, stdout, stderr)
 	if err != nil {
 		return err
 	}
 	secrets := redact.New()
-	defer func() { err = secrets.Error(err) }()
-	log := newLogger(stderr, c.quiet, c.verbose, secrets)
+	defer func() { err = secrets.Error(explainRejection(c, err)) }()
+	bar := newProgress(stderr, c.quiet || c.json || barOff(getenv), cmd == "plan")
+	log := newLogger(bar.logWriter(stderr), c.quiet, c.verbose, secrets)
 	clients.LimitMemory(getenv, c.partSize)
 	src, dst, err := connect(ctx, c, getenv, log, secrets)
 	if err != nil {
 		return err
 	}
-	glue, err := glueCatalog(ctx, c.glueDatabase, dst)
+	glue, err := glueCatalog(ctx, c.glueDatabase, dst, log)
 	if err != nil {
 		return err
 	}
 	return runJob(ctx, src, dst, jobSettings{
-		glue:   glue,
+		glue: glue, progress: bar,
 		dryRun: cmd == "plan", json: c.json, quiet: c.quiet, concurrency: c.concurrency,
 		taskConcurrency: c.taskConcurrency, staleUploadAge: c.staleUploadAge, log: log, secrets: secrets,
 		prune: c.prune, force: c.force,
@@ -143,12 +184,13 @@ type jobSettings struct {
 	log             *slog.Logger
 	secrets         *redact.Secrets // redacted from the summary's errors
 	glue            *catalog.Glue   // nil: no partition registration
+	progress        *progress       // the bar, and where log lines go
 }
 
 func runJob(ctx context.Context, src transfer.Source, dst transfer.Destination, s jobSettings, stdout, stderr io.Writer) error {
-	bar := newProgress(stderr, s.quiet || s.json)
+	bar := s.progress
 	eng := transfer.New(src, dst, transfer.Options{
-		Concurrency: s.concurrency, DryRun: s.dryRun, Logger: s.log, Progress: bar.bytes,
+		Concurrency: s.concurrency, DryRun: s.dryRun, Logger: s.log, Progress: bar.bytes, Planned: bar.planned,
 		StaleUploadAge: s.staleUploadAge, Prune: s.prune,
 	})
 	s.options.Now = time.Now().UTC()
@@ -160,16 +202,23 @@ func runJob(ctx context.Context, src transfer.Source, dst transfer.Destination, 
 	j.Catalog = &catalog.Keeper{Dest: dst, Glue: s.glue}
 	sum, err := j.Run(ctx, s.options)
 	bar.finish()
-	if err != nil {
-		return err
-	}
 	for i, e := range sum.Errors {
 		sum.Errors[i] = s.secrets.String(e)
 	}
+	if ctx.Err() != nil {
+		if s.json {
+			printJSON(stdout, sum)
+		}
+		return &interruptedRun{objects: sum.ObjectsCopied}
+	}
+	if err != nil {
+		return err
+	}
+	if o := s.options; (o.From != "" || o.To != "") && len(sum.Dates) == 0 {
+		s.log.Warn("the export has no dates in the range asked for: nothing to do", "from", o.From, "to", o.To, "types", fmt.Sprint(o.Types))
+	}
 	if s.json {
-		enc := json.NewEncoder(stdout)
-		enc.SetIndent("", "  ")
-		if err := enc.Encode(sum); err != nil {
+		if err := printJSON(stdout, sum); err != nil {
 			return err
 		}
 	} else if !s.quiet {
@@ -179,7 +228,7 @@ func runJob(ctx context.Context, src transfer.Source, dst transfer.Destination, 
 		if !s.json {
 			// Each error was logged when it happened (level ERROR, shown
 			// even with --quiet); with --json they are in "errors".
-			fmt.Fprintf(stderr, "%d errors; the lines with level=ERROR above say what failed\n", len(sum.Errors))
+			fmt.Fprintf(stderr, "%s; the lines with level=ERROR above say what failed\n", plural(len(sum.Errors), "error", "errors"))
 		}
 		return errRunFailed
 	}
@@ -189,8 +238,11 @@ func runJob(ctx context.Context, src transfer.Source, dst transfer.Destination, 
 // connect makes the source (the PAT exchanged for export credentials) and
 // the destination the configuration names.
 func connect(ctx context.Context, c config, getenv func(string) string, log *slog.Logger, secrets *redact.Secrets) (*store.S3, transfer.Destination, error) {
-	tokens, err := tokenSource(ctx, c, getenv)
+	tokens, err := tokenSource(ctx, c, getenv, log)
 	if err != nil {
+		return nil, nil, err
+	}
+	if err := checkToken(ctx, c, tokens); err != nil {
 		return nil, nil, err
 	}
 	src, err := clients.NewSource(ctx, clients.SourceConfig{
@@ -199,33 +251,64 @@ func connect(ctx context.Context, c config, getenv func(string) string, log *slo
 	if err != nil {
 		return nil, nil, err
 	}
-	dst, err := destination(ctx, c)
+	dst, err := destination(ctx, c, log)
 	if err != nil {
 		return nil, nil, err
 	}
 	return src.Store, dst, nil
 }
 
-func tokenSource(ctx context.Context, c config, getenv func(string) string) (pat.Source, error) {
+func tokenSource(ctx context.Context, c config, getenv func(string) string, log *slog.Logger) (pat.Source, error) {
 	if c.tokenSecret == "" {
 		return pat.FromEnv(getenv, envToken), nil
 	}
-	cfg, err := awsconfig.LoadDefaultConfig(ctx)
+	cfg, err := awsConfig(ctx, log)
 	if err != nil {
 		return nil, fmt.Errorf("AWS configuration for Secrets Manager: %w", err)
 	}
 	return &pat.SecretsManager{Client: secretsmanager.NewFromConfig(cfg), SecretID: c.tokenSecret}, nil
 }
 
-func destination(ctx context.Context, c config) (transfer.Destination, error) {
+func destination(ctx context.Context, c config, log *slog.Logger) (transfer.Destination, error) {
+	if c.dest.Dir != "" && c.cmd == "plan" && !c.destExists {
+		abs, err := filepath.Abs(c.dest.Dir)
+		if err != nil {
+			return nil, fmt.Errorf("destination directory %q: %w", c.dest.Dir, err)
+		}
+		return absentDir{path: abs + string(filepath.Separator)}, nil
+	}
 	if c.dest.Dir != "" {
 		return store.NewDir(c.dest.Dir)
 	}
-	cfg, err := awsconfig.LoadDefaultConfig(ctx)
+	cfg, err := awsConfig(ctx, log)
 	if err != nil {
 		return nil, fmt.Errorf("AWS configuration for the destination: %w", err)
 	}
 	return clients.NewDestinationS3(cfg, c.dest, c.customDestEP, store.S3Options{PartSize: c.partSize, KMSKeyID: c.kmsKeyID}), nil
+}
+
+// awsConfig loads the default AWS configuration (the destination's
+// identity) with the SDK's own log lines sent to log, so that they go where
+// e3sync's go (above the progress bar; SDK debug lines only with
+// --verbose). A nil log keeps the SDK's default.
+func awsConfig(ctx context.Context, log *slog.Logger) (aws.Config, error) {
+	if log == nil {
+		return awsconfig.LoadDefaultConfig(ctx)
+	}
+	return awsconfig.LoadDefaultConfig(ctx, awsconfig.WithLogger(logging.LoggerFunc(func(c logging.Classification, format string, v ...any) {
+		level := slog.LevelDebug
+		if c == logging.Warn {
+			level = slog.LevelWarn
+		}
+		log.Log(ctx, level, "AWS SDK: "+fmt.Sprintf(format, v...))
+	})))
+}
+
+// printJSON writes v as indented JSON.
+func printJSON(w io.Writer, v any) error {
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	return enc.Encode(v)
 }
 
 // newLogger logs text lines to w, with every secret in secrets redacted.
@@ -251,7 +334,7 @@ func printSummary(w io.Writer, s job.Summary, dst fmt.Stringer) {
 	if s.DryRun {
 		verb = "to copy"
 	}
-	fmt.Fprintf(w, "run %s: %d dates, %d tasks\n", s.RunID, len(s.Dates), s.Tasks)
+	fmt.Fprintf(w, "run %s: %s, %s\n", s.RunID, plural(len(s.Dates), "date", "dates"), plural(s.Tasks, "task", "tasks"))
 	for _, d := range s.Dates {
 		fmt.Fprintf(w, "  %-9s %s  %3d sub-partitions  source complete: %-5v  (%s)\n", d.Type, d.Date, d.Partitions, d.SourceComplete, d.Reason)
 	}

@@ -2,19 +2,13 @@ package main
 
 import (
 	"context"
-	"encoding/json"
-	"errors"
-	"flag"
 	"fmt"
 	"io"
-	"os"
 	"strings"
 	"text/tabwriter"
 	"time"
 
 	"github.com/e3sync/e3sync/pkg/export"
-	"github.com/e3sync/e3sync/pkg/optimizely"
-	"github.com/e3sync/e3sync/pkg/plan"
 	"github.com/e3sync/e3sync/pkg/redact"
 	"github.com/e3sync/e3sync/pkg/runlog"
 	"github.com/e3sync/e3sync/pkg/status"
@@ -25,17 +19,12 @@ import (
 // ($OPTIMIZELY_TOKEN or --token-secret) it also reads the export, to say why
 // dates are incomplete and to count stale objects. It never writes.
 func runStatus(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) (err error) {
-	c, err := parseStatusConfig(args, getenv, stderr)
+	c, err := parseConfig("status", args, getenv, stdout, stderr)
 	if err != nil {
 		return err
 	}
-	if c.dest.Dir != "" {
-		if fi, err := os.Stat(c.dest.Dir); err != nil || !fi.IsDir() {
-			return fmt.Errorf("destination directory %s does not exist", c.dest.Dir)
-		}
-	}
 	secrets := redact.New()
-	defer func() { err = secrets.Error(err) }()
+	defer func() { err = secrets.Error(explainRejection(c, err)) }()
 	log := newLogger(stderr, true, false, secrets)
 	var (
 		src status.Lister
@@ -47,7 +36,7 @@ func runStatus(ctx context.Context, args []string, getenv func(string) string, s
 			return err
 		}
 		src, dst = s, d
-	} else if dst, err = destination(ctx, c); err != nil {
+	} else if dst, err = destination(ctx, c, log); err != nil {
 		return err
 	}
 	rep, err := status.Check(ctx, src, dst, dst.String(), status.Options{Types: c.types, Lookback: c.lookback})
@@ -55,57 +44,14 @@ func runStatus(ctx context.Context, args []string, getenv func(string) string, s
 		return fmt.Errorf("status: %w", err)
 	}
 	if c.json {
-		enc := json.NewEncoder(stdout)
-		enc.SetIndent("", "  ")
-		return enc.Encode(rep)
+		return printJSON(stdout, rep)
 	}
 	printStatus(stdout, rep)
 	return nil
 }
 
-// parseStatusConfig parses status's flags into the config connect and
-// destination take. Every problem is reported at once.
-func parseStatusConfig(args []string, getenv func(string) string, stderr io.Writer) (config, error) {
-	fs := flag.NewFlagSet("e3sync status", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	var (
-		c           config
-		dest, types string
-	)
-	fs.StringVar(&dest, "dest", "", "destination: s3://bucket/prefix or a local directory (required)")
-	fs.StringVar(&types, "types", "decisions,events", "export types, comma-separated")
-	fs.IntVar(&c.lookback, "lookback", plan.DefaultLookback, "days before today whose objects are compared with the source even when complete")
-	fs.StringVar(&c.tokenSecret, "token-secret", "", "Secrets Manager secret id or ARN holding the token (instead of $"+envToken+")")
-	fs.BoolVar(&c.json, "json", false, "print the status as JSON on stdout")
-	fs.Usage = func() { statusUsage(fs, stderr) }
-	if err := fs.Parse(args); errors.Is(err, flag.ErrHelp) {
-		return config{}, err // usage printed; exit 0
-	} else if err != nil {
-		return config{}, fmt.Errorf("%w: %v", errUsage, err)
-	}
-	problems := c.parseDestAndTypes(fs, dest, types)
-	if c.lookback < 0 {
-		problems = append(problems, fmt.Sprintf("--lookback %d is negative", c.lookback))
-	}
-	if c.apiBaseURL = getenv(envAPI); c.apiBaseURL != "" {
-		if err := optimizely.CheckBaseURL(c.apiBaseURL); err != nil {
-			problems = append(problems, "$"+envAPI+": "+err.Error())
-		}
-	}
-	if len(problems) > 0 {
-		return config{}, fmt.Errorf("%w: %s", errUsage, strings.Join(problems, "; "))
-	}
-	c.duration = time.Hour
-	c.token = getenv(envToken)
-	c.sourceEndpoint = getenv(envSourceS3)
-	c.customDestEP = getenv(envDestS3) != "" || getenv(envEndpoint) != ""
-	return c, nil
-}
-
-func statusUsage(fs *flag.FlagSet, w io.Writer) {
-	fmt.Fprint(w, `Usage: e3sync status --dest DEST [flags]
-
-Shows how the destination stands, per export type: the newest complete date
+// statusAbout is status's part of its usage.
+const statusAbout = `Shows how the destination stands, per export type: the newest complete date
 (with _SUCCESS), the dates that are not complete and why, stale objects
 (objects the export no longer lists for a date it still has), and what the
 last run did (from the run records e3sync keeps under <dest>/_e3sync/).
@@ -120,16 +66,7 @@ It never writes.
 With --json, each incomplete date's "reason" is a code: no_source_success,
 objects_missing, success_not_mirrored, false_success (the destination has
 _SUCCESS, the source has not: run 'e3sync verify'), gone_from_source (a date
-the source no longer has, never completed), source_not_checked.
-
-Flags:
-`)
-	fs.PrintDefaults()
-	fmt.Fprint(w, `
-Environment: as for 'e3sync sync -h' (OPTIMIZELY_TOKEN, E3SYNC_OPTIMIZELY_API,
-E3SYNC_SOURCE_ENDPOINT, AWS_ENDPOINT_URL_S3, AWS_PROFILE, AWS_REGION, ...).
-`)
-}
+the source no longer has, never completed), source_not_checked.`
 
 // printStatus writes the report as aligned tables.
 func printStatus(w io.Writer, r status.Report) {

@@ -150,9 +150,9 @@ func TestStatusAgainstMinIO(t *testing.T) {
 
 func TestStatusUsage(t *testing.T) {
 	noEnv := func(string) string { return "" }
-	code, _, stderr := runStatusCLI(t, noEnv, "-h")
-	if code != 0 || !strings.HasPrefix(stderr, "Usage: e3sync status --dest DEST") || !strings.Contains(stderr, "-lookback") {
-		t.Errorf("status -h: exit %d\n%s", code, stderr)
+	code, stdout, stderr := runStatusCLI(t, noEnv, "-h")
+	if code != 0 || stderr != "" || !strings.HasPrefix(stdout, "Usage: e3sync status --dest DEST") || !strings.Contains(stdout, "--lookback") {
+		t.Errorf("status -h: exit %d, stderr %q, stdout\n%s", code, stderr, stdout)
 	}
 	code, _, stderr = runStatusCLI(t, noEnv, "--types", "no/pe", "--lookback", "-2", "extra")
 	for _, want := range []string{"unexpected arguments: extra", "--dest is required", `invalid export type "no/pe"`, "--lookback -2 is negative"} {
@@ -160,7 +160,7 @@ func TestStatusUsage(t *testing.T) {
 			t.Errorf("status with bad flags: exit %d, stderr %q; want exit %d naming %q", code, stderr, exitUsage, want)
 		}
 	}
-	if code, _, stderr = runStatusCLI(t, noEnv, "--dest", t.TempDir()+"/missing"); code != exitFailed || !strings.Contains(stderr, "does not exist") {
+	if code, _, stderr = runStatusCLI(t, noEnv, "--dest", t.TempDir()+"/missing"); code != exitUsage || !strings.Contains(stderr, "no such directory") {
 		t.Errorf("status of a missing directory: exit %d, %q", code, stderr)
 	}
 }

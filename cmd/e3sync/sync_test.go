@@ -63,10 +63,10 @@ func newWorld(t *testing.T, lifetime time.Duration) *world {
 		t.Setenv(k, v)
 	}
 	w.env = map[string]string{
-		"OPTIMIZELY_TOKEN":       token,
-		"E3SYNC_OPTIMIZELY_API":  tw.APIURL,
-		"E3SYNC_SOURCE_ENDPOINT": tw.SourceEndpoint,
-		"AWS_ENDPOINT_URL_S3":    tw.MinIO.Endpoint(),
+		"OPTIMIZELY_TOKEN":    token,
+		"OPTIMIZELY_API_URL":  tw.APIURL,
+		"SOURCE_S3_ENDPOINT":  tw.SourceEndpoint,
+		"AWS_ENDPOINT_URL_S3": tw.MinIO.Endpoint(),
 	}
 	return w
 }

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"flag"
 	"fmt"
 	"io"
 )
@@ -30,21 +29,9 @@ Examples:
   e3sync plan --dest ./export --from 2024-01-01 --to 2024-01-31 --types decisions
   e3sync verify --dest s3://my-bucket/e3/ --from 2024-01-01 --to 2024-01-31 --json
 
-Run 'e3sync plan -h' for every flag. Exit codes: 0 success, 1 some objects or
-tasks failed, 2 bad flags or settings, 3 Optimizely rejected the token.
-`)
-}
-
-func usageFor(name string, fs *flag.FlagSet, w io.Writer) {
-	fmt.Fprintf(w, "Usage: e3sync %s --dest DEST [flags]\n\nFlags:\n", name)
-	fs.PrintDefaults()
-	fmt.Fprint(w, `
-Environment:
-  OPTIMIZELY_TOKEN          Personal Access Token (unless --token-secret)
-  E3SYNC_OPTIMIZELY_API     Optimizely API base URL (default https://api.optimizely.com)
-  E3SYNC_SOURCE_ENDPOINT    S3 endpoint of the export bucket (emulators only)
-  AWS_ENDPOINT_URL_S3       S3 endpoint of the destination (S3-compatible servers; path style)
-  AWS_PROFILE, AWS_REGION,  the destination identity and region, as for the AWS CLI
-  AWS_ACCESS_KEY_ID, ...
+Run 'e3sync help CMD' (or 'e3sync CMD -h') for a command's flags. Exit codes: 0 success, 1 some objects or
+tasks failed, 2 bad flags or settings, 3 Optimizely rejected the token, 4 the destination refused (no permission, no
+such bucket, read-only: nothing more copied), 130 (143) interrupted by Ctrl-C (SIGTERM): run the
+same command to continue.
 `)
 }

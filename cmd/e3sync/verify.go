@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"os"
 
 	"github.com/e3sync/e3sync/pkg/redact"
 	"github.com/e3sync/e3sync/pkg/verify"
@@ -18,17 +17,12 @@ var errDifferent = fmt.Errorf("%w: the destination differs from the source", err
 // dates and types, reading both sides in full (SHA-256 of every object).
 // It takes the same flags and environment as sync; it never writes.
 func runVerify(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) (err error) {
-	c, err := parseConfig("verify", args, getenv, stderr)
+	c, err := parseConfig("verify", args, getenv, stdout, stderr)
 	if err != nil {
 		return err
 	}
-	if c.dest.Dir != "" {
-		if fi, err := os.Stat(c.dest.Dir); err != nil || !fi.IsDir() {
-			return fmt.Errorf("destination directory %s does not exist", c.dest.Dir)
-		}
-	}
 	secrets := redact.New()
-	defer func() { err = secrets.Error(err) }()
+	defer func() { err = secrets.Error(explainRejection(c, err)) }()
 	log := newLogger(stderr, c.quiet, c.verbose, secrets)
 	src, dst, err := connect(ctx, c, getenv, log, secrets)
 	if err != nil {
@@ -62,13 +56,13 @@ func runVerify(ctx context.Context, args []string, getenv func(string) string, s
 		if !c.quiet || !rep.Identical() {
 			verdict := "identical"
 			if !rep.Identical() {
-				verdict = fmt.Sprintf("%d differences", len(rep.Differences))
+				verdict = plural(len(rep.Differences), "difference", "differences")
 			}
-			fmt.Fprintf(stdout, "%s: %d dates, %d objects, %s compared (%s)\n",
-				verdict, len(rep.Dates), rep.ObjectsCompared, humanBytes(rep.BytesCompared), dst)
+			fmt.Fprintf(stdout, "%s: %s, %s, %s compared (%s)\n", verdict, plural(len(rep.Dates), "date", "dates"),
+				plural(rep.ObjectsCompared, "object", "objects"), humanBytes(rep.BytesCompared), dst)
 		}
 		if n := len(rep.RetainedDates); n > 0 && !c.quiet {
-			fmt.Fprintf(stdout, "%d dates kept that the source no longer lists (retained on purpose, not compared)\n", n)
+			fmt.Fprintf(stdout, "%s kept that the source no longer lists (retained on purpose, not compared)\n", plural(n, "date", "dates"))
 		}
 		if repair != "" {
 			fmt.Fprintf(stdout, "repair with: %s\n", repair)

@@ -124,8 +124,8 @@ func TestVerifyAgainstMinIO(t *testing.T) {
 		if code, _, stderr := w.verifyRun(t, "--dest", dest, "--from", d2, "--to", d1); code != exitUsage {
 			t.Errorf("reversed range: exit %d, want %d\n%s", code, exitUsage, stderr)
 		}
-		if code, _, _ := w.verifyRun(t, "--dest", t.TempDir()+"/nope"); code != exitFailed {
-			t.Errorf("missing directory: exit %d, want %d", code, exitFailed)
+		if code, _, stderr := w.verifyRun(t, "--dest", t.TempDir()+"/nope"); code != exitUsage || !strings.Contains(stderr, "no such directory") {
+			t.Errorf("missing directory: exit %d, %q; want %d, a settings error", code, stderr, exitUsage)
 		}
 	})
 }

@@ -12,7 +12,6 @@ import (
 	"github.com/e3sync/e3sync/pkg/clients"
 	"github.com/e3sync/e3sync/pkg/export"
 	"github.com/e3sync/e3sync/pkg/logctx"
-	"github.com/e3sync/e3sync/pkg/metrics"
 	"github.com/e3sync/e3sync/pkg/optimizely"
 	"github.com/e3sync/e3sync/pkg/pipeline"
 	"github.com/e3sync/e3sync/pkg/settings"
@@ -60,9 +59,7 @@ func (h *handler) run(ctx context.Context, t export.Task) (pipeline.Outcome, err
 	ctx = logctx.With(ctx, "run_id", t.RunID, "task", t.String())
 	c, err := h.getCopier(ctx)
 	if err != nil {
-		if errors.Is(err, optimizely.ErrTokenRejected) {
-			h.p.Metrics.Put(nil, metrics.Value{Name: metrics.TokenRejected, Unit: metrics.Count, Value: 1})
-		}
+		pipeline.PutCredentialMetrics(h.p.Metrics, 0, errors.Is(err, optimizely.ErrTokenRejected))
 		h.log.ErrorContext(ctx, "task failed", "error", err.Error())
 		pipeline.RecordTask(ctx, h.p.Dest, h.log, t, pipeline.Outcome{Task: t}, err)
 		return pipeline.Outcome{Task: t}, err

@@ -13,7 +13,6 @@ import (
 
 	"github.com/e3sync/e3sync/pkg/clients"
 	"github.com/e3sync/e3sync/pkg/logctx"
-	"github.com/e3sync/e3sync/pkg/metrics"
 	"github.com/e3sync/e3sync/pkg/optimizely"
 	"github.com/e3sync/e3sync/pkg/pipeline"
 	"github.com/e3sync/e3sync/pkg/settings"
@@ -39,9 +38,7 @@ func (h *handler) handle(ctx context.Context, raw json.RawMessage) (pipeline.Pla
 	}
 	if err != nil {
 		// The planner logs its summary line on success; this is the failure's.
-		if errors.Is(err, optimizely.ErrTokenRejected) {
-			h.p.Metrics.Put(nil, metrics.Value{Name: metrics.TokenRejected, Unit: metrics.Count, Value: 1})
-		}
+		pipeline.PutCredentialMetrics(h.p.Metrics, 0, errors.Is(err, optimizely.ErrTokenRejected))
 		h.log.ErrorContext(ctx, "plan failed", "tasks_enqueued", sum.TasksEnqueued, "error", err.Error())
 	}
 	return sum, err
@@ -61,7 +58,7 @@ func (h *handler) plan(ctx context.Context, runID string, req pipeline.Request) 
 	// Refreshes since the last invocation of this container (the first
 	// counts the exchange that made the source).
 	if n := src.Provider.Refreshes(); n > h.refreshes {
-		h.p.Metrics.Put(nil, metrics.Value{Name: metrics.CredentialRefreshes, Unit: metrics.Count, Value: float64(n - h.refreshes)})
+		pipeline.PutCredentialMetrics(h.p.Metrics, n-h.refreshes, false)
 		h.refreshes = n
 	}
 	return sum, err

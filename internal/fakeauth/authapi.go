@@ -215,7 +215,7 @@ func (a *API) Issued() int64 { return a.issued.Load() }
 func (a *API) Start() (url string, stop func()) {
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
-		panic(fmt.Sprintf("emulator: auth API listen: %v", err))
+		panic(fmt.Sprintf("fakeauth: auth API listen: %v", err))
 	}
 	s := &httptest.Server{Listener: l, Config: &http.Server{Handler: a}}
 	s.Start()

@@ -332,7 +332,7 @@ func TestAuthAPIWithMinIOAndExpiryProxy(t *testing.T) {
 
 	time.Sleep(time.Until(creds.Expiration) + 100*time.Millisecond)
 	_, err = c.GetObject(t.Context(), &s3.GetObjectInput{Bucket: aws.String(stsTestBucket), Key: aws.String(key)})
-	if code := stsTestCode(err); code != "ExpiredToken" {
+	if code := testenv.APICode(err); code != "ExpiredToken" {
 		t.Errorf("GetObject after the advertised expiry = %v, want ExpiredToken", err)
 	}
 	// The same credentials still work at MinIO itself: only the proxy enforces

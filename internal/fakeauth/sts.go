@@ -43,7 +43,7 @@ func (m *MinIOSTS) Mint(ctx context.Context, bucket, prefix string, d time.Durat
 		Region:       "us-east-1",
 		BaseEndpoint: aws.String(m.Endpoint),
 		Credentials: aws.CredentialsProviderFunc(func(context.Context) (aws.Credentials, error) {
-			return aws.Credentials{AccessKeyID: m.AccessKey, SecretAccessKey: m.SecretKey, Source: "emulator.MinIOSTS"}, nil
+			return aws.Credentials{AccessKeyID: m.AccessKey, SecretAccessKey: m.SecretKey, Source: "fakeauth.MinIOSTS"}, nil
 		}),
 	}
 	if m.HTTPClient != nil {

@@ -2,7 +2,6 @@ package fakeauth
 
 import (
 	"context"
-	"errors"
 	"io"
 	"strings"
 	"testing"
@@ -10,7 +9,6 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
-	"github.com/aws/smithy-go"
 
 	"github.com/e3sync/e3sync/internal/testenv"
 )
@@ -67,14 +65,6 @@ func stsTestMinIO(t *testing.T) *testenv.MinIO {
 	return m
 }
 
-func stsTestCode(err error) string {
-	var ae smithy.APIError
-	if errors.As(err, &ae) {
-		return ae.ErrorCode()
-	}
-	return ""
-}
-
 // TestMinIOSTSMint shares one MinIO server between its subtests.
 func TestMinIOSTSMint(t *testing.T) {
 	m := stsTestMinIO(t)
@@ -121,7 +111,7 @@ func testMinIOSTSMintScopesToPrefix(t *testing.T, m *testenv.MinIO) {
 			t.Errorf("ListObjectsV2(prefix %q, delim %q) = %v, want success", l.prefix, l.delim, err)
 		case l.allowed && len(out.Contents)+len(out.CommonPrefixes) == 0:
 			t.Errorf("ListObjectsV2(prefix %q, delim %q) is empty, want entries", l.prefix, l.delim)
-		case !l.allowed && stsTestCode(err) != "AccessDenied":
+		case !l.allowed && testenv.APICode(err) != "AccessDenied":
 			t.Errorf("ListObjectsV2(prefix %q, delim %q) = %v, want AccessDenied", l.prefix, l.delim, err)
 		}
 	}
@@ -147,19 +137,19 @@ func testMinIOSTSMintScopesToPrefix(t *testing.T, m *testenv.MinIO) {
 		switch {
 		case g.allowed && err != nil:
 			t.Errorf("GetObject(%q) = %v, want success", g.key, err)
-		case !g.allowed && stsTestCode(err) != "AccessDenied":
+		case !g.allowed && testenv.APICode(err) != "AccessDenied":
 			t.Errorf("GetObject(%q) = %v, want AccessDenied", g.key, err)
 		}
 	}
 
 	for _, key := range []string{stsTestPrefix + "new", "v1/account_id=999/new", "new"} {
 		_, err := c.PutObject(ctx, &s3.PutObjectInput{Bucket: aws.String(stsTestBucket), Key: aws.String(key), Body: strings.NewReader("x")})
-		if stsTestCode(err) != "AccessDenied" {
+		if testenv.APICode(err) != "AccessDenied" {
 			t.Errorf("PutObject(%q) = %v, want AccessDenied", key, err)
 		}
 	}
 	_, err = c.DeleteObject(ctx, &s3.DeleteObjectInput{Bucket: aws.String(stsTestBucket), Key: aws.String(stsTestPrefix + "type=events/date=2026-01-01/_SUCCESS")})
-	if stsTestCode(err) != "AccessDenied" {
+	if testenv.APICode(err) != "AccessDenied" {
 		t.Errorf("DeleteObject = %v, want AccessDenied", err)
 	}
 }
@@ -177,7 +167,7 @@ func testMinIOSTSMintAddsTrailingSlash(t *testing.T, m *testenv.MinIO) {
 		return aws.Credentials{AccessKeyID: creds.AccessKeyID, SecretAccessKey: creds.SecretAccessKey, SessionToken: creds.SessionToken}, nil
 	}))
 	_, err = c.GetObject(ctx, &s3.GetObjectInput{Bucket: aws.String(stsTestBucket), Key: aws.String(stsTestPrefix + "type=events/date=2026-01-01/_SUCCESS")})
-	if stsTestCode(err) != "AccessDenied" {
+	if testenv.APICode(err) != "AccessDenied" {
 		t.Errorf("GetObject(account 12345) with account 1234 credentials = %v, want AccessDenied", err)
 	}
 }

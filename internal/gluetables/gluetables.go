@@ -4,6 +4,7 @@ package gluetables
 
 import (
 	"context"
+	"strings"
 	"testing"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -73,4 +74,22 @@ func mustColumns(t testing.TB, typ string) []catalog.Column {
 		t.Fatal(err)
 	}
 	return cols
+}
+
+// Partitions returns every partition of db.table: its values joined by "|"
+// (e.g. "2024-01-02|event=purchase") -> location.
+func Partitions(t testing.TB, c *glue.Client, db, table string) map[string]string {
+	t.Helper()
+	out := map[string]string{}
+	p := glue.NewGetPartitionsPaginator(c, &glue.GetPartitionsInput{DatabaseName: aws.String(db), TableName: aws.String(table)})
+	for p.HasMorePages() {
+		page, err := p.NextPage(context.Background())
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, part := range page.Partitions {
+			out[strings.Join(part.Values, "|")] = aws.ToString(part.StorageDescriptor.Location)
+		}
+	}
+	return out
 }

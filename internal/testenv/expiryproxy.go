@@ -1,11 +1,7 @@
 package testenv
 
 import (
-	"fmt"
 	"net/http"
-	"net/http/httptest"
-	"net/http/httputil"
-	"net/url"
 	"strings"
 	"time"
 )
@@ -15,42 +11,23 @@ import (
 const expiredTokenXML = `<?xml version="1.0" encoding="UTF-8"?>` + "\n" +
 	`<Error><Code>ExpiredToken</Code><Message>The provided token has expired.</Message></Error>`
 
+// ExpiryProxy is a reverse proxy to an S3 endpoint that refuses requests
+// signed with expired credentials (NewExpiryProxy).
+type ExpiryProxy struct{ s3Proxy }
+
 // NewExpiryProxy starts, on 127.0.0.1, a reverse proxy to the S3 endpoint
 // target that refuses requests signed with credentials past their advertised
 // expiry, as S3 does: 400 with an ExpiredToken error. expiry returns the
 // advertised expiry of an access key id, and false for keys it does not know
 // (which are forwarded). MinIO's shortest STS lifetime is 15 minutes; with the
 // proxy, tests can have credentials that really stop working after seconds.
-//
-// Bodies stream both ways. The proxy forwards the client's Host header, so
-// requests signed for the proxy's address verify at the target. Close the
-// returned server when done.
-func NewExpiryProxy(target string, expiry func(accessKeyID string) (time.Time, bool)) (*httptest.Server, error) {
-	u, err := url.Parse(target)
+// Close it when done.
+func NewExpiryProxy(target string, expiry func(accessKeyID string) (time.Time, bool)) (*ExpiryProxy, error) {
+	sp, err := newS3Proxy("expiry proxy", target)
 	if err != nil {
-		return nil, fmt.Errorf("expiry proxy target: %w", err)
+		return nil, err
 	}
-	if u.Scheme != "http" && u.Scheme != "https" || u.Host == "" {
-		return nil, fmt.Errorf("expiry proxy target %q: want http://host:port", target)
-	}
-	transport := http.DefaultTransport.(*http.Transport).Clone()
-	transport.Proxy = nil               // loopback only, never through an HTTP proxy
-	transport.DisableCompression = true // never add Accept-Encoding: gzip and decompress bodies
-	transport.MaxIdleConnsPerHost = 64
-	rp := &httputil.ReverseProxy{
-		Rewrite: func(pr *httputil.ProxyRequest) {
-			pr.SetURL(u)
-			// SigV4 signs the Host header: the target must see the host the
-			// client signed, not its own address (SetURL clears Out.Host,
-			// which would make the transport send the target's host).
-			pr.Out.Host = pr.In.Host
-		},
-		Transport:     transport,
-		FlushInterval: -1, // flush response bytes as they arrive
-		ErrorHandler: func(w http.ResponseWriter, r *http.Request, err error) {
-			http.Error(w, "expiry proxy: "+err.Error(), http.StatusBadGateway)
-		},
-	}
+	p := &ExpiryProxy{sp}
 	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if akid := AccessKeyID(r); akid != "" {
 			if exp, ok := expiry(akid); ok && !time.Now().Before(exp) {
@@ -62,9 +39,12 @@ func NewExpiryProxy(target string, expiry func(accessKeyID string) (time.Time, b
 				return
 			}
 		}
-		rp.ServeHTTP(w, r)
+		p.rp.ServeHTTP(w, r)
 	})
-	return httptest.NewServer(h), nil
+	if err := p.start(h); err != nil {
+		return nil, err
+	}
+	return p, nil
 }
 
 // AccessKeyID returns the access key id a SigV4 request is signed with, from

@@ -7,9 +7,6 @@ import (
 	"maps"
 	"net"
 	"net/http"
-	"net/http/httptest"
-	"net/http/httputil"
-	"net/url"
 	"strings"
 	"sync"
 	"time"
@@ -79,12 +76,7 @@ type FaultRule struct {
 // that injects faults by rule. It forwards the client's Host header, so
 // SigV4 signatures made for the proxy's address verify at the target.
 type FaultProxy struct {
-	URL string
-
-	srv       *httptest.Server
-	rp        *httputil.ReverseProxy
-	transport *http.Transport
-	target    *url.URL
+	s3Proxy
 
 	mu       sync.Mutex
 	rules    []*FaultRule
@@ -95,41 +87,15 @@ type FaultProxy struct {
 // NewFaultProxy starts a fault proxy to target (http://host:port) with no
 // rules.
 func NewFaultProxy(target string) (*FaultProxy, error) {
-	u, err := url.Parse(target)
-	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		return nil, fmt.Errorf("fault proxy target %q: want http://host:port", target)
-	}
-	transport := http.DefaultTransport.(*http.Transport).Clone()
-	transport.Proxy = nil
-	transport.DisableCompression = true
-	transport.MaxIdleConnsPerHost = 512 // the benchmark's latency cases keep hundreds of requests in flight
-	p := &FaultProxy{target: u, transport: transport, injected: map[FaultKind]int{}, requests: map[Op]int{}}
-	p.rp = &httputil.ReverseProxy{
-		Rewrite: func(pr *httputil.ProxyRequest) {
-			pr.SetURL(u)
-			pr.Out.Host = pr.In.Host // SigV4 signs Host
-		},
-		Transport:     transport,
-		FlushInterval: -1,
-		ErrorHandler: func(w http.ResponseWriter, r *http.Request, err error) {
-			http.Error(w, "fault proxy: "+err.Error(), http.StatusBadGateway)
-		},
-	}
-	l, err := net.Listen("tcp", "127.0.0.1:0")
+	sp, err := newS3Proxy("fault proxy", target)
 	if err != nil {
 		return nil, err
 	}
-	p.srv = &httptest.Server{Listener: l, Config: &http.Server{Handler: http.HandlerFunc(p.serve)}}
-	p.srv.Start()
-	p.URL = p.srv.URL
+	p := &FaultProxy{s3Proxy: sp, injected: map[FaultKind]int{}, requests: map[Op]int{}}
+	if err := p.start(http.HandlerFunc(p.serve)); err != nil {
+		return nil, err
+	}
 	return p, nil
-}
-
-// Close stops the proxy.
-func (p *FaultProxy) Close() {
-	p.srv.CloseClientConnections()
-	p.srv.Close()
-	p.transport.CloseIdleConnections()
 }
 
 // SetRules replaces the rules (nil: forward everything).

@@ -5,10 +5,7 @@ import (
 	"encoding/xml"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
-	"net/http/httptest"
-	"net/http/httputil"
 	"net/url"
 	"slices"
 	"strconv"
@@ -23,11 +20,7 @@ import (
 // paginates forever, never answers, or drips its answers. Host headers are
 // forwarded, so SigV4 signatures made for the proxy verify upstream.
 type HostileS3 struct {
-	URL string
-
-	srv       *httptest.Server
-	rp        *httputil.ReverseProxy
-	transport *http.Transport
+	s3Proxy
 
 	mu     sync.Mutex
 	attack Attack
@@ -69,38 +62,16 @@ type Attack struct {
 // NewHostileS3 starts a hostile proxy to target (http://host:port) that
 // forwards everything until Set gives it an attack.
 func NewHostileS3(target string) (*HostileS3, error) {
-	u, err := url.Parse(target)
-	if err != nil || u.Scheme != "http" || u.Host == "" {
-		return nil, fmt.Errorf("hostile S3 target %q: want http://host:port", target)
-	}
-	transport := http.DefaultTransport.(*http.Transport).Clone()
-	transport.Proxy = nil
-	transport.DisableCompression = true
-	h := &HostileS3{transport: transport}
-	h.rp = &httputil.ReverseProxy{
-		Rewrite: func(pr *httputil.ProxyRequest) {
-			pr.SetURL(u)
-			pr.Out.Host = pr.In.Host // SigV4 signs Host
-		},
-		Transport:      transport,
-		FlushInterval:  -1,
-		ModifyResponse: h.rewriteListing,
-	}
-	l, err := net.Listen("tcp", "127.0.0.1:0")
+	sp, err := newS3Proxy("hostile S3", target)
 	if err != nil {
 		return nil, err
 	}
-	h.srv = &httptest.Server{Listener: l, Config: &http.Server{Handler: http.HandlerFunc(h.serve)}}
-	h.srv.Start()
-	h.URL = h.srv.URL
+	h := &HostileS3{s3Proxy: sp}
+	h.rp.ModifyResponse = h.rewriteListing
+	if err := h.start(http.HandlerFunc(h.serve)); err != nil {
+		return nil, err
+	}
 	return h, nil
-}
-
-// Close stops the proxy, and with it every request it holds.
-func (h *HostileS3) Close() {
-	h.srv.CloseClientConnections()
-	h.srv.Close()
-	h.transport.CloseIdleConnections()
 }
 
 // Set replaces the attack.

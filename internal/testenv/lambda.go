@@ -331,9 +331,6 @@ func (l *Lambda) Logs() string {
 	return string(b)
 }
 
-// LogPath is the file holding the same output, until t ends.
-func (l *Lambda) LogPath() string { return l.logPath }
-
 // PID returns the process id of the current (or last) function process.
 func (l *Lambda) PID() int {
 	l.mu.Lock()

@@ -26,12 +26,11 @@ const Region = "us-east-1"
 // MinIO is a running MinIO server on 127.0.0.1, with its data in a temporary
 // directory that Stop removes.
 type MinIO struct {
-	proc     *process
-	dir      string
-	endpoint string
+	daemon
 	host     string // 127.0.0.1:port
 	user     string
 	password string
+	region   string // the site region; Region when not set (SiteRegion)
 }
 
 // MinIOBinary returns the MinIO server binary to run: $E3SYNC_MINIO, else
@@ -48,23 +47,42 @@ func MinIOBinary() (string, error) {
 // MinIOForTest starts a MinIO server for t and stops it when t ends, after
 // logging the tail of the server's output if t failed. Without a MinIO binary
 // the test is skipped, or fails when CI=true.
-func MinIOForTest(t testing.TB) *MinIO {
+func MinIOForTest(t testing.TB, opts ...MinIOOption) *MinIO {
 	t.Helper()
-	return serverForTest(t, "minio", 30*time.Second, StartMinIO)
+	return serverForTest(t, "minio", 30*time.Second, func(ctx context.Context) (*MinIO, error) { return StartMinIO(ctx, opts...) })
+}
+
+// MinIOOption changes how StartMinIO starts the server.
+type MinIOOption func(*minioSettings)
+
+type minioSettings struct {
+	region string // MINIO_SITE_REGION; "" leaves it unset
+}
+
+// SiteRegion starts the server as a site in region: it then refuses requests
+// signed for any other region (AuthorizationHeaderMalformed), as S3 does for
+// a bucket in another region than the client's. Without it the server
+// accepts every region.
+func SiteRegion(region string) MinIOOption {
+	return func(s *minioSettings) { s.region = region }
 }
 
 // StartMinIO starts a MinIO server with random root credentials on free
 // loopback ports and waits until it is live. ctx bounds the start only; the
 // server runs until Stop.
-func StartMinIO(ctx context.Context) (*MinIO, error) {
+func StartMinIO(ctx context.Context, opts ...MinIOOption) (*MinIO, error) {
 	bin, err := MinIOBinary()
 	if err != nil {
 		return nil, err
 	}
-	return startRetrying(ctx, func(ctx context.Context) (*MinIO, error) { return startMinIO(ctx, bin) })
+	var set minioSettings
+	for _, o := range opts {
+		o(&set)
+	}
+	return startRetrying(ctx, func(ctx context.Context) (*MinIO, error) { return startMinIO(ctx, bin, set) })
 }
 
-func startMinIO(ctx context.Context, bin string) (*MinIO, error) {
+func startMinIO(ctx context.Context, bin string, set minioSettings) (*MinIO, error) {
 	dir, err := os.MkdirTemp("", "e3sync-minio-")
 	if err != nil {
 		return nil, fmt.Errorf("start minio: %w", err)
@@ -80,10 +98,14 @@ func startMinIO(ctx context.Context, bin string) (*MinIO, error) {
 		return nil, err
 	}
 	m := &MinIO{
-		dir:      dir,
+		daemon:   daemon{dir: dir},
 		host:     "127.0.0.1:" + strconv.Itoa(apiPort),
 		user:     "root" + randomHex(8),
 		password: randomHex(20),
+		region:   Region,
+	}
+	if set.region != "" {
+		m.region = set.region
 	}
 	m.endpoint = "http://" + m.host
 	dataDir := filepath.Join(dir, "data")
@@ -103,35 +125,21 @@ func startMinIO(ctx context.Context, bin string) (*MinIO, error) {
 		"MINIO_UPDATE=off",
 		"MINIO_BROWSER=off",
 	}
+	if set.region != "" {
+		env = append(env, "MINIO_SITE_REGION="+set.region)
+	}
 	// MINIO_* settings from the caller's environment would change the server
 	// under test; leave them out.
-	m.proc, err = startProcess("minio", bin, args, env, []string{"MINIO_"}, filepath.Join(dir, "minio.log"))
+	err = m.run(ctx, "minio", bin, args, env, []string{"MINIO_"}, "minio.log", "/minio/health/live", 20*time.Second,
+		func(r *http.Response) bool { return r.StatusCode == http.StatusOK })
 	if err != nil {
-		os.RemoveAll(dir)
-		return nil, err
-	}
-	err = m.proc.waitReady(ctx, m.endpoint+"/minio/health/live", 20*time.Second, func(r *http.Response) bool {
-		return r.StatusCode == http.StatusOK
-	})
-	if err != nil {
-		m.Stop()
 		return nil, err
 	}
 	return m, nil
 }
 
-// Stop stops the server (SIGTERM, then SIGKILL after 5s), waits for it and
-// removes its data. It is safe to call more than once.
-func (m *MinIO) Stop() {
-	m.proc.stop()
-	os.RemoveAll(m.dir)
-}
-
 // Endpoint is the server's S3 (and STS) endpoint, http://127.0.0.1:port.
 func (m *MinIO) Endpoint() string { return m.endpoint }
-
-// LogPath is the file holding the server's output, until Stop.
-func (m *MinIO) LogPath() string { return m.proc.logPath }
 
 // Root returns the root user's credentials.
 func (m *MinIO) Root() aws.Credentials {
@@ -141,11 +149,18 @@ func (m *MinIO) Root() aws.Credentials {
 // RootProvider returns the root user's credentials as a provider.
 func (m *MinIO) RootProvider() aws.CredentialsProvider { return StaticCredentials(m.Root()) }
 
-// S3Client returns an S3 client for this server using creds: region
-// us-east-1, path-style addressing, nothing read from the environment or
+// Region is the server's region: Region unless started with SiteRegion.
+func (m *MinIO) Region() string { return m.region }
+
+// S3Client returns an S3 client for this server using creds: the server's
+// region, path-style addressing, nothing read from the environment or
 // ~/.aws.
 func (m *MinIO) S3Client(creds aws.CredentialsProvider) *s3.Client {
-	return NewS3Client(m.endpoint, creds)
+	c := NewS3Client(m.endpoint, creds)
+	if m.region == Region {
+		return c
+	}
+	return s3.New(c.Options(), func(o *s3.Options) { o.Region = m.region })
 }
 
 // NewS3Client returns an S3 client for the S3 endpoint (for example an expiry

@@ -4,7 +4,6 @@ import (
 	"context"
 	"net/http"
 	"os"
-	"path/filepath"
 	"strconv"
 	"testing"
 	"time"
@@ -19,9 +18,7 @@ import (
 // Moto is a running moto_server on 127.0.0.1 (Secrets Manager, SQS, Glue,
 // CloudWatch). Any credentials are accepted; use region us-east-1.
 type Moto struct {
-	proc     *process
-	dir      string
-	endpoint string
+	daemon
 }
 
 // MotoForTest starts a moto_server for t and stops it when t ends. Without
@@ -51,29 +48,14 @@ func startMoto(ctx context.Context, bin string) (*Moto, error) {
 		os.RemoveAll(dir)
 		return nil, err
 	}
-	m := &Moto{dir: dir, endpoint: "http://127.0.0.1:" + strconv.Itoa(port)}
+	m := &Moto{daemon{dir: dir, endpoint: "http://127.0.0.1:" + strconv.Itoa(port)}}
 	// moto_server is Python: its start (imports) takes a few seconds.
-	m.proc, err = startProcess("moto_server", bin, []string{"-H", "127.0.0.1", "-p", strconv.Itoa(port)},
-		[]string{"PYTHONUNBUFFERED=1"}, nil, filepath.Join(dir, "moto.log"))
+	err = m.run(ctx, "moto_server", bin, []string{"-H", "127.0.0.1", "-p", strconv.Itoa(port)}, []string{"PYTHONUNBUFFERED=1"}, nil,
+		"moto.log", "/moto-api/", 45*time.Second, func(r *http.Response) bool { return r.StatusCode < 500 })
 	if err != nil {
-		os.RemoveAll(dir)
-		return nil, err
-	}
-	err = m.proc.waitReady(ctx, m.endpoint+"/moto-api/", 45*time.Second, func(r *http.Response) bool {
-		return r.StatusCode < 500
-	})
-	if err != nil {
-		m.Stop()
 		return nil, err
 	}
 	return m, nil
-}
-
-// Stop stops the server (SIGTERM, then SIGKILL after 5s) and waits for it.
-// It is safe to call more than once.
-func (m *Moto) Stop() {
-	m.proc.stop()
-	os.RemoveAll(m.dir)
 }
 
 // Endpoint is the server's endpoint for every service, http://127.0.0.1:port.

@@ -23,6 +23,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/aws/smithy-go"
 )
 
 // ErrNotInstalled is wrapped when a binary the tests need cannot be found.
@@ -199,8 +201,40 @@ type server interface {
 	logs() *process
 }
 
-func (m *MinIO) logs() *process { return m.proc }
-func (m *Moto) logs() *process  { return m.proc }
+// daemon is what every test server is: a process answering on endpoint
+// (http://127.0.0.1:port), with its files in dir, which Stop removes.
+type daemon struct {
+	proc     *process
+	dir      string
+	endpoint string
+}
+
+// run starts the daemon's process, logging to logName in its dir, and
+// waits up to timeout until endpoint+readyPath answers as ready says. On
+// failure nothing is left running and dir is removed.
+func (d *daemon) run(ctx context.Context, name, bin string, args, env, dropEnvPrefixes []string, logName, readyPath string,
+	timeout time.Duration, ready func(*http.Response) bool) error {
+	var err error
+	d.proc, err = startProcess(name, bin, args, env, dropEnvPrefixes, filepath.Join(d.dir, logName))
+	if err != nil {
+		os.RemoveAll(d.dir)
+		return err
+	}
+	if err := d.proc.waitReady(ctx, d.endpoint+readyPath, timeout, ready); err != nil {
+		d.Stop()
+		return err
+	}
+	return nil
+}
+
+// Stop stops the server (SIGTERM, then SIGKILL after 5s), waits for it and
+// removes its files. It is safe to call more than once.
+func (d *daemon) Stop() {
+	d.proc.stop()
+	os.RemoveAll(d.dir)
+}
+
+func (d *daemon) logs() *process { return d.proc }
 
 // startRetrying runs start up to three times while it fails because its free
 // port was taken between FreePort and the server's bind.
@@ -258,4 +292,13 @@ func ReadAll(t testing.TB, s Opener, key string) []byte {
 		t.Fatalf("Open(%q) read error = %v", key, err)
 	}
 	return b
+}
+
+// APICode returns the API error code of err (e.g. "AccessDenied"), or "".
+func APICode(err error) string {
+	var ae smithy.APIError
+	if errors.As(err, &ae) {
+		return ae.ErrorCode()
+	}
+	return ""
 }

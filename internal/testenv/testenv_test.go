@@ -14,7 +14,6 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
-	"github.com/aws/smithy-go"
 )
 
 func TestFreePort(t *testing.T) {
@@ -48,15 +47,6 @@ func TestAccessKeyID(t *testing.T) {
 	}
 }
 
-// apiCode returns the API error code of err, or "".
-func apiCode(err error) string {
-	var ae smithy.APIError
-	if errors.As(err, &ae) {
-		return ae.ErrorCode()
-	}
-	return ""
-}
-
 func TestMinIOUsers(t *testing.T) {
 	m := MinIOForTest(t)
 	ctx := t.Context()
@@ -82,14 +72,14 @@ func TestMinIOUsers(t *testing.T) {
 		t.Errorf("exporter GetObject(source) = %v, want success", err)
 	}
 	_, err := exporter.PutObject(ctx, &s3.PutObjectInput{Bucket: aws.String("source"), Key: aws.String("x"), Body: strings.NewReader("x")})
-	if apiCode(err) != "AccessDenied" {
+	if APICode(err) != "AccessDenied" {
 		t.Errorf("exporter PutObject(source) = %v, want AccessDenied", err)
 	}
 	if _, err := customer.PutObject(ctx, &s3.PutObjectInput{Bucket: aws.String("dest"), Key: aws.String("x"), Body: strings.NewReader("x")}); err != nil {
 		t.Errorf("customer PutObject(dest) = %v, want success", err)
 	}
 	_, err = customer.GetObject(ctx, &s3.GetObjectInput{Bucket: aws.String("source"), Key: aws.String("a/b.txt")})
-	if apiCode(err) != "AccessDenied" {
+	if APICode(err) != "AccessDenied" {
 		t.Errorf("customer GetObject(source) = %v, want AccessDenied", err)
 	}
 }
@@ -155,11 +145,11 @@ func TestExpiryProxyMinIO(t *testing.T) {
 	// Expired credentials never reach MinIO.
 	e := NewS3Client(proxy.URL, StaticCredentials(expired))
 	_, err = e.GetObject(ctx, &s3.GetObjectInput{Bucket: aws.String("bucket"), Key: aws.String(key)})
-	if apiCode(err) != "ExpiredToken" {
+	if APICode(err) != "ExpiredToken" {
 		t.Errorf("GetObject with expired credentials = %v, want ExpiredToken", err)
 	}
 	_, err = e.ListObjectsV2(ctx, &s3.ListObjectsV2Input{Bucket: aws.String("bucket")})
-	if apiCode(err) != "ExpiredToken" {
+	if APICode(err) != "ExpiredToken" {
 		t.Errorf("ListObjectsV2 with expired credentials = %v, want ExpiredToken", err)
 	}
 	_, err = e.HeadObject(ctx, &s3.HeadObjectInput{Bucket: aws.String("bucket"), Key: aws.String(key)})

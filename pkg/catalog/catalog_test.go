@@ -13,6 +13,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/glue"
 	gluetypes "github.com/aws/aws-sdk-go-v2/service/glue/types"
 
+	"github.com/e3sync/e3sync/internal/fixture"
 	"github.com/e3sync/e3sync/internal/gluetables"
 	"github.com/e3sync/e3sync/internal/testenv"
 	"github.com/e3sync/e3sync/pkg/catalog"
@@ -30,51 +31,6 @@ const (
 var awkwardEvents = []string{
 	"event=purchase", "event=add to cart", "event=a%3Ab", "event=NULL", "event=12345678",
 	"event=Ünïcødé 🛒", "event=semi;colon (x)",
-}
-
-// fixtureFile is one real export file.
-func fixtureFile(t *testing.T, typ string) []byte {
-	t.Helper()
-	files, _ := filepath.Glob(filepath.Join(fixtures, "type="+typ, "date=*", "*=*", "*.parquet"))
-	if len(files) == 0 {
-		t.Skipf("no %s fixtures in %s", typ, fixtures)
-	}
-	data, err := os.ReadFile(files[0])
-	if err != nil {
-		t.Fatal(err)
-	}
-	return data
-}
-
-// writeFiles writes files (key -> content) under root.
-func writeFiles(t *testing.T, root string, files map[string][]byte) {
-	t.Helper()
-	for k, v := range files {
-		p := filepath.Join(root, filepath.FromSlash(k))
-		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(p, v, 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-}
-
-// partitions returns every partition of table: values joined by "|" -> location.
-func partitions(t *testing.T, c *glue.Client, table string) map[string]string {
-	t.Helper()
-	out := map[string]string{}
-	p := glue.NewGetPartitionsPaginator(c, &glue.GetPartitionsInput{DatabaseName: aws.String(testDB), TableName: aws.String(table)})
-	for p.HasMorePages() {
-		page, err := p.NextPage(context.Background())
-		if err != nil {
-			t.Fatal(err)
-		}
-		for _, part := range page.Partitions {
-			out[strings.Join(part.Values, "|")] = aws.ToString(part.StorageDescriptor.Location)
-		}
-	}
-	return out
 }
 
 // destPartitions is what the catalog must hold for the destination at root:
@@ -103,7 +59,7 @@ func destPartitions(t *testing.T, root string, typ export.Type) map[string]strin
 func checkPartitions(t *testing.T, step string, c *glue.Client, root string) {
 	t.Helper()
 	for _, typ := range export.AllTypes {
-		got, want := partitions(t, c, string(typ)), destPartitions(t, root, typ)
+		got, want := gluetables.Partitions(t, c, testDB, string(typ)), destPartitions(t, root, typ)
 		if !maps.Equal(got, want) {
 			t.Errorf("%s: %s partitions =\n%v\nwant the destination's sub-partitions\n%v", step, typ, sorted(got), sorted(want))
 		}
@@ -130,7 +86,7 @@ func TestGluePartitionsFollowTheDestination(t *testing.T) {
 	gluetables.Create(t, gc, testDB, testLocation)
 	ctx := context.Background()
 
-	ev, dec := fixtureFile(t, "events"), fixtureFile(t, "decisions")
+	ev, dec := fixture.Sample(t, "events"), fixture.Sample(t, "decisions")
 	root := t.TempDir()
 	files := map[string][]byte{
 		"type=decisions/date=2024-01-04/experiment=18786493712/part-00000-a.c000.snappy.parquet": dec,
@@ -141,7 +97,7 @@ func TestGluePartitionsFollowTheDestination(t *testing.T) {
 	}
 	files["type=events/date=2024-01-04/_SUCCESS"] = nil
 	files["type=events/date=2024-01-05/event=purchase/part-00000-b.c000.snappy.parquet"] = ev
-	writeFiles(t, root, files)
+	fixture.WriteFiles(t, root, files)
 	dst, err := store.NewDir(root)
 	if err != nil {
 		t.Fatal(err)
@@ -170,7 +126,7 @@ func TestGluePartitionsFollowTheDestination(t *testing.T) {
 
 	// A sync: tasks of a new date register their sub-partition as they are
 	// copied (twice: a duplicate delivery), then the date completes.
-	writeFiles(t, root, map[string][]byte{
+	fixture.WriteFiles(t, root, map[string][]byte{
 		"type=events/date=2024-01-06/event=NULL/part-00000-c.c000.snappy.parquet":        ev,
 		"type=events/date=2024-01-06/event=add to cart/part-00000-c.c000.snappy.parquet": ev,
 	})
@@ -194,7 +150,7 @@ func TestGluePartitionsFollowTheDestination(t *testing.T) {
 	if err := os.RemoveAll(filepath.Join(root, "type=events/date=2024-01-04/event=add to cart")); err != nil {
 		t.Fatal(err)
 	}
-	writeFiles(t, root, map[string][]byte{"type=events/date=2024-01-04/event=checkout/part-00000-d.c000.snappy.parquet": ev})
+	fixture.WriteFiles(t, root, map[string][]byte{"type=events/date=2024-01-04/event=checkout/part-00000-d.c000.snappy.parquet": ev})
 	r, err := k.DateCompleted(ctx, export.Events, "2024-01-04")
 	if err != nil || r.Partitions != (catalog.Changes{Created: 1, Deleted: 1}) {
 		t.Errorf("DateCompleted() after the rewrite = %+v, %v, want 1 created, 1 deleted", r.Partitions, err)

@@ -16,6 +16,7 @@ import (
 	"github.com/parquet-go/parquet-go"
 
 	"github.com/e3sync/e3sync/internal/exportseed"
+	"github.com/e3sync/e3sync/internal/fixture"
 	"github.com/e3sync/e3sync/internal/gluetables"
 	"github.com/e3sync/e3sync/internal/testenv"
 	"github.com/e3sync/e3sync/pkg/catalog"
@@ -111,9 +112,9 @@ func (r *rangeOnly) OpenRange(ctx context.Context, key, etag string, off, n, siz
 // Glue, and against the table with Glue, whose table then gets the column.
 func TestSchemaDrift(t *testing.T) {
 	ctx := context.Background()
-	ev, v2 := fixtureFile(t, "events"), eventFileWithColumn(t)
+	ev, v2 := fixture.Sample(t, "events"), eventFileWithColumn(t)
 	root := t.TempDir()
-	writeFiles(t, root, map[string][]byte{
+	fixture.WriteFiles(t, root, map[string][]byte{
 		"type=events/date=2024-01-04/event=purchase/part-00000-a.c000.snappy.parquet": ev,
 		"type=events/date=2024-01-05/event=purchase/part-00000-b.c000.snappy.parquet": v2,
 		"type=events/date=2024-01-06/event=purchase/part-00000-c.c000.snappy.parquet": v2,
@@ -209,7 +210,7 @@ func resetColumns(t *testing.T, g *catalog.Glue, typ export.Type) {
 // Files that are not Parquet are refused with the reason.
 func TestObjectColumnsRefusesNonParquet(t *testing.T) {
 	root := t.TempDir()
-	writeFiles(t, root, map[string][]byte{
+	fixture.WriteFiles(t, root, map[string][]byte{
 		"a.parquet": []byte("this is not a parquet file at all"),
 		"b.parquet": append(bytes.Repeat([]byte{0}, 20), 0xff, 0xff, 0xff, 0x7f, 'P', 'A', 'R', '1'),
 		"c.parquet": []byte("PAR1"),

@@ -11,11 +11,12 @@ import (
 	"github.com/parquet-go/parquet-go"
 
 	"github.com/e3sync/e3sync/internal/exportseed"
+	"github.com/e3sync/e3sync/internal/fixture"
 	"github.com/e3sync/e3sync/pkg/catalog"
 )
 
 // fixtures is the real sample of Optimizely's export (see DESIGN.md).
-const fixtures = "../../../shared/fixtures/optimizely-labs-sample"
+var fixtures = fixture.SampleDir()
 
 func TestTypes(t *testing.T) {
 	type inner struct {

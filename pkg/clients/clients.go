@@ -149,7 +149,7 @@ func NewDestinationS3(cfg aws.Config, t store.Target, customEndpoint bool, opts 
 		o.APIOptions = append(o.APIOptions, redact.Middleware(nil)) // an error echoing the session token
 		o.APIOptions = append(o.APIOptions, noteThrottles(transfer.Throttled))
 	}}, optFns...)...)
-	return store.NewS3(client, t.Bucket, t.Prefix, opts)
+	return store.NewS3(store.NewBucketClient(client, t), t.Bucket, t.Prefix, opts) // its region found, refusals named
 }
 
 // LazySource makes the Source on first use and keeps it; a failed attempt

@@ -16,6 +16,7 @@ import (
 	"github.com/e3sync/e3sync/pkg/export"
 	"github.com/e3sync/e3sync/pkg/logctx"
 	"github.com/e3sync/e3sync/pkg/plan"
+	"github.com/e3sync/e3sync/pkg/store"
 	"github.com/e3sync/e3sync/pkg/transfer"
 )
 
@@ -77,17 +78,26 @@ type Summary struct {
 	// WithdrawnDates ("type/date") lost a false _SUCCESS: the source lists
 	// them without one (only with pruning; in a dry run: would).
 	WithdrawnDates []string `json:"withdrawn_dates"`
+	// Interrupted: the run's context was canceled (Ctrl-C). No task started
+	// after it; the tasks it cut short are neither failed nor in Errors, and
+	// their dates are not finalized. A re-run continues.
+	Interrupted bool `json:"interrupted,omitempty"`
 }
 
 // Failed reports whether anything went wrong.
 func (s Summary) Failed() bool { return len(s.Errors) > 0 }
 
 // Run plans and copies. Errors of single tasks are collected in the summary;
-// the returned error is for failures that stop the whole run (planning).
+// the returned error is for failures that stop the whole run (planning, a
+// destination that refuses: a *store.RefusedError, checked before planning
+// with a write probe).
 func (j *Job) Run(ctx context.Context, o plan.Options) (Summary, error) {
 	start := time.Now()
 	log := logctx.OrDiscard(j.Logger)
 	s := Summary{RunID: o.RunID, DryRun: j.DryRun, Errors: []string{}, CompletedDates: []string{}, Dates: []plan.Date{}, WithdrawnDates: []string{}}
+	if err := j.Engine.Probe(ctx); err != nil {
+		return s, err
+	}
 	p, err := plan.Make(ctx, j.Source, j.Dest, o)
 	if err != nil {
 		return s, fmt.Errorf("plan: %w", err)
@@ -105,12 +115,16 @@ func (j *Job) Run(ctx context.Context, o plan.Options) (Summary, error) {
 		r.remaining[dateKey{t.Type, t.Date}]++
 	}
 	r.copyAll(ctx, p.Tasks)
+	if err := refused(j.Engine); err != nil {
+		return r.s, err
+	}
 	s = r.s
+	s.Interrupted = ctx.Err() != nil
 	sort.Strings(s.CompletedDates)
 	sort.Strings(s.WithdrawnDates)
 	sort.Strings(s.Errors)
 	s.Seconds = time.Since(start).Seconds()
-	if !j.DryRun {
+	if !j.DryRun && !s.Interrupted {
 		j.record(ctx, s, log)
 	}
 	return s, nil
@@ -133,8 +147,9 @@ type run struct {
 	failed    map[dateKey]bool
 }
 
-// copyAll copies the tasks, TaskConcurrency at a time; the last task of a
-// date finalizes it (or withdraws a false _SUCCESS) when none failed.
+// copyAll copies the tasks, TaskConcurrency at a time, and starts none once
+// ctx is done; the last task of a date finalizes it (or withdraws a false
+// _SUCCESS) when none failed.
 func (r *run) copyAll(ctx context.Context, tasks []export.Task) {
 	conc := r.j.TaskConcurrency
 	if conc <= 0 {
@@ -143,7 +158,13 @@ func (r *run) copyAll(ctx context.Context, tasks []export.Task) {
 	var wg sync.WaitGroup
 	sem := make(chan struct{}, conc)
 	for _, t := range tasks {
-		sem <- struct{}{}
+		if !acquire(ctx, sem) {
+			break
+		}
+		if refused(r.j.Engine) != nil {
+			<-sem
+			break // Run returns the refusal; no task would get further
+		}
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
@@ -152,6 +173,20 @@ func (r *run) copyAll(ctx context.Context, tasks []export.Task) {
 		}()
 	}
 	wg.Wait()
+}
+
+// acquire takes a slot of sem, or reports false once ctx is done: no task
+// starts after the run was interrupted.
+func acquire(ctx context.Context, sem chan struct{}) bool {
+	if ctx.Err() != nil {
+		return false
+	}
+	select {
+	case sem <- struct{}{}:
+		return true
+	case <-ctx.Done():
+		return false
+	}
 }
 
 // copyTask copies one task, counts it, and once it is the last task of its
@@ -176,26 +211,35 @@ func (r *run) copyTask(ctx context.Context, t export.Task) {
 }
 
 // count adds one task's result to the summary and reports whether it was
-// the last task of date k with none of them failed.
+// the last task of date k with none of them failed. A task the run's
+// interruption cut short is not a failure: it is neither logged nor in
+// Errors (one line says the run was interrupted), and its date is not done.
 func (r *run) count(ctx context.Context, t export.Task, k dateKey, res transfer.Result, err error) bool {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	s := &r.s
 	s.ObjectsCopied += res.Copied
 	s.ObjectsSkipped += res.Skipped
-	s.ObjectsFailed += res.Failed
+	if ctx.Err() == nil {
+		s.ObjectsFailed += res.Failed
+	}
 	s.BytesCopied += res.Bytes
 	s.UploadsAborted += res.UploadsAborted
 	s.ObjectsStale += res.Stale
 	s.ObjectsPruned += res.Pruned
-	if err != nil {
+	switch {
+	case err != nil && ctx.Err() != nil:
+		r.failed[k] = true
+	case err != nil:
 		s.TasksFailed++
 		s.Errors = append(s.Errors, err.Error())
 		r.failed[k] = true
-		r.log.ErrorContext(ctx, "task failed", "task", t.String(), "error", err.Error())
+		if store.Refused(err) == nil { // a refusal is Run's error, said once
+			r.log.ErrorContext(ctx, "task failed", "task", t.String(), "error", err.Error())
+		}
 	}
 	r.remaining[k]--
-	return r.remaining[k] == 0 && !r.failed[k]
+	return r.remaining[k] == 0 && !r.failed[k] && ctx.Err() == nil
 }
 
 // finalize writes date k's _SUCCESS when the whole date is copied, and
@@ -230,4 +274,14 @@ func (r *run) withdraw(ctx context.Context, k dateKey) {
 	case ok:
 		r.s.WithdrawnDates = append(r.s.WithdrawnDates, string(k.t)+"/"+k.date)
 	}
+}
+
+// refused returns the *store.RefusedError that stopped eng, or nil: the
+// destination refused (see transfer.Probe), and the run stops with that one
+// error.
+func refused(eng *transfer.Engine) error {
+	if re := store.Refused(eng.Halted()); re != nil {
+		return re
+	}
+	return nil
 }

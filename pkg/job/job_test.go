@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"io"
+	"maps"
 	"os"
 	"path/filepath"
 	"slices"
@@ -12,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/e3sync/e3sync/internal/fixture"
 	"github.com/e3sync/e3sync/pkg/export"
 	"github.com/e3sync/e3sync/pkg/plan"
 	"github.com/e3sync/e3sync/pkg/store"
@@ -33,25 +35,6 @@ var exportFiles = map[string]string{
 }
 
 const failKey = "type=events/date=2024-01-01/event=purchase/part-00001.parquet"
-
-func newDir(t *testing.T, files map[string]string) (*store.Dir, string) {
-	t.Helper()
-	root := t.TempDir()
-	for k, v := range files {
-		p := filepath.Join(root, filepath.FromSlash(k))
-		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(p, []byte(v), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	d, err := store.NewDir(root)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return d, root
-}
 
 // failingSource is a directory whose Open fails for the keys in fail.
 type failingSource struct {
@@ -149,8 +132,8 @@ func files(t *testing.T, root string) map[string]string {
 }
 
 func TestRun(t *testing.T) {
-	src, _ := newDir(t, exportFiles)
-	dst, dstRoot := newDir(t, nil)
+	src, _ := fixture.Dir(t, exportFiles)
+	dst, dstRoot := fixture.Dir(t, nil)
 	prog := &progress{}
 	j := newJob(src, dst, false)
 	j.Progress = prog
@@ -172,7 +155,7 @@ func TestRun(t *testing.T) {
 	if s.Failed() || s.RunID != "run-1" || s.DryRun {
 		t.Errorf("first Run(): Failed() = %v, RunID = %q, DryRun = %v, want false, run-1, false", s.Failed(), s.RunID, s.DryRun)
 	}
-	if got := files(t, dstRoot); !mapsEqual(got, withoutSuccess(exportFiles, "type=events/date=2024-01-03/_SUCCESS")) {
+	if got := files(t, dstRoot); !maps.Equal(got, withoutSuccess(exportFiles, "type=events/date=2024-01-03/_SUCCESS")) {
 		t.Errorf("first Run() destination = %q, want the export (no _SUCCESS for the open day)", got)
 	}
 	if prog.planned != wantTasks || len(prog.done) != wantTasks {
@@ -200,22 +183,10 @@ func withoutSuccess(files map[string]string, drop ...string) map[string]string {
 	return out
 }
 
-func mapsEqual(a, b map[string]string) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for k, v := range a {
-		if w, ok := b[k]; !ok || w != v {
-			return false
-		}
-	}
-	return true
-}
-
 func TestRunFailingTask(t *testing.T) {
-	dir, _ := newDir(t, exportFiles)
+	dir, _ := fixture.Dir(t, exportFiles)
 	src := &failingSource{Dir: dir, fail: map[string]bool{failKey: true}}
-	dst, dstRoot := newDir(t, nil)
+	dst, dstRoot := fixture.Dir(t, nil)
 	j := newJob(src, dst, false)
 
 	s, err := j.Run(context.Background(), options())
@@ -258,8 +229,8 @@ func TestRunFailingTask(t *testing.T) {
 }
 
 func TestRunDryRun(t *testing.T) {
-	src, _ := newDir(t, exportFiles)
-	dst, dstRoot := newDir(t, nil)
+	src, _ := fixture.Dir(t, exportFiles)
+	dst, dstRoot := fixture.Dir(t, nil)
 	s, err := newJob(src, dst, true).Run(context.Background(), options())
 	if err != nil {
 		t.Fatalf("Run(dry run) error = %v", err)
@@ -274,8 +245,8 @@ func TestRunDryRun(t *testing.T) {
 }
 
 func TestRunPlanError(t *testing.T) {
-	src, _ := newDir(t, exportFiles)
-	dst, _ := newDir(t, nil)
+	src, _ := fixture.Dir(t, exportFiles)
+	dst, _ := fixture.Dir(t, nil)
 	o := options()
 	o.Lookback = -1
 	if _, err := newJob(src, dst, false).Run(context.Background(), o); err == nil || !strings.Contains(err.Error(), "look-back") {
@@ -288,9 +259,9 @@ func TestRunPlanError(t *testing.T) {
 // object is already in the destination with the right size, so Finalize
 // alone would complete the date.
 func TestRunFailedTaskBlocksFinalize(t *testing.T) {
-	dir, _ := newDir(t, exportFiles)
+	dir, _ := fixture.Dir(t, exportFiles)
 	src := &failingSource{Dir: dir}
-	dst, dstRoot := newDir(t, nil)
+	dst, dstRoot := fixture.Dir(t, nil)
 	j := newJob(src, dst, false)
 	if s, err := j.Run(context.Background(), options()); err != nil || s.Failed() {
 		t.Fatalf("first Run() = %+v, %v", s, err)
@@ -332,8 +303,8 @@ func (d cleaningDir) AbortStaleUploads(ctx context.Context, prefix string, delim
 
 // The summary adds up the stale uploads every task aborted.
 func TestRunCountsAbortedUploads(t *testing.T) {
-	src, _ := newDir(t, exportFiles)
-	dir, _ := newDir(t, nil)
+	src, _ := fixture.Dir(t, exportFiles)
+	dir, _ := fixture.Dir(t, nil)
 	dst := cleaningDir{dir}
 	s, err := newJob(src, dst, false).Run(context.Background(), options())
 	if err != nil || s.Failed() || s.UploadsAborted != s.Tasks || s.Tasks != 6 {

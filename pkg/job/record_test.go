@@ -4,14 +4,15 @@ import (
 	"context"
 	"testing"
 
+	"github.com/e3sync/e3sync/internal/fixture"
 	"github.com/e3sync/e3sync/pkg/runlog"
 )
 
 // A sync records its summary in the destination; a dry run records nothing.
 func TestRunRecordsItsSummary(t *testing.T) {
 	ctx := context.Background()
-	src, _ := newDir(t, exportFiles)
-	dst, _ := newDir(t, nil)
+	src, _ := fixture.Dir(t, exportFiles)
+	dst, _ := fixture.Dir(t, nil)
 	if _, err := newJob(src, dst, true).Run(ctx, options()); err != nil {
 		t.Fatal(err)
 	}

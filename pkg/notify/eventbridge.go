@@ -15,6 +15,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/eventbridge"
 	"github.com/aws/aws-sdk-go-v2/service/eventbridge/types"
+
+	"github.com/e3sync/e3sync/pkg/backoff"
 )
 
 // The event's envelope. A rule matches them with the pattern
@@ -73,12 +75,12 @@ func (e *EventBridge) PublishDateSynced(ctx context.Context, d DateSynced) error
 	if bus == "" {
 		bus = "default"
 	}
-	attempts, backoff := e.Attempts, e.Backoff
+	attempts, base := e.Attempts, e.Backoff
 	if attempts <= 0 {
 		attempts = DefaultAttempts
 	}
-	if backoff <= 0 {
-		backoff = DefaultBackoff
+	if base <= 0 {
+		base = DefaultBackoff
 	}
 	in := &eventbridge.PutEventsInput{Entries: []types.PutEventsRequestEntry{{
 		EventBusName: aws.String(bus),
@@ -86,14 +88,11 @@ func (e *EventBridge) PublishDateSynced(ctx context.Context, d DateSynced) error
 		DetailType:   aws.String(DetailDateSync),
 		Detail:       aws.String(string(detail)),
 	}}}
+	pace := backoff.Exponential{Base: base}
 	var last error
 	for attempt := 1; attempt <= attempts; attempt++ {
-		if attempt > 1 {
-			select {
-			case <-time.After(backoff << (attempt - 2)):
-			case <-ctx.Done():
-				return errors.Join(last, ctx.Err())
-			}
+		if err := backoff.Sleep(ctx, pace.Delay(attempt)); err != nil {
+			return errors.Join(last, err)
 		}
 		out, err := e.Client.PutEvents(ctx, in)
 		if err == nil {

@@ -18,7 +18,7 @@ func (c *Copier) registerPartition(ctx context.Context, t export.Task) {
 	}
 	ch, err := c.Catalog.PartitionCopied(ctx, t)
 	if err != nil {
-		c.Metrics.Put(nil, metrics.Value{Name: metrics.CatalogFailures, Unit: metrics.Count, Value: 1})
+		c.putCatalogFailure()
 		c.logger().ErrorContext(ctx, "partition not registered in the Glue catalog; the data is copied", "error", err.Error())
 		return
 	}
@@ -50,9 +50,14 @@ func (c *Copier) catalogDate(ctx context.Context, t export.Task) {
 			"created", p.Created, "location_corrected", p.Updated, "deleted", p.Deleted)
 	}
 	if err != nil {
-		c.Metrics.Put(nil, metrics.Value{Name: metrics.CatalogFailures, Unit: metrics.Count, Value: 1})
+		c.putCatalogFailure()
 		log.ErrorContext(ctx, "catalog or schema check failed; the date is complete", "date", t.Date, "error", err.Error())
 	}
+}
+
+// putCatalogFailure counts one failed catalog call or schema check.
+func (c *Copier) putCatalogFailure() {
+	c.Metrics.Put(nil, metrics.Value{Name: metrics.CatalogFailures, Unit: metrics.Count, Value: 1})
 }
 
 // reportUnknownTypes warns about type= folders of the export that are not

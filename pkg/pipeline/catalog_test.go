@@ -5,8 +5,6 @@ import (
 	"context"
 	"errors"
 	"log/slog"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -14,6 +12,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/glue"
 
+	"github.com/e3sync/e3sync/internal/fixture"
 	"github.com/e3sync/e3sync/internal/gluetables"
 	"github.com/e3sync/e3sync/internal/testenv"
 	"github.com/e3sync/e3sync/pkg/catalog"
@@ -21,21 +20,6 @@ import (
 	"github.com/e3sync/e3sync/pkg/metrics"
 	"github.com/e3sync/e3sync/pkg/transfer"
 )
-
-const exportSample = "../../../shared/fixtures/optimizely-labs-sample"
-
-func sample(t *testing.T, typ string) []byte {
-	t.Helper()
-	files, _ := filepath.Glob(filepath.Join(exportSample, "type="+typ, "date=*", "*=*", "*.parquet"))
-	if len(files) == 0 {
-		t.Skipf("no %s files in %s", typ, exportSample)
-	}
-	data, err := os.ReadFile(files[0])
-	if err != nil {
-		t.Fatal(err)
-	}
-	return data
-}
 
 // The copier registers each sub-partition it copies, and when a date
 // completes checks its schema against the table: a file of another schema
@@ -46,7 +30,7 @@ func TestCopierCatalog(t *testing.T) {
 	gc := moto.Glue()
 	const location = "s3://lake/optimizely/"
 	gluetables.Create(t, gc, "db", location)
-	ev, dec := sample(t, "events"), sample(t, "decisions")
+	ev, dec := fixture.Sample(t, "events"), fixture.Sample(t, "decisions")
 
 	root, src, dst := newDirs(t)
 	writeFile(t, root, "type=events/date=2024-03-01/event=add to cart/part-0.parquet", ev)

@@ -248,21 +248,15 @@ func (c *Copier) putResult(r transfer.Result) {
 // and, when the task failed because Optimizely rejected the token (at any
 // step: listing, copying, finalizing), one TokenRejected.
 func (c *Copier) putCredentialMetrics(err error) {
-	var vals []metrics.Value
+	var delta int64
 	if c.Credentials != nil {
 		c.mu.Lock()
 		n := c.Credentials.Refreshes()
-		delta := n - c.refreshes
+		delta = n - c.refreshes
 		c.refreshes = n
 		c.mu.Unlock()
-		if delta > 0 {
-			vals = append(vals, metrics.Value{Name: metrics.CredentialRefreshes, Unit: metrics.Count, Value: float64(delta)})
-		}
 	}
-	if errors.Is(err, optimizely.ErrTokenRejected) {
-		vals = append(vals, metrics.Value{Name: metrics.TokenRejected, Unit: metrics.Count, Value: 1})
-	}
-	c.Metrics.Put(nil, vals...)
+	PutCredentialMetrics(c.Metrics, delta, errors.Is(err, optimizely.ErrTokenRejected))
 }
 
 // logger is the Copier's Logger, adding the context's attributes (run_id,

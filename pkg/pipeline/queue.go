@@ -12,6 +12,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 	"github.com/aws/aws-sdk-go-v2/service/sqs/types"
 
+	"github.com/e3sync/e3sync/pkg/backoff"
 	"github.com/e3sync/e3sync/pkg/export"
 )
 
@@ -20,8 +21,11 @@ type Queue interface {
 	SendMessageBatch(ctx context.Context, in *sqs.SendMessageBatchInput, optFns ...func(*sqs.Options)) (*sqs.SendMessageBatchOutput, error)
 }
 
-// sendAttempts is how often a failed batch entry is sent again.
+// sendAttempts is how often a failed batch entry is sent again, and
+// sendBackoff the wait before each next attempt.
 const sendAttempts = 5
+
+var sendBackoff = backoff.Exponential{Base: 200 * time.Millisecond}
 
 // SendTasks sends tasks to the queue, ten per SendMessageBatch call. Entries
 // a call reports as failed are sent again (up to sendAttempts times, with
@@ -42,12 +46,8 @@ func SendTasks(ctx context.Context, q Queue, url string, tasks []export.Task) (i
 		}
 		var lastErr string
 		for attempt := 1; len(pending) > 0 && attempt <= sendAttempts; attempt++ {
-			if attempt > 1 {
-				select {
-				case <-time.After(time.Duration(1<<(attempt-2)) * 200 * time.Millisecond):
-				case <-ctx.Done():
-					return sent, ctx.Err()
-				}
+			if err := backoff.Sleep(ctx, sendBackoff.Delay(attempt)); err != nil {
+				return sent, err
 			}
 			entries := make([]types.SendMessageBatchRequestEntry, 0, len(pending))
 			for _, e := range pending {

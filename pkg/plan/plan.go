@@ -155,13 +155,45 @@ type dateState struct {
 }
 
 func planType(ctx context.Context, src, dst Lister, t export.Type, o Options) (dates []Date, tasks []export.Task, newestComplete string, err error) {
+	states, err := listStates(ctx, src, dst, t, o)
+	if err != nil {
+		return nil, nil, "", err
+	}
+	for _, s := range states {
+		if s.dstComplete && s.date > newestComplete {
+			newestComplete = s.date
+		}
+	}
+	lookbackStart := o.Now.UTC().AddDate(0, 0, -o.Lookback).Format(export.DateLayout)
+	explicit := o.From != "" || o.To != ""
+	for _, s := range states {
+		work, reason := NeedsWork(Facts{
+			Explicit:       explicit,
+			NewerThanDest:  s.date > newestComplete,
+			InLookback:     s.date >= lookbackStart,
+			SourceComplete: s.srcComplete,
+			DestComplete:   s.dstComplete,
+		})
+		if !work {
+			continue
+		}
+		d, dateTasks := s.plan(t, reason, o)
+		dates = append(dates, d)
+		tasks = append(tasks, dateTasks...)
+	}
+	return dates, tasks, newestComplete, nil
+}
+
+// listStates lists the dates of type t on both sides (only those in
+// o.From..o.To when given) and the state of each source date.
+func listStates(ctx context.Context, src, dst Lister, t export.Type, o Options) ([]dateState, error) {
 	srcDates, err := listDates(ctx, src, t)
 	if err != nil {
-		return nil, nil, "", fmt.Errorf("source: %w", err)
+		return nil, fmt.Errorf("source: %w", err)
 	}
 	dstDates, err := listDates(ctx, dst, t)
 	if err != nil {
-		return nil, nil, "", fmt.Errorf("destination: %w", err)
+		return nil, fmt.Errorf("destination: %w", err)
 	}
 	inDst := map[string]bool{}
 	for _, d := range dstDates {
@@ -170,7 +202,6 @@ func planType(ctx context.Context, src, dst Lister, t export.Type, o Options) (d
 	if o.From != "" || o.To != "" {
 		srcDates = inRange(srcDates, o.From, o.To)
 	}
-
 	states := make([]dateState, len(srcDates))
 	for i, d := range srcDates {
 		states[i].date = d
@@ -185,42 +216,30 @@ func planType(ctx context.Context, src, dst Lister, t export.Type, o Options) (d
 		g.Go(func() error { return listState(gctx, src, dst, t, &states[i], inDst[states[i].date]) })
 	}
 	if err := g.Wait(); err != nil {
-		return nil, nil, "", err
+		return nil, err
 	}
+	return states, nil
+}
 
-	for _, s := range states {
-		if s.dstComplete && s.date > newestComplete {
-			newestComplete = s.date
-		}
+// plan is the date of s, planned for reason, and its tasks: one per
+// sub-partition (on either side, as o.Partitions filters them), and a
+// date-level one for files directly in the date folder, or a date with
+// nothing but _SUCCESS, so that nothing is left behind and the marker is
+// still mirrored.
+func (s dateState) plan(t export.Type, reason string, o Options) (Date, []export.Task) {
+	parts := filterPartitions(union(s.partitions, s.dstPartitions), o.Partitions)
+	d := Date{Type: t, Date: s.date, Reason: reason, SourceComplete: s.srcComplete, DestComplete: s.dstComplete, Partitions: len(parts)}
+	task := export.Task{RunID: o.RunID, Type: t, Date: s.date, SourceComplete: s.srcComplete, ForceBefore: o.ForceBefore}
+	var tasks []export.Task
+	for _, part := range parts {
+		pt := task
+		pt.Partition = part
+		tasks = append(tasks, pt)
 	}
-	lookbackStart := o.Now.UTC().AddDate(0, 0, -o.Lookback).Format(export.DateLayout)
-	explicit := o.From != "" || o.To != ""
-
-	for _, s := range states {
-		work, reason := NeedsWork(Facts{
-			Explicit:       explicit,
-			NewerThanDest:  s.date > newestComplete,
-			InLookback:     s.date >= lookbackStart,
-			SourceComplete: s.srcComplete,
-			DestComplete:   s.dstComplete,
-		})
-		if !work {
-			continue
-		}
-		parts := filterPartitions(union(s.partitions, s.dstPartitions), o.Partitions)
-		d := Date{Type: t, Date: s.date, Reason: reason, SourceComplete: s.srcComplete, DestComplete: s.dstComplete, Partitions: len(parts)}
-		dates = append(dates, d)
-		for _, part := range parts {
-			tasks = append(tasks, export.Task{RunID: o.RunID, Type: t, Date: s.date, Partition: part, SourceComplete: s.srcComplete, ForceBefore: o.ForceBefore})
-		}
-		// Files directly in the date folder, or a date with nothing but
-		// _SUCCESS, get a date-level task so that nothing is left behind
-		// and the marker is still mirrored.
-		if len(o.Partitions) == 0 && (s.dateFiles || s.dstDateFiles || len(s.partitions) == 0) {
-			tasks = append(tasks, export.Task{RunID: o.RunID, Type: t, Date: s.date, SourceComplete: s.srcComplete, ForceBefore: o.ForceBefore})
-		}
+	if len(o.Partitions) == 0 && (s.dateFiles || s.dstDateFiles || len(s.partitions) == 0) {
+		tasks = append(tasks, task)
 	}
-	return dates, tasks, newestComplete, nil
+	return d, tasks
 }
 
 // Facts are what the planner knows about one date.

@@ -105,24 +105,24 @@ func Parse(getenv func(string) string, needQueue bool) (Settings, error) {
 		s.Dest = t
 	}
 	s.KMSKeyID = get(EnvDestKMSKey, "")
-	if ts, err := export.ParseTypes(get(EnvTypes, "decisions,events")); err != nil {
+	if ts, err := export.ParseTypes(get(EnvTypes, DefaultTypes)); err != nil {
 		bad(EnvTypes, "%v", err)
 	} else {
 		s.Types = ts
 	}
-	s.Lookback = integer(EnvLookback, 3, 0, 365)
+	s.Lookback = integer(EnvLookback, DefaultLookbackDays, 0, 365)
 	s.MaxBackfillDays = integer(EnvMaxBackfillDays, 400, 1, 3660)
 	s.TaskQueueURL = get(EnvTaskQueue, "")
 	if needQueue && s.TaskQueueURL == "" {
 		bad(EnvTaskQueue, "required")
 	}
-	if d, err := optimizely.ParseDuration(get(EnvDuration, "1h")); err != nil {
+	if d, err := optimizely.ParseDuration(get(EnvDuration, DefaultDuration)); err != nil {
 		bad(EnvDuration, "%v", err)
 	} else {
 		s.Duration = d
 	}
-	s.Concurrency = integer(EnvConcurrency, 8, 1, 256)
-	s.PartSize = int64(integer(EnvPartSizeMiB, 8, 5, 512)) << 20
+	s.Concurrency = integer(EnvConcurrency, DefaultConcurrency, 1, MaxConcurrency)
+	s.PartSize = int64(integer(EnvPartSizeMiB, DefaultPartSizeMiB, MinPartSizeMiB, MaxPartSizeMiB)) << 20
 	s.MetricsNS = get(EnvMetricsNS, "e3sync")
 	s.StackName = get(EnvStackName, "e3sync")
 	s.SecretTTL = time.Duration(integer(EnvSecretTTL, 300, 0, 86400)) * time.Second

@@ -205,28 +205,9 @@ type date struct {
 
 func checkType(ctx context.Context, src Lister, dst Lister, t export.Type, windowStart string, conc int) (TypeStatus, error) {
 	ts := TypeStatus{Type: t, Incomplete: []DateStatus{}}
-	dates := map[string]*date{}
-	get := func(d string) *date {
-		if dates[d] == nil {
-			dates[d] = &date{date: d}
-		}
-		return dates[d]
-	}
-	dstDates, err := plan.ListDates(ctx, dst, t)
+	dates, err := listTypeDates(ctx, src, dst, t)
 	if err != nil {
-		return ts, fmt.Errorf("destination: %w", err)
-	}
-	for _, d := range dstDates {
-		get(d).inDest = true
-	}
-	if src != nil {
-		srcDates, err := plan.ListDates(ctx, src, t)
-		if err != nil {
-			return ts, fmt.Errorf("source: %w", err)
-		}
-		for _, d := range srcDates {
-			get(d).inSource = true
-		}
+		return ts, err
 	}
 	// The destination's _SUCCESS of every date it has.
 	if err := each(ctx, conc, dates, func(ctx context.Context, d *date) error {
@@ -253,36 +234,72 @@ func checkType(ctx context.Context, src Lister, dst Lister, t export.Type, windo
 			return ts, err
 		}
 	}
-
 	stale := 0
 	for _, d := range sorted(dates) {
-		if d.dstDone {
-			ts.DatesComplete++
-			ts.NewestComplete = max(ts.NewestComplete, d.date)
-		}
-		if d.compared {
-			ts.DatesChecked++
-			stale += d.stale
-		}
-		// A date not compared is one the source was not read for (no
-		// source, or old and complete in the destination).
-		complete, why := Classify(Facts{
-			SourceChecked: d.compared, InSource: d.inSource, SourceComplete: d.srcComplete,
-			Missing: d.missing, DestComplete: d.dstDone,
-		})
-		if complete {
-			continue
-		}
-		ds := DateStatus{Date: d.date, Reason: why}
-		if d.compared {
-			ds.ObjectsMissing, ds.StaleObjects = ptr(d.missing), ptr(d.stale)
-		}
-		ts.Incomplete = append(ts.Incomplete, ds)
+		stale += ts.add(d)
 	}
 	if src != nil {
 		ts.StaleObjects = ptr(stale)
 	}
 	return ts, nil
+}
+
+// listTypeDates lists the dates of type t in the destination and, with a
+// source, in the source.
+func listTypeDates(ctx context.Context, src, dst Lister, t export.Type) (map[string]*date, error) {
+	dates := map[string]*date{}
+	get := func(d string) *date {
+		if dates[d] == nil {
+			dates[d] = &date{date: d}
+		}
+		return dates[d]
+	}
+	dstDates, err := plan.ListDates(ctx, dst, t)
+	if err != nil {
+		return nil, fmt.Errorf("destination: %w", err)
+	}
+	for _, d := range dstDates {
+		get(d).inDest = true
+	}
+	if src == nil {
+		return dates, nil
+	}
+	srcDates, err := plan.ListDates(ctx, src, t)
+	if err != nil {
+		return nil, fmt.Errorf("source: %w", err)
+	}
+	for _, d := range srcDates {
+		get(d).inSource = true
+	}
+	return dates, nil
+}
+
+// add counts date d in ts (complete, checked, or incomplete and why) and
+// returns its stale objects when it was compared.
+func (ts *TypeStatus) add(d *date) (stale int) {
+	if d.dstDone {
+		ts.DatesComplete++
+		ts.NewestComplete = max(ts.NewestComplete, d.date)
+	}
+	if d.compared {
+		ts.DatesChecked++
+		stale = d.stale
+	}
+	// A date not compared is one the source was not read for (no
+	// source, or old and complete in the destination).
+	complete, why := Classify(Facts{
+		SourceChecked: d.compared, InSource: d.inSource, SourceComplete: d.srcComplete,
+		Missing: d.missing, DestComplete: d.dstDone,
+	})
+	if complete {
+		return stale
+	}
+	ds := DateStatus{Date: d.date, Reason: why}
+	if d.compared {
+		ds.ObjectsMissing, ds.StaleObjects = ptr(d.missing), ptr(d.stale)
+	}
+	ts.Incomplete = append(ts.Incomplete, ds)
+	return stale
 }
 
 // compareDate lists one date in full on both sides: the source's _SUCCESS,

@@ -2,11 +2,10 @@ package status
 
 import (
 	"context"
-	"os"
-	"path/filepath"
 	"testing"
 	"time"
 
+	"github.com/e3sync/e3sync/internal/fixture"
 	"github.com/e3sync/e3sync/pkg/export"
 	"github.com/e3sync/e3sync/pkg/runlog"
 	"github.com/e3sync/e3sync/pkg/store"
@@ -37,21 +36,7 @@ func TestClassify(t *testing.T) {
 }
 
 func newDir(t *testing.T, files map[string]string) *store.Dir {
-	t.Helper()
-	root := t.TempDir()
-	for k, v := range files {
-		p := filepath.Join(root, filepath.FromSlash(k))
-		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(p, []byte(v), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	d, err := store.NewDir(root)
-	if err != nil {
-		t.Fatal(err)
-	}
+	d, _ := fixture.Dir(t, files)
 	return d
 }
 

@@ -20,6 +20,8 @@ import (
 //	UploadAborter | yes | yes  | cleaning up what a killed run left (open uploads, partial files)
 //	Deleter       | yes | yes  | pruning stale objects (after their copy to quarantine)
 //	WithinCopier  | yes | no   | that quarantine copy, without the bytes passing through
+//	WriteProber   | yes | yes  | checking, before a run copies, that the destination takes writes (probe.go)
+//	NameChecker   | no  | yes  | keys a file system would merge or forbids, found before they are written (names.go)
 
 // RangeReader reads part of an object, and only the version it is asked for.
 type RangeReader interface {
@@ -69,6 +71,21 @@ type WithinCopier interface {
 	CopyWithin(ctx context.Context, key, newKey string, size int64) error
 }
 
+// WriteProber checks that a store takes writes, leaving nothing behind.
+type WriteProber interface {
+	// ProbeWrite returns nil when the store takes writes, a *RefusedError
+	// when it refuses them (saying what to fix), and any other error when
+	// the check itself failed.
+	ProbeWrite(ctx context.Context) error
+}
+
+// NameChecker tells keys a store would not hold as distinct objects.
+type NameChecker interface {
+	// CheckNames returns a *NameError naming the keys (of one task, under
+	// the folder prefix) that the store would merge or refuses, or nil.
+	CheckNames(prefix string, keys []string) error
+}
+
 // What each store can do (the table above).
 var (
 	_ RangeReader   = (*S3)(nil)
@@ -76,7 +93,10 @@ var (
 	_ UploadAborter = (*S3)(nil)
 	_ Deleter       = (*S3)(nil)
 	_ WithinCopier  = (*S3)(nil)
+	_ WriteProber   = (*S3)(nil)
 
 	_ UploadAborter = (*Dir)(nil)
 	_ Deleter       = (*Dir)(nil)
+	_ WriteProber   = (*Dir)(nil)
+	_ NameChecker   = (*Dir)(nil)
 )

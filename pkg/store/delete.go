@@ -23,22 +23,13 @@ import (
 // once). Only the copy engine's pruning calls it, for stale objects of a
 // sub-partition, after it has copied each of them to a quarantine key.
 
-// objectDeleter is the part of *s3.Client that deletes objects.
-type objectDeleter interface {
-	DeleteObject(ctx context.Context, in *s3.DeleteObjectInput, optFns ...func(*s3.Options)) (*s3.DeleteObjectOutput, error)
-}
-
 // Delete removes the object at key. An identity that may not delete gets an
 // error wrapping ErrAccessDenied.
 func (s *S3) Delete(ctx context.Context, key string) error {
 	if err := checkKey(key); err != nil {
 		return fmt.Errorf("delete %s: %w", s, err)
 	}
-	d, ok := s.client.(objectDeleter)
-	if !ok {
-		return fmt.Errorf("delete %s%s: the S3 client cannot delete objects", s, key)
-	}
-	if _, err := d.DeleteObject(ctx, &s3.DeleteObjectInput{Bucket: aws.String(s.bucket), Key: aws.String(s.prefix + key)}); err != nil {
+	if _, err := s.client.DeleteObject(ctx, &s3.DeleteObjectInput{Bucket: aws.String(s.bucket), Key: aws.String(s.prefix + key)}); err != nil {
 		return fmt.Errorf("delete %s%s: %w", s, key, accessDenied(err))
 	}
 	return nil
@@ -51,11 +42,6 @@ const MaxCopyWithin = 5 << 30
 // ErrTooLargeToCopy is wrapped by CopyWithin for an object above
 // MaxCopyWithin: copy it by streaming (Open, then Write) instead.
 var ErrTooLargeToCopy = errors.New("too large for a server-side copy")
-
-// objectCopier is the part of *s3.Client that copies objects server-side.
-type objectCopier interface {
-	CopyObject(ctx context.Context, in *s3.CopyObjectInput, optFns ...func(*s3.Options)) (*s3.CopyObjectOutput, error)
-}
 
 // CopyWithin copies the object at key, of size bytes, to newKey in the same
 // bucket with one CopyObject: no byte passes through this process. The copy
@@ -70,17 +56,13 @@ func (s *S3) CopyWithin(ctx context.Context, key, newKey string, size int64) err
 	if size > MaxCopyWithin {
 		return fmt.Errorf("copy %s%s: %d bytes: %w", s, key, size, ErrTooLargeToCopy)
 	}
-	c, ok := s.client.(objectCopier)
-	if !ok {
-		return fmt.Errorf("copy %s%s: the S3 client cannot copy objects", s, key)
-	}
 	put := s.putInput(newKey, nil)
 	in := &s3.CopyObjectInput{
 		Bucket: put.Bucket, Key: put.Key, CopySource: aws.String(s.bucket + "/" + escapeKey(s.prefix+key)),
 		MetadataDirective: types.MetadataDirectiveCopy, ChecksumAlgorithm: put.ChecksumAlgorithm,
 		ServerSideEncryption: put.ServerSideEncryption, SSEKMSKeyId: put.SSEKMSKeyId,
 	}
-	if _, err := c.CopyObject(ctx, in); err != nil {
+	if _, err := s.client.CopyObject(ctx, in); err != nil {
 		return fmt.Errorf("copy %s%s to %s: %w", s, key, newKey, notFound(err))
 	}
 	return nil

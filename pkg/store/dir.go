@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -22,7 +23,8 @@ const tmpSuffix = ".e3sync-partial"
 // synced, then renamed into place, so a reader never sees a partial file.
 // Dir keeps no user metadata: Head returns size only.
 type Dir struct {
-	root string
+	root  string
+	names dirNames // names.go
 }
 
 // NewDir returns the store rooted at dir, which is created if missing.
@@ -32,7 +34,7 @@ func NewDir(dir string) (*Dir, error) {
 		return nil, fmt.Errorf("destination directory %q: %w", dir, err)
 	}
 	if err := os.MkdirAll(abs, 0o755); err != nil {
-		return nil, fmt.Errorf("destination directory: %w", err)
+		return nil, fmt.Errorf("destination directory: %w", refusedPath(abs+string(filepath.Separator), "to be created", err))
 	}
 	return &Dir{root: abs}, nil
 }
@@ -102,7 +104,7 @@ func (d *Dir) List(ctx context.Context, prefix string, delim bool) (Listing, err
 		return nil
 	})
 	if err != nil {
-		return Listing{}, fmt.Errorf("list %s%s: %w", d, prefix, err)
+		return Listing{}, refusedPath(d.String(), "a listing", fmt.Errorf("list %s%s: %w", d, prefix, err))
 	}
 	sort.Slice(out.Objects, func(i, j int) bool { return out.Objects[i].Key < out.Objects[j].Key })
 	return out, nil
@@ -161,6 +163,11 @@ func fileETag(fi fs.FileInfo) string {
 // Write stores exactly size bytes from r at key through a temporary file and
 // a rename, and returns the file's ETag. meta is not kept.
 func (d *Dir) Write(ctx context.Context, key string, size int64, r io.Reader, meta map[string]string) (etag string, err error) {
+	defer func() {
+		if err != nil {
+			err = refusedPath(d.String(), "write of "+strconv.Quote(key), err)
+		}
+	}()
 	p, err := d.path(key)
 	if err != nil {
 		return "", fmt.Errorf("write %s: %w", d, err)
@@ -174,7 +181,7 @@ func (d *Dir) Write(ctx context.Context, key string, size int64, r io.Reader, me
 	if strings.HasSuffix(key, tmpSuffix) {
 		// List hides such names (they are our temporary files): a file
 		// written under one would be invisible and copied again forever.
-		return "", fmt.Errorf("write %s%s: key ends in %q, which this store reserves for partial files", d, key, tmpSuffix)
+		return "", fmt.Errorf("write %s%s: %w: it ends in %q, which this store reserves for partial files", d, key, ErrInvalidKey, tmpSuffix)
 	}
 	if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
 		return "", fmt.Errorf("write %s%s: %w", d, key, err)

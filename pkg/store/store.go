@@ -73,19 +73,20 @@ func (e *exactReader) Read(p []byte) (int, error) {
 	return n, err
 }
 
-// checkKey rejects keys that cannot name an object under a store root.
+// checkKey rejects keys that cannot name an object under a store root
+// (wrapping ErrInvalidKey: retrying cannot help).
 func checkKey(key string) error {
 	switch {
 	case key == "":
-		return errors.New("empty key")
+		return fmt.Errorf("%w: empty key", ErrInvalidKey)
 	case strings.HasPrefix(key, "/"):
-		return fmt.Errorf("key %q is absolute", key)
+		return fmt.Errorf("%w: key %q is absolute", ErrInvalidKey, key)
 	case strings.ContainsRune(key, 0):
-		return fmt.Errorf("key %q contains a NUL byte", key)
+		return fmt.Errorf("%w: key %q contains a NUL byte", ErrInvalidKey, key)
 	}
 	for _, seg := range strings.Split(strings.TrimSuffix(key, "/"), "/") {
 		if seg == "" || seg == "." || seg == ".." {
-			return fmt.Errorf("key %q has an empty, '.' or '..' segment", key)
+			return fmt.Errorf("%w: key %q has an empty, '.' or '..' segment", ErrInvalidKey, key)
 		}
 	}
 	return nil

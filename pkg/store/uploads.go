@@ -25,12 +25,6 @@ type Upload struct {
 // identity may not list or abort uploads: retrying will not help.
 var ErrAccessDenied = errors.New("access denied")
 
-// uploadLister is the part of *s3.Client that lists multipart uploads (the
-// SDK exports no interface or paginator for it).
-type uploadLister interface {
-	ListMultipartUploads(ctx context.Context, in *s3.ListMultipartUploadsInput, optFns ...func(*s3.Options)) (*s3.ListMultipartUploadsOutput, error)
-}
-
 // AbortStaleUploads aborts the multipart uploads under prefix (relative to
 // the root; with delim only those directly under it, not in its child
 // folders) that were initiated before initiatedBefore: uploads left open by
@@ -41,10 +35,6 @@ type uploadLister interface {
 // that is gone by the time it is aborted (completed or aborted meanwhile) is
 // neither returned nor an error.
 func (s *S3) AbortStaleUploads(ctx context.Context, prefix string, delim bool, initiatedBefore time.Time) ([]Upload, error) {
-	lister, ok := s.client.(uploadLister)
-	if !ok {
-		return nil, fmt.Errorf("list uploads %s%s: the S3 client cannot list multipart uploads", s, prefix)
-	}
 	in := &s3.ListMultipartUploadsInput{Bucket: aws.String(s.bucket), Prefix: aws.String(s.prefix + prefix), EncodingType: types.EncodingTypeUrl}
 	if delim {
 		in.Delimiter = aws.String("/")
@@ -54,7 +44,7 @@ func (s *S3) AbortStaleUploads(ctx context.Context, prefix string, delim bool, i
 		errs    []error
 	)
 	for first := true; ; first = false {
-		page, err := listUploads(ctx, lister, in, first)
+		page, err := s.listUploads(ctx, in, first)
 		if err != nil {
 			return aborted, fmt.Errorf("list uploads %s%s: %w", s, prefix, err)
 		}
@@ -85,14 +75,14 @@ func (s *S3) AbortStaleUploads(ctx context.Context, prefix string, delim bool, i
 // a server that takes the prefix for one object's name and lists nothing
 // under a folder (see ignoresUploadPrefix) is asked again for every upload
 // of the bucket: staleUploads filters them.
-func listUploads(ctx context.Context, lister uploadLister, in *s3.ListMultipartUploadsInput, first bool) (*s3.ListMultipartUploadsOutput, error) {
-	page, err := lister.ListMultipartUploads(ctx, in)
+func (s *S3) listUploads(ctx context.Context, in *s3.ListMultipartUploadsInput, first bool) (*s3.ListMultipartUploadsOutput, error) {
+	page, err := s.client.ListMultipartUploads(ctx, in)
 	if err != nil {
 		return nil, accessDenied(err)
 	}
 	if first && aws.ToString(in.Prefix) != "" && len(page.Uploads) == 0 && ignoresUploadPrefix(page) {
 		in.Prefix, in.Delimiter = nil, nil
-		if page, err = lister.ListMultipartUploads(ctx, in); err != nil {
+		if page, err = s.client.ListMultipartUploads(ctx, in); err != nil {
 			return nil, accessDenied(err)
 		}
 	}

@@ -34,6 +34,9 @@ func (e *Engine) copyUntil(ctx context.Context, t export.Task, stopAt time.Time)
 	if err != nil {
 		return Result{}, fmt.Errorf("task %s: %w", t, err)
 	}
+	if e.opts.Planned != nil {
+		e.opts.Planned(tc.toCopy())
+	}
 	e.adapt.begin()
 	defer e.adapt.end()
 	ctx = context.WithValue(ctx, adapterKey{}, e.adapt) // for Throttled
@@ -76,6 +79,9 @@ func (e *Engine) listTask(ctx context.Context, t export.Task, stopAt time.Time) 
 	dstL, err := e.dst.List(ctx, t.Prefix(), delim)
 	if err != nil {
 		return nil, fmt.Errorf("destination: %w", err)
+	}
+	if err := e.checkNames(t.Prefix(), srcL, dstL); err != nil {
+		return nil, err
 	}
 	m, err := readManifest(ctx, e.dst, t)
 	if err != nil {

@@ -16,6 +16,7 @@ import (
 
 	"golang.org/x/sync/semaphore"
 
+	"github.com/e3sync/e3sync/pkg/backoff"
 	"github.com/e3sync/e3sync/pkg/export"
 	"github.com/e3sync/e3sync/pkg/logctx"
 	"github.com/e3sync/e3sync/pkg/store"
@@ -95,7 +96,11 @@ type Options struct {
 	StaleUploadAge time.Duration
 	// Progress, if set, is called with byte counts as they are copied.
 	Progress func(n int64)
-	Logger   *slog.Logger
+	// Planned, if set, is called once per task, when its listings are read
+	// and before any of its copies starts, with the objects and bytes the
+	// task is about to copy (or check). A progress bar's total.
+	Planned func(objects int, bytes int64)
+	Logger  *slog.Logger
 }
 
 // Engine copies tasks from a Source to a Destination. It is safe for
@@ -109,6 +114,9 @@ type Engine struct {
 	// parts only with both, and ranged reads only the listed version.
 	ranged store.RangeReader
 	parts  store.PartWriter
+	// prober and names are dst's, nil without (probe.go, names.go).
+	prober store.WriteProber
+	names  store.NameChecker
 	adapt  *adapter
 	slots  chan struct{} // adapt.slots
 	large  chan struct{}
@@ -117,7 +125,8 @@ type Engine struct {
 	// uploads: asking again for every task would only repeat the warning.
 	noCleanup atomic.Bool
 	// down is tripped by the first error showing that an endpoint stopped
-	// answering: no object or task starts after it.
+	// answering, or that the destination refuses (probe.go): no object or
+	// task starts after it.
 	down breaker
 }
 
@@ -131,6 +140,8 @@ func New(src Source, dst Destination, opts Options) *Engine {
 	}
 	ranged, _ := src.(store.RangeReader)
 	parts, _ := dst.(store.PartWriter)
+	prober, _ := dst.(store.WriteProber)
+	names, _ := dst.(store.NameChecker)
 	if opts.LargeObject <= 0 {
 		opts.LargeObject = DefaultLargeObject
 		if parts != nil && parts.PartSize() > 0 {
@@ -149,7 +160,7 @@ func New(src Source, dst Destination, opts Options) *Engine {
 	opts.Logger = logctx.OrDiscard(opts.Logger)
 	a := newAdapter(opts.Concurrency, opts.Logger)
 	return &Engine{
-		src: src, dst: dst, opts: opts, ranged: ranged, parts: parts,
+		src: src, dst: dst, opts: opts, ranged: ranged, parts: parts, prober: prober, names: names,
 		adapt: a, slots: a.slots,
 		large: make(chan struct{}, opts.LargeConcurrency),
 		small: semaphore.NewWeighted(opts.SmallMemory),
@@ -246,6 +257,9 @@ func (e *Engine) abortStaleUploads(ctx context.Context, t export.Task, log *slog
 // manifestTimeout bounds writing a task's manifest after its context is done.
 const manifestTimeout = 20 * time.Second
 
+// objectBackoff paces the attempts of one object.
+var objectBackoff = backoff.Exponential{Base: 500 * time.Millisecond}
+
 // copyObject streams one object, retrying the whole object on failure, and
 // returns the destination ETag of the copy. Each attempt is atomic at the
 // destination (store contract), so a failed attempt leaves nothing behind.
@@ -262,13 +276,11 @@ func (e *Engine) copyObject(ctx context.Context, o store.Object) (etag string, e
 	for attempt := 1; attempt <= e.opts.Attempts; attempt++ {
 		if attempt > 1 {
 			e.opts.Logger.WarnContext(ctx, "retrying object", "key", o.Key, "attempt", attempt, "error", err.Error())
-			select {
-			case <-time.After(time.Duration(attempt-1) * 500 * time.Millisecond):
-			case <-ctx.Done():
-				return "", fmt.Errorf("copy %s: %w", o.Key, ctx.Err())
+			if err := backoff.Sleep(ctx, objectBackoff.Delay(attempt)); err != nil {
+				return "", fmt.Errorf("copy %s: %w", o.Key, err)
 			}
 		}
-		if etag, err = e.copyOnce(ctx, o); err == nil || ctx.Err() != nil || store.Unanswered(err) {
+		if etag, err = e.copyOnce(ctx, o); err == nil || ctx.Err() != nil || store.Unanswered(err) || store.Permanent(err) {
 			break
 		}
 	}
@@ -402,4 +414,19 @@ func hasKey(l store.Listing, key string) bool {
 		}
 	}
 	return false
+}
+
+// toCopy counts the objects of the task's source listing that decide does
+// not skip, and their bytes (Options.Planned).
+func (tc *taskCopy) toCopy() (n int, bytes int64) {
+	for _, o := range tc.srcL.Objects {
+		if o.Key == export.SuccessKey(tc.t.Type, tc.t.Date) || strings.HasSuffix(o.Key, "/") || store.CheckSize(o.Size) != nil {
+			continue
+		}
+		if a, _, _ := tc.decide(o); a != Skip {
+			n++
+			bytes += o.Size
+		}
+	}
+	return n, bytes
 }

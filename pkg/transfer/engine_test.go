@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"os"
 	"path/filepath"
 	"slices"
@@ -224,7 +225,7 @@ func TestCopyThenSkip(t *testing.T) {
 	}
 	want := exportDay()
 	delete(want, day+export.SuccessMarker) // Copy never copies _SUCCESS
-	if got := dst.dataFiles(t); !mapsEqual(got, want) {
+	if got := dst.dataFiles(t); !maps.Equal(got, want) {
 		t.Errorf("after Copy the destination holds %q, want %q", got, want)
 	}
 
@@ -239,18 +240,6 @@ func TestCopyThenSkip(t *testing.T) {
 	if n := dst.heads.Load(); n != 0 {
 		t.Errorf("Copy() with manifests made %d HEAD calls, want 0", n)
 	}
-}
-
-func mapsEqual(a, b map[string]string) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for k, v := range a {
-		if w, ok := b[k]; !ok || w != v {
-			return false
-		}
-	}
-	return true
 }
 
 func TestCopyChangedSource(t *testing.T) {

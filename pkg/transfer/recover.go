@@ -24,9 +24,10 @@ func (e *Engine) boundary(ctx context.Context, what string, err *error) {
 		pe.Logged = true
 		e.opts.Logger.ErrorContext(ctx, "recovered from a panic", "in", what, "panic", fmt.Sprint(pe.Value), "stack", string(pe.Stack))
 	}
-	if ctx.Err() == nil && store.Unanswered(*err) && e.down.trip() {
+	if ctx.Err() == nil && store.Unanswered(*err) && e.down.trip(ErrUnanswered) {
 		e.opts.Logger.ErrorContext(ctx, "an endpoint stopped answering: no more objects or tasks start in this run", "error", (*err).Error())
 	}
+	e.tripRefused(ctx, *err)
 }
 
 // ErrUnanswered is the error of the objects and tasks not started because
@@ -34,15 +35,23 @@ func (e *Engine) boundary(ctx context.Context, what string, err *error) {
 // wait for its own timeouts. The first such error is logged.
 var ErrUnanswered = errors.New("not started: an S3 endpoint stopped answering earlier in this run")
 
-// breaker remembers that an endpoint stopped answering.
-type breaker struct{ tripped atomic.Bool }
+// breaker remembers the first error that stops the run: an endpoint that
+// stopped answering (ErrUnanswered), or the destination refusing (a
+// *store.RefusedError; see probe.go).
+type breaker struct{ cause atomic.Pointer[error] }
 
-// trip trips the breaker and reports whether this call did.
-func (b *breaker) trip() bool { return b.tripped.CompareAndSwap(false, true) }
+// trip trips the breaker with cause and reports whether this call did.
+func (b *breaker) trip(cause error) bool { return b.cause.CompareAndSwap(nil, &cause) }
 
+// check returns nil, or the error of what may no longer start.
 func (b *breaker) check() error {
-	if b.tripped.Load() {
+	p := b.cause.Load()
+	switch {
+	case p == nil:
+		return nil
+	case *p == ErrUnanswered:
 		return ErrUnanswered
+	default:
+		return fmt.Errorf("not started: %w", *p)
 	}
-	return nil
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"maps"
 	"os"
 	"path/filepath"
 	"strings"
@@ -124,7 +125,7 @@ func TestStaleCountedNotPrunedByDefault(t *testing.T) {
 	if got, err := copyAll(t, dry, purchase, cart, dayLevel); err != nil || got.Stale != 3 || got.Pruned != 3 {
 		t.Errorf("dry run with Prune = %+v, %v, want 3 stale, 3 would be pruned", got, err)
 	}
-	if after := dst.files(t); !mapsEqual(after, files) {
+	if after := dst.files(t); !maps.Equal(after, files) {
 		t.Errorf("the dry run changed the destination")
 	}
 }
@@ -183,7 +184,7 @@ func TestStalePruned(t *testing.T) {
 			delete(data, k)
 		}
 	}
-	if !mapsEqual(data, want) {
+	if !maps.Equal(data, want) {
 		t.Errorf("after pruning the destination holds %q, want exactly the source %q", data, want)
 	}
 	// The manifest no longer records a pruned key, and a re-run finds nothing.

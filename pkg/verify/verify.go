@@ -199,12 +199,31 @@ func compareDate(ctx context.Context, src, dst Store, t export.Type, date string
 		return fmt.Errorf("list destination %s: %w", prefix, err)
 	}
 	sm, dm := objectsOf(sl), objectsOf(dl)
-	var (
-		diffs []Difference
-		both  []store.Object
-	)
-	_, srcDone := sm[success]
-	_, dstDone := dm[success]
+	diffs, both := compareListings(sm, dm, success)
+	rep.ObjectsCompared += len(both) + len(diffs)
+	if !o.SkipContent {
+		cd, n, err := compareContents(ctx, src, dst, both, o.Concurrency)
+		if err != nil {
+			return err
+		}
+		diffs = append(diffs, cd...)
+		rep.BytesCompared += n
+	}
+	diffs = append(diffs, checkSuccess(sm, dm, success, diffs)...)
+	sort.Slice(diffs, func(i, j int) bool {
+		if diffs[i].Key != diffs[j].Key {
+			return diffs[i].Key < diffs[j].Key
+		}
+		return diffs[i].Kind < diffs[j].Kind
+	})
+	rep.Differences = append(rep.Differences, diffs...)
+	return nil
+}
+
+// compareListings compares the two listings of a date by key and size: the
+// objects missing, of another size, or extra in the destination, and the
+// data objects on both sides with the same size (their contents to compare).
+func compareListings(sm, dm map[string]store.Object, success string) (diffs []Difference, both []store.Object) {
 	for k, s := range sm {
 		d, ok := dm[k]
 		switch {
@@ -221,32 +240,26 @@ func compareDate(ctx context.Context, src, dst Store, t export.Type, date string
 			diffs = append(diffs, Difference{Kind: Extra, Key: k, SourceSize: -1, DestSize: d.Size})
 		}
 	}
-	rep.ObjectsCompared += len(both) + len(diffs)
-	if !o.SkipContent {
-		cd, n, err := compareContents(ctx, src, dst, both, o.Concurrency)
-		if err != nil {
-			return err
-		}
-		diffs = append(diffs, cd...)
-		rep.BytesCompared += n
+	return diffs, both
+}
+
+// checkSuccess returns the difference in the destination's _SUCCESS, if
+// any: false when the source has none, incomplete when an object of the
+// date is missing or differs (diffs).
+func checkSuccess(sm, dm map[string]store.Object, success string, diffs []Difference) []Difference {
+	_, srcDone := sm[success]
+	_, dstDone := dm[success]
+	if !dstDone {
+		return nil
 	}
-	if dstDone && !srcDone {
-		diffs = append(diffs, Difference{Kind: FalseSuccess, Key: success, SourceSize: -1, DestSize: dm[success].Size})
-	} else if dstDone {
-		for _, d := range diffs {
-			if d.Kind == Missing || d.Kind == SizeMismatch || d.Kind == ContentMismatch {
-				diffs = append(diffs, Difference{Kind: IncompleteSuccess, Key: success, SourceSize: sm[success].Size, DestSize: dm[success].Size})
-				break
-			}
+	if !srcDone {
+		return []Difference{{Kind: FalseSuccess, Key: success, SourceSize: -1, DestSize: dm[success].Size}}
+	}
+	for _, d := range diffs {
+		if d.Kind == Missing || d.Kind == SizeMismatch || d.Kind == ContentMismatch {
+			return []Difference{{Kind: IncompleteSuccess, Key: success, SourceSize: sm[success].Size, DestSize: dm[success].Size}}
 		}
 	}
-	sort.Slice(diffs, func(i, j int) bool {
-		if diffs[i].Key != diffs[j].Key {
-			return diffs[i].Key < diffs[j].Key
-		}
-		return diffs[i].Kind < diffs[j].Kind
-	})
-	rep.Differences = append(rep.Differences, diffs...)
 	return nil
 }
 
@@ -265,8 +278,8 @@ func compareContents(ctx context.Context, src, dst Store, objs []store.Object, c
 			var ss, ds string
 			var sn, dn int64
 			hg, hctx := errgroup.WithContext(ctx)
-			hg.Go(func() (err error) { ss, sn, err = hashObject(hctx, src, o.Key); return err })
-			hg.Go(func() (err error) { ds, dn, err = hashObject(hctx, dst, o.Key); return err })
+			hg.Go(func() (err error) { ss, sn, err = Sum(hctx, src, o.Key); return err })
+			hg.Go(func() (err error) { ds, dn, err = Sum(hctx, dst, o.Key); return err })
 			if err := hg.Wait(); err != nil {
 				return err
 			}
@@ -285,7 +298,9 @@ func compareContents(ctx context.Context, src, dst Store, objs []store.Object, c
 	return diffs, bytes, nil
 }
 
-func hashObject(ctx context.Context, s Store, key string) (string, int64, error) {
+// Sum returns the SHA-256 (hex) of the object at key and its length, read
+// whole; a key deleted since it was listed gives "" and length -1.
+func Sum(ctx context.Context, s Store, key string) (string, int64, error) {
 	rc, err := s.Open(ctx, key)
 	if errors.Is(err, store.ErrNotFound) {
 		return "", -1, nil // deleted since the listing: differs
