@@ -150,10 +150,9 @@ func (tc *taskCopy) start(ctx context.Context, o store.Object) {
 	}()
 }
 
-// takeSlot waits for a free slot of the engine (its number adapts: see
-// adapt.go). When ctx ends first it counts
-// o as deferred (cancelled at the abort margin, after the stop time) or as
-// failed, and reports false.
+// takeSlot waits for a free slot of the engine (their number adapts: see
+// adapt.go). When ctx ends first it counts o as deferred (cancelled at the
+// abort margin, after the stop time) or as failed, and reports false.
 func (tc *taskCopy) takeSlot(ctx context.Context, o store.Object) bool {
 	select {
 	case tc.e.slots <- struct{}{}:
