@@ -38,11 +38,12 @@ type grant struct {
 
 // roleGrants is the table, derived by reading each function's code path
 // (functions/<name>, pkg/pipeline, pkg/transfer, pkg/store, pkg/pat,
-// pkg/notify). Source reads (GetObject, ListObjectsV2 on Optimizely's bucket)
-// use Optimizely's temporary credentials, not the role: they need no row.
+// pkg/source, pkg/notify). Source reads (GetObject, ListObjectsV2 on
+// Optimizely's bucket) use Optimizely's temporary credentials or the static
+// source keys, not the role: they need no row.
 var roleGrants = map[string][]grant{
 	"FetchCredsFunction": {
-		{"GetSecretValue", "secretsmanager:GetSecretValue", "pat.SecretsManager reads the PAT"},
+		{"GetSecretValue", "secretsmanager:GetSecretValue", "pat.SecretsManager reads the PAT, or source.KeysSecret the static source keys"},
 		{"SendMessageBatch", "sqs:SendMessage", "pipeline.SendTasks sends the planned tasks (SendMessageBatch is authorized as sqs:SendMessage)"},
 		{"ListObjectsV2", "s3:ListBucket", "plan.Make lists the destination's dates and sub-partitions (plan.Lister: List only, no object read)"},
 		{"HeadBucket", "s3:ListBucket", "store.BucketClient finds the destination bucket's region, signed when an anonymous HeadBucket does not say it"},
@@ -50,7 +51,7 @@ var roleGrants = map[string][]grant{
 		{"", "logs:PutLogEvents", "the Lambda service writes the function's logs"},
 	},
 	"CopierFunction": {
-		{"GetSecretValue", "secretsmanager:GetSecretValue", "pat.SecretsManager reads the PAT for the copier's own export credentials"},
+		{"GetSecretValue", "secretsmanager:GetSecretValue", "pat.SecretsManager reads the PAT for the copier's own export credentials, or source.KeysSecret the static source keys"},
 		{"SendMessageBatch", "sqs:SendMessage", "pipeline.Copier sends a continuation when time runs short"},
 		{"ChangeMessageVisibility", "sqs:ChangeMessageVisibility", "pipeline.DelayRetry delays a failed task's next attempt by its back-off"},
 		{"PutEvents", "events:PutEvents", "notify.EventBridge announces a completed date"},

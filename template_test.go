@@ -46,6 +46,7 @@ func TestAlarms(t *testing.T) {
 		{"CopyFailuresAlarm", "e3sync", metrics.ObjectsFailed, stack, "notBreaching"},
 		{"DeadLetterAlarm", "AWS/SQS", "ApproximateNumberOfMessagesVisible", []any{map[string]any{"Name": "QueueName", "Value": getAtt("TaskDeadLetterQueue", "QueueName")}}, "notBreaching"},
 		{"TokenRejectedAlarm", "e3sync", metrics.TokenRejected, stack, "notBreaching"},
+		{"SourceKeysRejectedAlarm", "e3sync", metrics.SourceKeysRejected, stack, "notBreaching"},
 		{"EventPublishFailuresAlarm", "e3sync", metrics.EventPublishFailures, stack, "notBreaching"},
 		{"CatalogFailuresAlarm", "e3sync", metrics.CatalogFailures, stack, "notBreaching"},
 		{"SchemaChangesAlarm", "e3sync", metrics.SchemaChanges, stack, "notBreaching"},
@@ -338,9 +339,12 @@ func TestNoWildcardResourceForS3OrSecrets(t *testing.T) {
 	}
 }
 
-func TestGetSecretValueOnlyOnThePATSecret(t *testing.T) {
+// Each function may read the source's secret, the PAT's or the static
+// keys' (a statement for each, on the condition that its parameter is set),
+// and no other.
+func TestGetSecretValueOnlyOnTheSourceSecret(t *testing.T) {
 	tpl := loadTemplate(t)
-	granted := map[string]bool{}
+	granted := map[string][]string{}
 	for _, s := range policyStatements(t, tpl) {
 		if !hasActionWithPrefix(s, "secretsmanager:") {
 			continue
@@ -348,14 +352,15 @@ func TestGetSecretValueOnlyOnThePATSecret(t *testing.T) {
 		if got := s.actions(); !reflect.DeepEqual(got, []string{"secretsmanager:GetSecretValue"}) {
 			t.Errorf("%s: Secrets Manager actions %v, want only secretsmanager:GetSecretValue", s.where, got)
 		}
-		if !reflect.DeepEqual(s.stmt["Resource"], ref("PatSecretArn")) {
-			t.Errorf("%s: GetSecretValue on %v, want exactly Ref PatSecretArn", s.where, s.stmt["Resource"])
+		param, _ := lookup(s.stmt["Resource"], "Ref").(string)
+		if param != "PatSecretArn" && param != "SourceKeysSecretArn" {
+			t.Errorf("%s: GetSecretValue on %v, want exactly Ref PatSecretArn or Ref SourceKeysSecretArn", s.where, s.stmt["Resource"])
 		}
-		granted[s.where] = true
+		granted[s.where] = append(granted[s.where], param)
 	}
 	for _, fn := range []string{"FetchCredsFunction", "CopierFunction"} {
-		if !granted[fn] {
-			t.Errorf("%s cannot read the PAT secret", fn)
+		if got := granted[fn]; !slices.Equal(got, []string{"PatSecretArn", "SourceKeysSecretArn"}) {
+			t.Errorf("%s reads secrets %v, want the PAT's and the source keys'", fn, got)
 		}
 	}
 }
@@ -711,7 +716,7 @@ func TestFunctionsBuildWithMakefile(t *testing.T) {
 
 // knownEnv is every variable pkg/settings reads.
 var knownEnv = []string{
-	settings.EnvPATSecret, settings.EnvDestBucket, settings.EnvDestPrefix, settings.EnvDestKMSKey,
+	settings.EnvPATSecret, settings.EnvKeysSecret, settings.EnvDestBucket, settings.EnvDestPrefix, settings.EnvDestKMSKey,
 	settings.EnvTypes, settings.EnvLookback, settings.EnvMaxBackfillDays, settings.EnvTaskQueue,
 	settings.EnvDuration, settings.EnvConcurrency, settings.EnvPartSizeMiB, settings.EnvMetricsNS,
 	settings.EnvStackName, settings.EnvSecretTTL, settings.EnvAPIURL, settings.EnvSourceEndpoint,
@@ -739,7 +744,7 @@ func functionEnv(t *testing.T, tpl cfnTemplate, id string) map[string]any {
 
 func TestEnvironmentMatchesSettings(t *testing.T) {
 	tpl := loadTemplate(t)
-	required := []string{settings.EnvPATSecret, settings.EnvDestBucket, settings.EnvTaskQueue}
+	required := []string{settings.EnvPATSecret, settings.EnvKeysSecret, settings.EnvDestBucket, settings.EnvTaskQueue}
 	for _, id := range tpl.resourceIDs("AWS::Serverless::Function") {
 		t.Run(id, func(t *testing.T) {
 			env := functionEnv(t, tpl, id)

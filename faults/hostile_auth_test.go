@@ -22,12 +22,12 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 
 	"github.com/e3sync/e3sync/internal/testenv"
-	"github.com/e3sync/e3sync/pkg/clients"
 	"github.com/e3sync/e3sync/pkg/export"
 	"github.com/e3sync/e3sync/pkg/job"
 	"github.com/e3sync/e3sync/pkg/pat"
 	"github.com/e3sync/e3sync/pkg/plan"
 	"github.com/e3sync/e3sync/pkg/redact"
+	"github.com/e3sync/e3sync/pkg/source"
 	"github.com/e3sync/e3sync/pkg/transfer"
 )
 
@@ -279,7 +279,7 @@ func (f *authFront) run(t *testing.T, row hostileAuthRow) (authRun, []string) {
 	start := time.Now()
 	res := authRun{}
 	env := map[string]string{"T": f.tok}
-	src, err := clients.NewSource(ctx, clients.SourceConfig{
+	src, err := source.Open(ctx, source.Config{
 		Tokens: pat.FromEnv(func(k string) string { return env[k] }, "T"), APIBaseURL: apiURL, Endpoint: srcEndpoint,
 		Logger: log, Secrets: secrets,
 	})

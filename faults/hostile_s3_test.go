@@ -24,6 +24,7 @@ import (
 	"github.com/e3sync/e3sync/pkg/pat"
 	"github.com/e3sync/e3sync/pkg/plan"
 	"github.com/e3sync/e3sync/pkg/runlog"
+	"github.com/e3sync/e3sync/pkg/source"
 	"github.com/e3sync/e3sync/pkg/store"
 	"github.com/e3sync/e3sync/pkg/transfer"
 )
@@ -230,7 +231,7 @@ func (w *world) runHostile(t *testing.T, hc hostileCase, prefix string) {
 // through srcURL and the destination written through dstURL.
 func (w *world) hostileSync(ctx context.Context, prefix, srcURL, dstURL string) (job.Summary, error) {
 	env := map[string]string{"T": token}
-	src, err := clients.NewSource(ctx, clients.SourceConfig{
+	src, err := source.Open(ctx, source.Config{
 		Tokens: pat.FromEnv(func(k string) string { return env[k] }, "T"), APIBaseURL: w.apiURL, Endpoint: srcURL,
 		Timeouts: hostileTimeouts,
 	})

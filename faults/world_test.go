@@ -37,6 +37,7 @@ import (
 	"github.com/e3sync/e3sync/pkg/job"
 	"github.com/e3sync/e3sync/pkg/pat"
 	"github.com/e3sync/e3sync/pkg/plan"
+	"github.com/e3sync/e3sync/pkg/source"
 	"github.com/e3sync/e3sync/pkg/store"
 	"github.com/e3sync/e3sync/pkg/transfer"
 	"github.com/e3sync/e3sync/pkg/verify"
@@ -147,9 +148,9 @@ func (w *world) newPrefix(name string) string {
 	return fmt.Sprintf("s%02d-%s/", w.next, strings.NewReplacer(" ", "-", "/", "-").Replace(name))
 }
 
-func (w *world) source(ctx context.Context) (*clients.Source, error) {
+func (w *world) source(ctx context.Context) (*source.Source, error) {
 	env := map[string]string{"T": token}
-	return clients.NewSource(ctx, clients.SourceConfig{
+	return source.Open(ctx, source.Config{
 		Tokens: pat.FromEnv(func(k string) string { return env[k] }, "T"), APIBaseURL: w.apiURL, Endpoint: w.proxy.URL,
 	})
 }

@@ -91,7 +91,7 @@ func TestCopierPublishesDateSyncedEvent(t *testing.T) {
 	if err := json.Unmarshal([]byte(aws.ToString(r.Messages[0].Body)), &ev); err != nil {
 		t.Fatal(err)
 	}
-	want := notify.DateSynced{Type: "events", Date: date, Objects: 2, Bytes: 12_000,
+	want := notify.DateSynced{AccountID: "777", Type: "events", Date: date, Objects: 2, Bytes: 12_000,
 		Destination: "s3://" + dstBucket + "/" + dstPrefix + "type=events/date=" + date + "/", RunID: "run-42"}
 	if ev.Source != "e3sync" || ev.DetailType != "Export Date Synced" || ev.Detail != want {
 		t.Errorf("event = %+v, want e3sync / Export Date Synced / %+v", ev, want)

@@ -56,6 +56,7 @@ type stack struct {
 	api       *fakeauth.API
 	minted    *fakeauth.RecordingMinter // every credential handed out: never to appear either
 	glue      *glue.Client              // moto's, holding the stack's tables
+	minio     *testenv.MinIO
 }
 
 const glueDatabase = "optimizely_export"
@@ -103,7 +104,7 @@ func newStack(t *testing.T) *stack {
 		fetch:     testenv.StartLambda(t, testenv.BuildLambda(t, "./functions/fetchcreds"), env),
 		copier:    testenv.StartLambda(t, testenv.BuildLambda(t, "./functions/copier"), env),
 		sentinels: []string{pat, testworld.ExporterSecret, testworld.CustomerSecret}, env: env,
-		api: w.API, minted: w.Minted,
+		api: w.API, minted: w.Minted, minio: m,
 	}
 }
 

@@ -29,6 +29,8 @@ const (
 // envHelp is the Environment section of the usage of every command that
 // reads the token.
 const envHelp = `  OPTIMIZELY_TOKEN       Personal Access Token (unless --token-secret)
+  OPTIMIZELY_ACCESS_KEY_ID, OPTIMIZELY_SECRET_ACCESS_KEY, OPTIMIZELY_ACCOUNT_ID
+                         static source keys instead of a token (or --source-keys-secret)
   OPTIMIZELY_API_URL     Optimizely API base URL (default https://api.optimizely.com)
   SOURCE_S3_ENDPOINT     S3 endpoint of the export bucket (emulators only)
   AWS_ENDPOINT_URL_S3    S3 endpoint of the destination (S3-compatible servers; path style)
@@ -47,6 +49,7 @@ type config struct {
 	lookback        int
 	partitions      []string
 	tokenSecret     string
+	keysSecret      string // --source-keys-secret (sourcekeys.go)
 	duration        time.Duration
 	concurrency     int
 	taskConcurrency int
@@ -159,6 +162,7 @@ func defineFlags(fs *flag.FlagSet, name string, c *config, r *raw) {
 		fs.StringVar(&r.partitions, "partitions", "", "only these sub-partitions, comma-separated (e.g. experiment=123,event=purchase)")
 	}
 	fs.StringVar(&c.tokenSecret, "token-secret", "", "Secrets Manager secret id or ARN holding the token (instead of $"+envToken+")")
+	addSourceKeysFlag(fs, &c.keysSecret)
 	if reads {
 		fs.StringVar(&r.duration, "duration", settings.DefaultDuration, "lifetime of the export credentials to ask for, 15m to 1h")
 		concAbout := "most objects copied at once: an upper bound, below which the number in flight adapts\n" +
@@ -263,10 +267,9 @@ func parsePartitions(s string) (ps, problems []string) {
 func (c *config) readEnv(getenv func(string) string, stderr io.Writer) []string {
 	var problems []string
 	c.token = getenv(envToken)
+	problems = append(problems, sourceModeProblems(*c, getenv, c.cmd != "status")...)
 	switch {
 	case c.tokenSecret != "":
-	case strings.TrimSpace(c.token) == "" && c.cmd != "status":
-		problems = append(problems, "no token: set $"+envToken+" or pass --token-secret")
 	case strings.TrimSpace(c.token) != "":
 		if _, err := pat.New(c.token); err != nil {
 			problems = append(problems, "$"+envToken+": "+tokenProblem(c.token, err))

@@ -12,11 +12,11 @@ import (
 	"github.com/e3sync/e3sync/internal/exportseed"
 	"github.com/e3sync/e3sync/internal/fakeauth"
 	"github.com/e3sync/e3sync/internal/memorys3"
-	"github.com/e3sync/e3sync/pkg/clients"
 	"github.com/e3sync/e3sync/pkg/export"
 	"github.com/e3sync/e3sync/pkg/pat"
 	"github.com/e3sync/e3sync/pkg/plan"
 	"github.com/e3sync/e3sync/pkg/redact"
+	"github.com/e3sync/e3sync/pkg/source"
 	"github.com/e3sync/e3sync/pkg/store"
 )
 
@@ -75,7 +75,7 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	fmt.Fprintf(stdout, "emulated Optimizely: S3 %s, Auth API %s\n", s3srv.URL(), apiURL)
 	fmt.Fprintf(stdout, "seeded s3://%s/%s: %d objects, %s\n\n", demoBucket, demoAccount, len(rep.Objects), humanBytes(rep.TotalBytes))
 
-	src, err := clients.NewSource(ctx, clients.SourceConfig{
+	src, err := source.Open(ctx, source.Config{
 		Tokens: pat.Static(mustToken(demoToken)), APIBaseURL: apiURL, Endpoint: s3srv.URL(), Logger: log, Secrets: secrets,
 	})
 	if err != nil {

@@ -25,10 +25,12 @@ import (
 	"github.com/e3sync/e3sync/pkg/catalog"
 	"github.com/e3sync/e3sync/pkg/clients"
 	"github.com/e3sync/e3sync/pkg/job"
+	"github.com/e3sync/e3sync/pkg/memlimit"
 	"github.com/e3sync/e3sync/pkg/optimizely"
 	"github.com/e3sync/e3sync/pkg/pat"
 	"github.com/e3sync/e3sync/pkg/plan"
 	"github.com/e3sync/e3sync/pkg/redact"
+	"github.com/e3sync/e3sync/pkg/source"
 	"github.com/e3sync/e3sync/pkg/store"
 	"github.com/e3sync/e3sync/pkg/transfer"
 )
@@ -134,6 +136,9 @@ func exitCode(ctx context.Context, err error, stderr io.Writer) int {
 	case errors.Is(err, optimizely.ErrTokenRejected):
 		fmt.Fprintln(stderr, "e3sync:", err)
 		return exitRejected
+	case errors.Is(err, source.ErrKeysRejected):
+		fmt.Fprintln(stderr, "e3sync:", err)
+		return exitKeysRejected
 	case errors.Is(err, errRunFailed):
 		return exitFailed
 	case store.Refused(err) != nil:
@@ -153,7 +158,7 @@ func runSync(ctx context.Context, cmd string, args []string, getenv func(string)
 	defer func() { err = secrets.Error(explainRejection(c, err)) }()
 	bar := newProgress(stderr, c.quiet || c.json || barOff(getenv), cmd == "plan")
 	log := newLogger(bar.logWriter(stderr), c.quiet, c.verbose, secrets)
-	clients.LimitMemory(getenv, c.partSize)
+	memlimit.Set(getenv, c.partSize)
 	src, dst, err := connect(ctx, c, getenv, log, secrets)
 	if err != nil {
 		return err
@@ -235,19 +240,15 @@ func runJob(ctx context.Context, src transfer.Source, dst transfer.Destination, 
 	return nil
 }
 
-// connect makes the source (the PAT exchanged for export credentials) and
-// the destination the configuration names.
+// connect makes the source (the PAT exchanged for export credentials, or
+// static source keys) and the destination the configuration names.
 func connect(ctx context.Context, c config, getenv func(string) string, log *slog.Logger, secrets *redact.Secrets) (*store.S3, transfer.Destination, error) {
-	tokens, err := tokenSource(ctx, c, getenv, log)
+	sc, err := sourceConfig(ctx, c, getenv, log)
 	if err != nil {
 		return nil, nil, err
 	}
-	if err := checkToken(ctx, c, tokens); err != nil {
-		return nil, nil, err
-	}
-	src, err := clients.NewSource(ctx, clients.SourceConfig{
-		Tokens: tokens, APIBaseURL: c.apiBaseURL, Endpoint: c.sourceEndpoint, Duration: c.duration, Logger: log, Secrets: secrets,
-	})
+	sc.APIBaseURL, sc.Endpoint, sc.Duration, sc.Logger, sc.Secrets = c.apiBaseURL, c.sourceEndpoint, c.duration, log, secrets
+	src, err := source.Open(ctx, sc)
 	if err != nil {
 		return nil, nil, err
 	}

@@ -15,6 +15,9 @@ func repairCommand(c config, r verify.Repair) string {
 	if c.tokenSecret != "" {
 		args = append(args, "--token-secret", c.tokenSecret)
 	}
+	if c.keysSecret != "" {
+		args = append(args, "--source-keys-secret", c.keysSecret)
+	}
 	if !slices.Equal(r.Types, export.AllTypes) {
 		var ts []string
 		for _, t := range r.Types {

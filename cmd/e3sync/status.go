@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"strings"
 	"text/tabwriter"
 	"time"
 
@@ -30,7 +29,7 @@ func runStatus(ctx context.Context, args []string, getenv func(string) string, s
 		src status.Lister
 		dst transfer.Destination
 	)
-	if c.tokenSecret != "" || strings.TrimSpace(c.token) != "" {
+	if token, keys := sourceModes(c, getenv); token || keys {
 		s, d, err := connect(ctx, c, getenv, log, secrets)
 		if err != nil {
 			return err

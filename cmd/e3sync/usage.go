@@ -31,7 +31,7 @@ Examples:
 
 Run 'e3sync help CMD' (or 'e3sync CMD -h') for a command's flags. Exit codes: 0 success, 1 some objects or
 tasks failed, 2 bad flags or settings, 3 Optimizely rejected the token, 4 the destination refused (no permission, no
-such bucket, read-only: nothing more copied), 130 (143) interrupted by Ctrl-C (SIGTERM): run the
-same command to continue.
+such bucket, read-only: nothing more copied), 5 the export's S3 rejected the static source keys, 130 (143)
+interrupted by Ctrl-C (SIGTERM): run the same command to continue.
 `)
 }

@@ -23,7 +23,7 @@ func (h *handler) message(ctx context.Context, m events.SQSMessage) bool {
 	ctx = logctx.With(ctx, "message_id", m.MessageId)
 	attempt := receiveCount(m)
 	if attempt > 1 {
-		h.p.Metrics.Put(nil, metrics.Value{Name: metrics.TaskRetries, Unit: metrics.Count, Value: 1})
+		h.metrics.Put(nil, metrics.Value{Name: metrics.TaskRetries, Unit: metrics.Count, Value: 1})
 	}
 	if _, err := h.task(ctx, []byte(m.Body)); err == nil {
 		return true
@@ -46,7 +46,7 @@ func (h *handler) task(ctx context.Context, body []byte) (pipeline.Outcome, erro
 		out, err = h.run(ctx, t) // logs its own summary line
 	}
 	if err != nil {
-		h.p.Metrics.Put(nil, metrics.Value{Name: metrics.TasksFailed, Unit: metrics.Count, Value: 1})
+		h.metrics.Put(nil, metrics.Value{Name: metrics.TasksFailed, Unit: metrics.Count, Value: 1})
 	}
 	return out, err
 }
@@ -58,12 +58,12 @@ func (h *handler) delayRetry(ctx context.Context, m events.SQSMessage, attempt i
 	if m.ReceiptHandle == "" {
 		return // not received from SQS: nothing to delay
 	}
-	if !fromQueue(m.EventSourceARN, h.s.TaskQueueURL) {
+	if !fromQueue(m.EventSourceARN, h.queueURL) {
 		h.log.WarnContext(ctx, "retry not delayed: the message is not from the task queue", "event_source_arn", m.EventSourceARN)
 		return
 	}
-	delay := pipeline.RetryDelay(h.s.RetryBackoff, attempt)
-	if err := pipeline.DelayRetry(ctx, h.p.Queue, h.s.TaskQueueURL, m.ReceiptHandle, delay); err != nil {
+	delay := pipeline.RetryDelay(h.retryBackoff, attempt)
+	if err := pipeline.DelayRetry(ctx, h.queue, h.queueURL, m.ReceiptHandle, delay); err != nil {
 		h.log.WarnContext(ctx, "retry not delayed; the queue's visibility timeout applies", "attempt", attempt, "error", err.Error())
 		return
 	}

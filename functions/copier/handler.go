@@ -3,25 +3,35 @@ package main
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"log/slog"
 	"sync"
+	"time"
 
 	"github.com/aws/aws-lambda-go/events"
 
-	"github.com/e3sync/e3sync/pkg/clients"
 	"github.com/e3sync/e3sync/pkg/export"
 	"github.com/e3sync/e3sync/pkg/logctx"
-	"github.com/e3sync/e3sync/pkg/optimizely"
+	"github.com/e3sync/e3sync/pkg/metrics"
 	"github.com/e3sync/e3sync/pkg/pipeline"
-	"github.com/e3sync/e3sync/pkg/settings"
-	"github.com/e3sync/e3sync/pkg/transfer"
+	"github.com/e3sync/e3sync/pkg/runlog"
+	"github.com/e3sync/e3sync/pkg/source"
 )
 
+// exportSource opens the export once and keeps it (source.Lazy).
+type exportSource interface {
+	Get(ctx context.Context) (*source.Source, error)
+}
+
 type handler struct {
-	s   settings.Settings
-	p   *clients.Pipeline
-	log *slog.Logger
+	source exportSource
+	// newCopier makes the copier over an opened source (once per container).
+	newCopier    func(*source.Source) *pipeline.Copier
+	runs         runlog.Writer // a task that fails before the copier runs is recorded here
+	queue        pipeline.VisibilityQueue
+	queueURL     string
+	retryBackoff []time.Duration // RETRY_BACKOFF_SECONDS
+	metrics      *metrics.Recorder
+	log          *slog.Logger
 
 	mu     sync.Mutex
 	copier *pipeline.Copier // made on first use, kept while the container is warm
@@ -59,9 +69,9 @@ func (h *handler) run(ctx context.Context, t export.Task) (pipeline.Outcome, err
 	ctx = logctx.With(ctx, "run_id", t.RunID, "task", t.String())
 	c, err := h.getCopier(ctx)
 	if err != nil {
-		pipeline.PutCredentialMetrics(h.p.Metrics, 0, errors.Is(err, optimizely.ErrTokenRejected))
+		pipeline.PutCredentialMetrics(h.metrics, 0, err)
 		h.log.ErrorContext(ctx, "task failed", "error", err.Error())
-		pipeline.RecordTask(ctx, h.p.Dest, h.log, t, pipeline.Outcome{Task: t}, err)
+		pipeline.RecordTask(ctx, h.runs, h.log, t, pipeline.Outcome{Task: t}, err)
 		return pipeline.Outcome{Task: t}, err
 	}
 	return c.Run(ctx, t)
@@ -73,21 +83,10 @@ func (h *handler) getCopier(ctx context.Context) (*pipeline.Copier, error) {
 	if h.copier != nil {
 		return h.copier, nil
 	}
-	src, err := h.p.Source.Get(ctx)
+	src, err := h.source.Get(ctx)
 	if err != nil {
 		return nil, err
 	}
-	h.copier = &pipeline.Copier{
-		Engine:      transfer.New(src.Store, h.p.Dest, transfer.Options{Concurrency: h.s.Concurrency, Prune: h.s.Prune, Logger: h.log}),
-		Queue:       h.p.Queue,
-		QueueURL:    h.s.TaskQueueURL,
-		Metrics:     h.p.Metrics,
-		Logger:      h.log,
-		Dest:        h.p.Dest,
-		Events:      h.p.Events,
-		Credentials: src.Provider,
-		Catalog:     h.p.Catalog,
-		Runs:        h.p.Dest,
-	}
+	h.copier = h.newCopier(src)
 	return h.copier, nil
 }

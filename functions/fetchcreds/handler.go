@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"log/slog"
 	"time"
@@ -11,17 +10,23 @@ import (
 	"github.com/aws/aws-lambda-go/events"
 	"github.com/aws/aws-lambda-go/lambdacontext"
 
-	"github.com/e3sync/e3sync/pkg/clients"
 	"github.com/e3sync/e3sync/pkg/logctx"
-	"github.com/e3sync/e3sync/pkg/optimizely"
 	"github.com/e3sync/e3sync/pkg/pipeline"
-	"github.com/e3sync/e3sync/pkg/settings"
+	"github.com/e3sync/e3sync/pkg/source"
 )
 
+// exportSource opens the export once and keeps it (source.Lazy).
+type exportSource interface {
+	Get(ctx context.Context) (*source.Source, error)
+}
+
 type handler struct {
-	s   settings.Settings
-	p   *clients.Pipeline
-	log *slog.Logger
+	source exportSource
+	// planner has everything but its Source, set per invocation.
+	planner pipeline.Planner
+	// secret is the PAT's or the source keys' secret, read for its age.
+	secret source.ChangeTracker
+	log    *slog.Logger
 
 	refreshes int64 // credential refreshes already emitted (Lambda runs one invocation at a time)
 }
@@ -34,31 +39,29 @@ func (h *handler) handle(ctx context.Context, raw json.RawMessage) (pipeline.Pla
 	sum := pipeline.PlanSummary{RunID: runID}
 	if err == nil {
 		sum, err = h.plan(ctx, runID, req)
+		sum.RunID = runID // also when the planner refused the request
 		h.putTokenAge(time.Now())
 	}
 	if err != nil {
 		// The planner logs its summary line on success; this is the failure's.
-		pipeline.PutCredentialMetrics(h.p.Metrics, 0, errors.Is(err, optimizely.ErrTokenRejected))
+		pipeline.PutCredentialMetrics(h.planner.Metrics, 0, err)
 		h.log.ErrorContext(ctx, "plan failed", "tasks_enqueued", sum.TasksEnqueued, "error", err.Error())
 	}
 	return sum, err
 }
 
 func (h *handler) plan(ctx context.Context, runID string, req pipeline.Request) (pipeline.PlanSummary, error) {
-	src, err := h.p.Source.Get(ctx)
+	src, err := h.source.Get(ctx)
 	if err != nil {
 		return pipeline.PlanSummary{RunID: runID}, err
 	}
-	planner := &pipeline.Planner{
-		Source: src.Store, Dest: h.p.Dest, Queue: h.p.Queue, QueueURL: h.s.TaskQueueURL,
-		Types: h.s.Types, Lookback: h.s.Lookback, MaxBackfillDays: h.s.MaxBackfillDays,
-		Metrics: h.p.Metrics, Logger: h.log,
-	}
+	planner := h.planner
+	planner.Source = src.Store
 	sum, err := planner.Run(ctx, runID, req)
 	// Refreshes since the last invocation of this container (the first
-	// counts the exchange that made the source).
-	if n := src.Provider.Refreshes(); n > h.refreshes {
-		pipeline.PutCredentialMetrics(h.p.Metrics, n-h.refreshes, false)
+	// counts the exchange that opened the source).
+	if n := src.Credentials.Refreshes(); n > h.refreshes {
+		pipeline.PutCredentialMetrics(h.planner.Metrics, n-h.refreshes, nil)
 		h.refreshes = n
 	}
 	return sum, err

@@ -1,21 +1,76 @@
 // Command fetchcreds is the planning Lambda: on the daily schedule (or a
-// backfill request) it exchanges the PAT for export credentials, plans the
-// dates that need work, and sends one copy task per sub-partition to SQS.
+// backfill request) it opens the export (a Personal Access Token exchanged
+// for export credentials, or static source keys), plans the dates that need
+// work, and sends one copy task per sub-partition to SQS.
 package main
 
 import (
+	"context"
+	"fmt"
+	"io"
 	"log/slog"
+	"os"
+
+	"github.com/aws/aws-lambda-go/lambda"
+	"github.com/aws/aws-lambda-go/lambdacontext"
+	awsconfig "github.com/aws/aws-sdk-go-v2/config"
+	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
+	"github.com/aws/aws-sdk-go-v2/service/sqs"
 
 	"github.com/e3sync/e3sync/pkg/clients"
+	"github.com/e3sync/e3sync/pkg/logctx"
+	"github.com/e3sync/e3sync/pkg/metrics"
+	"github.com/e3sync/e3sync/pkg/pipeline"
+	"github.com/e3sync/e3sync/pkg/redact"
 	"github.com/e3sync/e3sync/pkg/settings"
+	"github.com/e3sync/e3sync/pkg/source"
+	"github.com/e3sync/e3sync/pkg/store"
 )
 
 // version is set at build time with -ldflags "-X main.version=..." (the
 // Makefile's build-<LogicalId> targets); it is logged at cold start.
 var version = "dev"
 
+// main logs "cold start" first, builds the handler once per container and
+// serves it. Invalid settings stop the container with one log line naming
+// every problem. Every line carries the Lambda request id and the ids
+// logctx.With puts in the context (run_id); metrics (EMF) go to stdout.
 func main() {
-	clients.StartLambda(version, func(s settings.Settings, p *clients.Pipeline, log *slog.Logger) any {
-		return (&handler{s: s, p: p, log: log}).handle
-	})
+	secrets := redact.New() // learns the PAT, the source keys and the export credentials
+	log := slog.New(redact.Handler(logctx.Handler(lambdacontext.NewLogHandler()), secrets))
+	log.Info("cold start", "function", lambdacontext.FunctionName, "version", version)
+	h, err := newHandler(context.Background(), os.Getenv, os.Stdout, log, secrets)
+	if err != nil {
+		log.Error("cannot start", "error", err.Error())
+		os.Exit(1)
+	}
+	lambda.Start(h.handle)
+}
+
+// newHandler is the wiring: the settings from the environment, then the
+// clients with the function's own AWS identity. Nothing is called yet: the
+// export is opened by the first invocation.
+func newHandler(ctx context.Context, getenv func(string) string, metricsOut io.Writer, log *slog.Logger, secrets *redact.Secrets) (*handler, error) {
+	s, err := settings.Parse(getenv, true)
+	if err != nil {
+		return nil, err
+	}
+	cfg, err := awsconfig.LoadDefaultConfig(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("AWS configuration: %w", err)
+	}
+	src, secret := source.FromSecretsManager(secretsmanager.NewFromConfig(cfg), s.PATSecret, s.KeysSecret, s.SecretTTL)
+	src.APIBaseURL, src.Endpoint, src.Duration, src.Logger, src.Secrets = s.APIURL, s.SourceEndpoint, s.Duration, log, secrets
+	dest := clients.NewDestinationS3(cfg, s.Dest, clients.CustomS3Endpoint(getenv), store.S3Options{PartSize: s.PartSize, KMSKeyID: s.KMSKeyID})
+	h := &handler{
+		source: &source.Lazy{Config: src},
+		planner: pipeline.Planner{
+			Dest: dest, Queue: sqs.NewFromConfig(cfg), QueueURL: s.TaskQueueURL,
+			Types: s.Types, Lookback: s.Lookback, MaxBackfillDays: s.MaxBackfillDays,
+			Metrics: metrics.New(metricsOut, s.MetricsNS, s.StackName), Logger: log,
+		},
+		secret: secret,
+		log:    log,
+	}
+	return h, nil
 }

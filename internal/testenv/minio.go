@@ -247,3 +247,24 @@ func randomHex(n int) string {
 	}
 	return hex.EncodeToString(b)
 }
+
+// RemoveUser deletes the user with accessKey (its keys stop working at once).
+func (m *MinIO) RemoveUser(ctx context.Context, accessKey string) error {
+	adm, err := m.admin()
+	if err != nil {
+		return err
+	}
+	if err := adm.RemoveUser(ctx, accessKey); err != nil {
+		return fmt.Errorf("remove user %q: %w", accessKey, err)
+	}
+	return nil
+}
+
+// PrefixReadPolicy returns an IAM policy that may list bucket under prefix
+// and read the objects there, and nothing else: the static keys Optimizely
+// issues for one account's export prefix.
+func PrefixReadPolicy(bucket, prefix string) string {
+	return fmt.Sprintf(`{"Version":"2012-10-17","Statement":[`+
+		`{"Effect":"Allow","Action":["s3:ListBucket"],"Resource":["arn:aws:s3:::%[1]s"],"Condition":{"StringLike":{"s3:prefix":["%[2]s*"]}}},`+
+		`{"Effect":"Allow","Action":["s3:GetObject"],"Resource":["arn:aws:s3:::%[1]s/%[2]s*"]}]}`, bucket, prefix)
+}

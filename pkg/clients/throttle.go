@@ -8,6 +8,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/aws/retry"
 	"github.com/aws/smithy-go/middleware"
+
+	"github.com/e3sync/e3sync/pkg/transfer"
 )
 
 // noteThrottles calls note for every attempt S3 answers with SlowDown or
@@ -38,3 +40,7 @@ func throttled(err error) bool {
 	}
 	return retry.IsErrorThrottles(retry.DefaultThrottles).IsErrorThrottle(err) == aws.TrueTernary
 }
+
+// NoteThrottles is the S3 client option (APIOptions) that tells the copy
+// engine of every SlowDown and 503 answer (transfer.Throttled).
+func NoteThrottles(stack *middleware.Stack) error { return noteThrottles(transfer.Throttled)(stack) }

@@ -44,7 +44,8 @@ var DefaultTimeouts = Timeouts{
 	Idle:           time.Minute,
 }
 
-func (t Timeouts) orDefault() Timeouts {
+// OrDefault is t, or DefaultTimeouts when t is zero.
+func (t Timeouts) OrDefault() Timeouts {
 	if t == (Timeouts{}) {
 		return DefaultTimeouts
 	}

@@ -13,14 +13,17 @@ import (
 
 // Metric names; template.yaml's alarms watch these.
 const (
-	TasksEnqueued       = "TasksEnqueued"
-	ObjectsCopied       = "ObjectsCopied"
-	ObjectsSkipped      = "ObjectsSkipped"
-	ObjectsFailed       = "ObjectsFailed"
-	BytesCopied         = "BytesCopied"
-	DatesCompleted      = "DatesCompleted"
-	Continuations       = "Continuations"
-	TokenRejected       = "TokenRejected"
+	TasksEnqueued  = "TasksEnqueued"
+	ObjectsCopied  = "ObjectsCopied"
+	ObjectsSkipped = "ObjectsSkipped"
+	ObjectsFailed  = "ObjectsFailed"
+	BytesCopied    = "BytesCopied"
+	DatesCompleted = "DatesCompleted"
+	Continuations  = "Continuations"
+	TokenRejected  = "TokenRejected"
+	// SourceKeysRejected counts failures because the export's S3 refused
+	// the static source keys (package source, ErrKeysRejected).
+	SourceKeysRejected  = "SourceKeysRejected"
 	CredentialRefreshes = "CredentialRefreshes"
 	// EventPublishFailures counts completion events that could not be sent
 	// to EventBridge after retries (the date itself is complete).

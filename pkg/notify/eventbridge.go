@@ -31,6 +31,10 @@ const (
 // complete in the destination (its _SUCCESS written last). Objects and Bytes
 // count the whole date in the destination, without the _SUCCESS marker.
 type DateSynced struct {
+	// AccountID is the Optimizely account whose export the date belongs
+	// to: with one stack per account on one bus, rules and consumers tell
+	// the accounts apart by it.
+	AccountID   string `json:"account_id"`
 	Type        string `json:"type"`        // "decisions" or "events"
 	Date        string `json:"date"`        // YYYY-MM-DD
 	Objects     int    `json:"objects"`     // data objects under the date

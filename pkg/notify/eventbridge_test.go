@@ -20,7 +20,7 @@ import (
 )
 
 var sample = notify.DateSynced{
-	Type: "events", Date: "2024-01-01", Objects: 3, Bytes: 12345,
+	AccountID: "12345", Type: "events", Date: "2024-01-01", Objects: 3, Bytes: 12345,
 	Destination: "s3://lake/optimizely/type=events/date=2024-01-01/", RunID: "20240102T063000Z-abcd1234",
 }
 
@@ -94,7 +94,7 @@ func TestDetailJSON(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := map[string]any{
-		"type": "events", "date": "2024-01-01", "objects": 3.0, "bytes": 12345.0,
+		"account_id": "12345", "type": "events", "date": "2024-01-01", "objects": 3.0, "bytes": 12345.0,
 		"destination": "s3://lake/optimizely/type=events/date=2024-01-01/", "run_id": "20240102T063000Z-abcd1234",
 	}
 	if !reflect.DeepEqual(got, want) {

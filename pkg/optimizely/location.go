@@ -17,6 +17,19 @@ type Location struct {
 // String returns the location as s3://bucket/prefix.
 func (l Location) String() string { return "s3://" + l.Bucket + "/" + l.Prefix }
 
+// AccountID is the Optimizely account id the prefix names (its last
+// "account_id=" segment, as in "v1/account_id=123/"), or "" when it names
+// none.
+func (l Location) AccountID() string {
+	segs := strings.Split(strings.TrimSuffix(l.Prefix, "/"), "/")
+	for i := len(segs) - 1; i >= 0; i-- {
+		if id, ok := strings.CutPrefix(segs[i], "account_id="); ok {
+			return id
+		}
+	}
+	return ""
+}
+
 // ParseS3Path parses an s3Path as the Authentication API returns it, e.g.
 // "s3://optimizely-events-data/v1/account_id=123", with or without trailing
 // slash. Repeated trailing slashes are reduced to one. It rejects other

@@ -68,3 +68,20 @@ func TestLocationString(t *testing.T) {
 		}
 	}
 }
+
+func TestLocationAccountID(t *testing.T) {
+	tests := []struct {
+		prefix, want string
+	}{
+		{"v1/account_id=123/", "123"},
+		{"v1/account_id=123", "123"},
+		{"mirror/v1/account_id=98765/", "98765"},
+		{"v1/", ""},
+		{"account_id=/", ""},
+	}
+	for _, tt := range tests {
+		if got := (Location{Bucket: "b", Prefix: tt.prefix}).AccountID(); got != tt.want {
+			t.Errorf("Location{Prefix: %q}.AccountID() = %q, want %q", tt.prefix, got, tt.want)
+		}
+	}
+}

@@ -126,7 +126,7 @@ func (s *SecretsManager) fetch(ctx context.Context) (Token, error) {
 	}
 	out, err := s.Client.GetSecretValue(ctx, &secretsmanager.GetSecretValueInput{SecretId: aws.String(s.SecretID)})
 	if err != nil {
-		return Token{}, s.describe(err)
+		return Token{}, DescribeSecretError(s.SecretID, err)
 	}
 	if out.CreatedDate != nil {
 		s.mu.Lock()
@@ -169,18 +169,21 @@ func parseSecret(id string, raw []byte) (Token, error) {
 	return t, nil
 }
 
-func (s *SecretsManager) describe(err error) error {
+// DescribeSecretError wraps an error of GetSecretValue for secret id with
+// what it means: not found, access denied (and the permissions needed), or
+// a failed call.
+func DescribeSecretError(id string, err error) error {
 	var notFound *types.ResourceNotFoundException
 	var apiErr smithy.APIError
 	switch {
 	case isContextErr(err):
-		return fmt.Errorf("secret %q: %w", s.SecretID, err)
+		return fmt.Errorf("secret %q: %w", id, err)
 	case errors.As(err, &notFound):
-		return fmt.Errorf("secret %q not found: %w", s.SecretID, err)
+		return fmt.Errorf("secret %q not found: %w", id, err)
 	case errors.As(err, &apiErr) && apiErr.ErrorCode() == "AccessDeniedException":
-		return fmt.Errorf("access denied to secret %q (needs secretsmanager:GetSecretValue, and kms:Decrypt for a customer-managed key): %w", s.SecretID, err)
+		return fmt.Errorf("access denied to secret %q (needs secretsmanager:GetSecretValue, and kms:Decrypt for a customer-managed key): %w", id, err)
 	default:
-		return fmt.Errorf("get secret %q: %w", s.SecretID, err)
+		return fmt.Errorf("get secret %q: %w", id, err)
 	}
 }
 

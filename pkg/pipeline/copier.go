@@ -2,7 +2,6 @@ package pipeline
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
 	"strings"
@@ -14,7 +13,6 @@ import (
 	"github.com/e3sync/e3sync/pkg/logctx"
 	"github.com/e3sync/e3sync/pkg/metrics"
 	"github.com/e3sync/e3sync/pkg/notify"
-	"github.com/e3sync/e3sync/pkg/optimizely"
 	"github.com/e3sync/e3sync/pkg/plan"
 	"github.com/e3sync/e3sync/pkg/runlog"
 	"github.com/e3sync/e3sync/pkg/transfer"
@@ -70,6 +68,9 @@ type Copier struct {
 	// data is complete.
 	Dest   Destination
 	Events Publisher
+	// AccountID is the Optimizely account of the source, carried by the
+	// completion events.
+	AccountID string
 	// Credentials, when set, is the source's credential provider: each task
 	// emits the refreshes since the previous one (CredentialRefreshes).
 	Credentials RefreshCounter
@@ -204,7 +205,7 @@ func (c *Copier) publish(ctx context.Context, t export.Task) bool {
 	}
 	prefix := export.DatePrefix(t.Type, t.Date)
 	d := notify.DateSynced{
-		Type: string(t.Type), Date: t.Date, RunID: t.RunID,
+		AccountID: c.AccountID, Type: string(t.Type), Date: t.Date, RunID: t.RunID,
 		Destination: strings.TrimSuffix(c.Dest.String(), "/") + "/" + prefix,
 	}
 	err := func() error {
@@ -245,8 +246,8 @@ func (c *Copier) putResult(r transfer.Result) {
 }
 
 // putCredentialMetrics emits the credential refreshes since the last task
-// and, when the task failed because Optimizely rejected the token (at any
-// step: listing, copying, finalizing), one TokenRejected.
+// and, when the task failed because the source's credentials were rejected
+// (at any step: listing, copying, finalizing), the rejection (PutCredentialMetrics).
 func (c *Copier) putCredentialMetrics(err error) {
 	var delta int64
 	if c.Credentials != nil {
@@ -256,7 +257,7 @@ func (c *Copier) putCredentialMetrics(err error) {
 		c.refreshes = n
 		c.mu.Unlock()
 	}
-	PutCredentialMetrics(c.Metrics, delta, errors.Is(err, optimizely.ErrTokenRejected))
+	PutCredentialMetrics(c.Metrics, delta, err)
 }
 
 // logger is the Copier's Logger, adding the context's attributes (run_id,

@@ -67,7 +67,7 @@ func TestCopierPublishesCompletedDate(t *testing.T) {
 	pub := &fakePublisher{}
 	var emf bytes.Buffer
 	c := &Copier{Engine: transfer.New(src, dst, transfer.Options{}), Queue: &fakeQueue{}, QueueURL: "url",
-		Metrics: metrics.New(&emf, "e3sync", "stack"), Dest: dst, Events: pub}
+		Metrics: metrics.New(&emf, "e3sync", "stack"), Dest: dst, Events: pub, AccountID: "12345"}
 
 	task := func(p string) export.Task {
 		return export.Task{RunID: "run-1", Type: export.Events, Date: date, Partition: p, SourceComplete: true}
@@ -84,7 +84,7 @@ func TestCopierPublishesCompletedDate(t *testing.T) {
 	if err != nil || out.Completion != "completed" || !out.Published {
 		t.Fatalf("Run(event=b) = %+v, %v; want the date completed and published", out, err)
 	}
-	want := notify.DateSynced{Type: "events", Date: date, Objects: 2, Bytes: 10,
+	want := notify.DateSynced{AccountID: "12345", Type: "events", Date: date, Objects: 2, Bytes: 10,
 		Destination: strings.TrimSuffix(dst.String(), "/") + "/type=events/date=" + date + "/", RunID: "run-1"}
 	if len(pub.events) != 1 || pub.events[0] != want {
 		t.Errorf("events = %+v, want [%+v]", pub.events, want)

@@ -17,7 +17,11 @@ import (
 
 // The environment variables, as template.yaml sets them.
 const (
-	EnvPATSecret       = "PAT_SECRET_ARN"       // required: Secrets Manager secret holding the PAT
+	EnvPATSecret = "PAT_SECRET_ARN" // Secrets Manager secret holding the PAT (or EnvKeysSecret)
+	// EnvKeysSecret: Secrets Manager secret holding static source keys and
+	// the account id (package source, KeysSecret). Exactly one of
+	// EnvPATSecret and EnvKeysSecret is set.
+	EnvKeysSecret      = "SOURCE_KEYS_SECRET_ARN"
 	EnvDestBucket      = "DEST_BUCKET"          // required
 	EnvDestPrefix      = "DEST_PREFIX"          // optional, "" or ending in "/"
 	EnvDestKMSKey      = "DEST_KMS_KEY_ID"      // optional SSE-KMS key for written objects
@@ -30,7 +34,7 @@ const (
 	EnvPartSizeMiB     = "PART_SIZE_MIB"        // default 8
 	EnvMetricsNS       = "METRICS_NAMESPACE"    // default "e3sync"
 	EnvStackName       = "STACK_NAME"           // metric dimension; default "e3sync"
-	EnvSecretTTL       = "PAT_CACHE_SECONDS"    // default 300
+	EnvSecretTTL       = "PAT_CACHE_SECONDS"    // default 300; also for the keys secret
 	EnvAPIURL          = "OPTIMIZELY_API_URL"   // optional: Optimizely API base URL (tests, emulators)
 	EnvSourceEndpoint  = "SOURCE_S3_ENDPOINT"   // optional: export bucket endpoint (tests, emulators)
 	EnvEventBus        = "EVENT_BUS_NAME"       // default "default": where completion events go
@@ -45,7 +49,9 @@ const (
 
 // Settings are both functions' configuration.
 type Settings struct {
+	// PATSecret and KeysSecret: exactly one is set (the source mode).
 	PATSecret       string
+	KeysSecret      string
 	Dest            store.Target
 	KMSKeyID        string
 	Types           []export.Type
@@ -92,15 +98,12 @@ func Parse(getenv func(string) string, needQueue bool) (Settings, error) {
 		return n
 	}
 
-	if s.PATSecret = get(EnvPATSecret, ""); s.PATSecret == "" {
-		bad(EnvPATSecret, "required")
+	s.PATSecret, s.KeysSecret = get(EnvPATSecret, ""), get(EnvKeysSecret, "")
+	if p := sourceModeProblem(s.PATSecret, s.KeysSecret); p != "" {
+		bad(EnvPATSecret+"/"+EnvKeysSecret, "%s", p)
 	}
-	if b := get(EnvDestBucket, ""); b == "" {
-		bad(EnvDestBucket, "required")
-	} else if strings.ContainsAny(b, "/:") {
-		bad(EnvDestBucket, "%q is not a bucket name (put the key prefix in %s)", b, EnvDestPrefix)
-	} else if t, err := store.ParseTarget("s3://" + b + "/" + get(EnvDestPrefix, "")); err != nil {
-		bad(EnvDestBucket+"/"+EnvDestPrefix, "%v", err)
+	if t, name, p := parseDest(get(EnvDestBucket, ""), get(EnvDestPrefix, "")); p != "" {
+		bad(name, "%s", p)
 	} else {
 		s.Dest = t
 	}
@@ -153,6 +156,34 @@ func Parse(getenv func(string) string, needQueue bool) (Settings, error) {
 		return Settings{}, fmt.Errorf("configuration: %s", strings.Join(problems, "; "))
 	}
 	return s, nil
+}
+
+// sourceModeProblem says what is wrong with the source mode: exactly one
+// of the PAT's secret and the static keys' secret is set.
+func sourceModeProblem(patSecret, keysSecret string) string {
+	switch {
+	case patSecret == "" && keysSecret == "":
+		return "one is required (a Personal Access Token's secret, or static source keys' secret)"
+	case patSecret != "" && keysSecret != "":
+		return "both are set; set exactly one (the token's secret or the source keys' secret)"
+	}
+	return ""
+}
+
+// parseDest reads the destination bucket and prefix; a problem comes with
+// the variable it names.
+func parseDest(bucket, prefix string) (t store.Target, name, problem string) {
+	switch {
+	case bucket == "":
+		return t, EnvDestBucket, "required"
+	case strings.ContainsAny(bucket, "/:"):
+		return t, EnvDestBucket, fmt.Sprintf("%q is not a bucket name (put the key prefix in %s)", bucket, EnvDestPrefix)
+	}
+	t, err := store.ParseTarget("s3://" + bucket + "/" + prefix)
+	if err != nil {
+		return t, EnvDestBucket + "/" + EnvDestPrefix, err.Error()
+	}
+	return t, "", ""
 }
 
 // maxVisibilitySeconds is SQS's largest visibility timeout (12 hours).

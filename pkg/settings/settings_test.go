@@ -145,13 +145,46 @@ func TestInvalidValues(t *testing.T) {
 	}
 }
 
+// Exactly one source mode: the PAT's secret or the static keys' secret.
+// Neither and both are errors naming the two variables.
+func TestSourceMode(t *testing.T) {
+	const pat, keys = "arn:aws:secretsmanager:us-east-1:123456789012:secret:e3sync/pat-AbCdEf",
+		"arn:aws:secretsmanager:us-east-1:123456789012:secret:e3sync/keys-AbCdEf"
+	tests := []struct {
+		pat, keys         string
+		wantPAT, wantKeys string
+		wantErr           string // "" for no error
+	}{
+		{pat, "", pat, "", ""},
+		{"", keys, "", keys, ""},
+		{"", "", "", "", "one is required"},
+		{" ", "\t", "", "", "one is required"},
+		{pat, keys, "", "", "both are set"},
+	}
+	for _, tt := range tests {
+		e := with(map[string]string{EnvPATSecret: tt.pat, EnvKeysSecret: tt.keys})
+		s, err := Parse(env(e), true)
+		if tt.wantErr == "" {
+			if err != nil || s.PATSecret != tt.wantPAT || s.KeysSecret != tt.wantKeys {
+				t.Errorf("Parse(%s=%q, %s=%q) = %q, %q, %v; want %q, %q, nil", EnvPATSecret, tt.pat, EnvKeysSecret, tt.keys,
+					s.PATSecret, s.KeysSecret, err, tt.wantPAT, tt.wantKeys)
+			}
+			continue
+		}
+		if err == nil || !strings.Contains(err.Error(), tt.wantErr) ||
+			!strings.Contains(err.Error(), EnvPATSecret) || !strings.Contains(err.Error(), EnvKeysSecret) {
+			t.Errorf("Parse(%s=%q, %s=%q) = %v; want an error %q naming both variables", EnvPATSecret, tt.pat, EnvKeysSecret, tt.keys, err, tt.wantErr)
+		}
+	}
+}
+
 func TestRequired(t *testing.T) {
 	tests := []struct {
 		needQueue bool
 		want      []string
 	}{
-		{true, []string{EnvPATSecret, EnvDestBucket, EnvTaskQueue}},
-		{false, []string{EnvPATSecret, EnvDestBucket}},
+		{true, []string{EnvDestBucket, EnvTaskQueue}},
+		{false, []string{EnvDestBucket}},
 	}
 	for _, tt := range tests {
 		_, err := Parse(env(nil), tt.needQueue)

@@ -152,8 +152,7 @@ func call[I, O any](ctx context.Context, b *BucketClient, op, key string, replay
 	return out, nil
 }
 
-// The S3API methods, and those the store finds by interface (uploads,
-// deletes, copies).
+// The S3API methods.
 
 func (b *BucketClient) ListObjectsV2(ctx context.Context, in *s3.ListObjectsV2Input, optFns ...func(*s3.Options)) (*s3.ListObjectsV2Output, error) {
 	return call(ctx, b, "ListObjectsV2", deref(in.Prefix), true, b.c.ListObjectsV2, in, optFns)

@@ -37,7 +37,9 @@ import (
 
 	"github.com/e3sync/e3sync/pkg/clients"
 	"github.com/e3sync/e3sync/pkg/export"
+	"github.com/e3sync/e3sync/pkg/memlimit"
 	"github.com/e3sync/e3sync/pkg/pat"
+	"github.com/e3sync/e3sync/pkg/source"
 	"github.com/e3sync/e3sync/pkg/store"
 	"github.com/e3sync/e3sync/pkg/transfer"
 )
@@ -164,7 +166,7 @@ func copyTask(ctx context.Context, f flags, t export.Task) (Output, error) {
 	if err != nil {
 		return Output{}, err
 	}
-	src, err := clients.NewSource(ctx, clients.SourceConfig{Tokens: pat.Static(tok), APIBaseURL: f.api, Endpoint: f.srcEndpoint})
+	src, err := source.Open(ctx, source.Config{Tokens: pat.Static(tok), APIBaseURL: f.api, Endpoint: f.srcEndpoint})
 	if err != nil {
 		return Output{}, err
 	}
@@ -177,7 +179,7 @@ func copyTask(ctx context.Context, f flags, t export.Task) (Output, error) {
 	if f.streamed {
 		from = struct{ transfer.Source }{src.Store}
 	}
-	clients.LimitMemory(os.Getenv, 0) // as the copier Lambda and the CLI do
+	memlimit.Set(os.Getenv, 0) // as the copier Lambda and the CLI do
 	opts := transfer.Options{Concurrency: f.copyConcurrency}
 	if f.trace != "" {
 		tf, err := os.Create(f.trace)

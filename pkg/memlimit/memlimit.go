@@ -1,4 +1,7 @@
-package clients
+// Package memlimit sets the Go runtime's soft memory limit from what the
+// copy engine's buffers take, so that a copier's footprint stays near its
+// buffers whatever the object sizes.
+package memlimit
 
 import (
 	"math"
@@ -22,14 +25,14 @@ func CopyMemory(partSize int64) int64 {
 	return transfer.DefaultLargeConcurrency*store.DefaultUploadConcurrency*partSize + transfer.DefaultSmallMemory
 }
 
-// LimitMemory sets the Go runtime's soft memory limit to CopyMemory plus
+// Set sets the Go runtime's soft memory limit to CopyMemory plus
 // headroom, unless GOMEMLIMIT is set, and returns the limit in effect. Without
 // it the garbage collector lets the heap grow to twice the live buffers, so
 // the footprint would depend on how many buffers happened to be garbage at
 // once; with it, peak RSS stays near the limit whatever the object sizes
 // (measured in BENCHMARKS.md). It is a soft limit: a heap that needs more
 // gets more.
-func LimitMemory(getenv func(string) string, partSize int64) int64 {
+func Set(getenv func(string) string, partSize int64) int64 {
 	if getenv("GOMEMLIMIT") != "" {
 		return debug.SetMemoryLimit(-1) // -1 reads the current limit
 	}

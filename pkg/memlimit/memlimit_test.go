@@ -1,0 +1,26 @@
+package memlimit
+
+import (
+	"runtime/debug"
+	"testing"
+)
+
+func TestSet(t *testing.T) {
+	defer debug.SetMemoryLimit(debug.SetMemoryLimit(-1))
+	env := map[string]string{}
+	getenv := func(k string) string { return env[k] }
+
+	// Defaults: 2 large objects × 4 parts × 8 MiB + 32 MiB of small objects + 32 MiB headroom.
+	if got, want := Set(getenv, 0), int64(128<<20); got != want || debug.SetMemoryLimit(-1) != want {
+		t.Errorf("Set(default part size) = %d (runtime %d), want %d", got, debug.SetMemoryLimit(-1), want)
+	}
+	if got, want := Set(getenv, 16<<20), int64(192<<20); got != want {
+		t.Errorf("Set(16 MiB parts) = %d, want %d", got, want)
+	}
+	// GOMEMLIMIT wins: the runtime already read it, Set leaves it.
+	debug.SetMemoryLimit(300 << 20)
+	env["GOMEMLIMIT"] = "300MiB"
+	if got := Set(getenv, 0); got != 300<<20 || debug.SetMemoryLimit(-1) != 300<<20 {
+		t.Errorf("Set with GOMEMLIMIT set = %d, want the limit left at %d", got, 300<<20)
+	}
+}
