@@ -165,7 +165,8 @@ func defineFlags(fs *flag.FlagSet, name string, c *config, r *raw) {
 	addSourceKeysFlag(fs, &c.keysSecret)
 	if reads {
 		fs.StringVar(&r.duration, "duration", settings.DefaultDuration, "lifetime of the export credentials to ask for, 15m to 1h")
-		concAbout := "objects copied at once"
+		concAbout := "most objects copied at once: an upper bound, below which the number in flight adapts\n" +
+			"to throughput and SlowDown (starting from 8; set it higher, e.g. 64, to let it rise)"
 		if name == "verify" {
 			concAbout = "objects compared at once"
 		}

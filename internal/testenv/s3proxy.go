@@ -32,7 +32,7 @@ func newS3Proxy(name, target string) (s3Proxy, error) {
 	transport := http.DefaultTransport.(*http.Transport).Clone()
 	transport.Proxy = nil               // loopback only, never through an HTTP proxy
 	transport.DisableCompression = true // never add Accept-Encoding: gzip and decompress bodies
-	transport.MaxIdleConnsPerHost = 64
+	transport.MaxIdleConnsPerHost = 512 // the benchmark's latency cases keep hundreds of requests in flight
 	rp := &httputil.ReverseProxy{
 		Rewrite: func(pr *httputil.ProxyRequest) {
 			pr.SetURL(u)

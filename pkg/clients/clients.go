@@ -64,6 +64,7 @@ func NewDestinationS3(cfg aws.Config, t store.Target, customEndpoint bool, opts 
 		o.Retryer = Retryer()
 		o.UsePathStyle = o.UsePathStyle || customEndpoint
 		o.APIOptions = append(o.APIOptions, redact.Middleware(nil)) // an error echoing the session token
+		o.APIOptions = append(o.APIOptions, NoteThrottles)          // SlowDown and 503 lower the objects in flight
 	}}, optFns...)...)
 	return store.NewS3(store.NewBucketClient(client, t), t.Bucket, t.Prefix, opts) // its region found, refusals named
 }

@@ -112,7 +112,7 @@ func Open(ctx context.Context, c Config) (*Source, error) {
 		}
 	}, a.guard, func(o *s3.Options) {
 		// S3 errors echoing a secret are redacted.
-		o.APIOptions = append(o.APIOptions, redact.Middleware(c.Secrets))
+		o.APIOptions = append(o.APIOptions, redact.Middleware(c.Secrets), clients.NoteThrottles) // SlowDown lowers the engine's objects in flight
 	})
 	if c.Keys != nil {
 		// The keys have been read, not used: one listing of the prefix

@@ -37,6 +37,9 @@ func (e *Engine) copyUntil(ctx context.Context, t export.Task, stopAt time.Time)
 	if e.opts.Planned != nil {
 		e.opts.Planned(tc.toCopy())
 	}
+	e.adapt.begin()
+	defer e.adapt.end()
+	ctx = context.WithValue(ctx, adapterKey{}, e.adapt) // for Throttled
 	for _, o := range tc.srcL.Objects {
 		tc.start(ctx, o)
 	}
@@ -139,15 +142,24 @@ func (tc *taskCopy) start(ctx context.Context, o store.Object) {
 	tc.wg.Add(1)
 	go func() {
 		defer tc.wg.Done()
-		defer func() { <-tc.e.slots }()
+		defer func() {
+			<-tc.e.slots
+			tc.e.adapt.finished(o.Size, tc.e.opts.LargeObject)
+		}()
 		tc.copy(ctx, o, action, reason)
 	}()
 }
 
-// takeSlot waits for a free slot of the engine. When ctx ends first it counts
-// o as deferred (cancelled at the abort margin, after the stop time) or as
-// failed, and reports false.
+// takeSlot waits for a free slot of the engine (their number adapts: see
+// adapt.go). When ctx ends first it counts o as deferred (cancelled at the
+// abort margin, after the stop time) or as failed, and reports false.
 func (tc *taskCopy) takeSlot(ctx context.Context, o store.Object) bool {
+	select {
+	case tc.e.slots <- struct{}{}:
+		return true
+	default:
+		tc.e.adapt.full.Store(true) // the limit bounds what is in flight
+	}
 	select {
 	case tc.e.slots <- struct{}{}:
 		return true

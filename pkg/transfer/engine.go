@@ -52,7 +52,7 @@ var (
 
 // Defaults for Options.
 const (
-	DefaultConcurrency      = 8
+	DefaultConcurrency      = 64
 	DefaultLargeConcurrency = 2
 	DefaultLargeObject      = store.DefaultPartSize
 	DefaultSmallMemory      = 32 << 20
@@ -65,7 +65,9 @@ const (
 
 // Options tune an Engine.
 type Options struct {
-	// Concurrency bounds the objects in flight across all tasks of the engine.
+	// Concurrency is the most objects in flight across all tasks of the
+	// engine: an upper bound. Below it the engine adapts the number to what
+	// it observes (see adapt.go), starting at 8 (or Concurrency if lower).
 	Concurrency int
 	// LargeConcurrency bounds objects of at least LargeObject bytes in flight
 	// (each holds several part buffers).
@@ -115,7 +117,8 @@ type Engine struct {
 	// prober and names are dst's, nil without (probe.go, names.go).
 	prober store.WriteProber
 	names  store.NameChecker
-	slots  chan struct{}
+	adapt  *adapter
+	slots  chan struct{} // adapt.slots
 	large  chan struct{}
 	small  *semaphore.Weighted // bytes of small objects in flight
 	// noCleanup is set once the destination denied listing or aborting
@@ -155,9 +158,10 @@ func New(src Source, dst Destination, opts Options) *Engine {
 		opts.StaleUploadAge = DefaultStaleUploadAge
 	}
 	opts.Logger = logctx.OrDiscard(opts.Logger)
+	a := newAdapter(opts.Concurrency, opts.Logger)
 	return &Engine{
 		src: src, dst: dst, opts: opts, ranged: ranged, parts: parts, prober: prober, names: names,
-		slots: make(chan struct{}, opts.Concurrency),
+		adapt: a, slots: a.slots,
 		large: make(chan struct{}, opts.LargeConcurrency),
 		small: semaphore.NewWeighted(opts.SmallMemory),
 	}

@@ -20,6 +20,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"log/slog"
 	"os"
 	"os/exec"
 	"runtime/pprof"
@@ -62,6 +63,7 @@ type flags struct {
 	streamed             bool
 	copyConcurrency      int
 	cpuprofile           string
+	trace                string
 }
 
 func main() {
@@ -84,6 +86,7 @@ func main() {
 	flag.BoolVar(&f.streamed, "streamed", false, "copy: hide the source's ranged reads, so large objects stream through one GET (the pre-#4 path)")
 	flag.IntVar(&f.copyConcurrency, "copy-concurrency", 0, "copy: transfer.Options.Concurrency (0: the Lambda default)")
 	flag.StringVar(&f.cpuprofile, "cpuprofile", "", "write a CPU profile of the run to this file")
+	flag.StringVar(&f.trace, "trace", "", "copy: write the engine's objects-in-flight limit and rate per interval to this file (JSON lines)")
 	flag.Parse()
 	if f.cpuprofile != "" {
 		pf, err := os.Create(f.cpuprofile)
@@ -177,7 +180,16 @@ func copyTask(ctx context.Context, f flags, t export.Task) (Output, error) {
 		from = struct{ transfer.Source }{src.Store}
 	}
 	memlimit.Set(os.Getenv, 0) // as the copier Lambda and the CLI do
-	res, err := transfer.New(from, dst, transfer.Options{Concurrency: f.copyConcurrency}).Copy(ctx, t)
+	opts := transfer.Options{Concurrency: f.copyConcurrency}
+	if f.trace != "" {
+		tf, err := os.Create(f.trace)
+		if err != nil {
+			return Output{}, err
+		}
+		defer tf.Close()
+		opts.Logger = slog.New(only{slog.NewJSONHandler(tf, &slog.HandlerOptions{Level: slog.LevelDebug}), "objects in flight"})
+	}
+	res, err := transfer.New(from, dst, opts).Copy(ctx, t)
 	if err != nil {
 		return Output{}, err
 	}
@@ -355,3 +367,20 @@ func putAll(ctx context.Context, c *s3.Client, f flags, objs []types.Object, pre
 		return err
 	})
 }
+
+// only is a log handler that passes only the records with message msg: the
+// trace of the engine's controller, without the per-object lines.
+type only struct {
+	slog.Handler
+	msg string
+}
+
+func (h only) Handle(ctx context.Context, r slog.Record) error {
+	if r.Message != h.msg {
+		return nil
+	}
+	return h.Handler.Handle(ctx, r)
+}
+
+func (h only) WithAttrs(as []slog.Attr) slog.Handler { return only{h.Handler.WithAttrs(as), h.msg} }
+func (h only) WithGroup(g string) slog.Handler       { return only{h.Handler.WithGroup(g), h.msg} }

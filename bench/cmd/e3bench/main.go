@@ -14,6 +14,12 @@
 //	BENCH_CASES=e3sync,rclone-tuned  cases to run (default: all)
 //	BENCH_LIMIT_STREAMS=2,4,8,16     stream counts the limit cases are measured at (the best is the limit)
 //	BENCH_CPUPROFILE=dir             CPU profiles of the timed e3sync runs (<workload>-<case>.pprof, last run wins)
+//	BENCH_LATENCY=0,10,30            per-request delays in ms (default all three): each > 0 puts a delaying
+//	                                 proxy (testenv.FaultProxy, FaultLatency) in front of both S3 endpoints
+//	BENCH_SMALL_OBJECTS=10000        objects of the small workload (fewer: a number in minutes)
+//	BENCH_TRACE=dir                  the e3sync case's controller trace per timed run (<workload>-<ms>ms-<case>.jsonl, last run wins)
+//	BENCH_BASELINE=path              a copybench built from another commit: case e3sync-baseline runs its
+//	                                 copy mode, interleaved with e3sync (before/after in one invocation)
 //	RCLONE=path                 rclone binary (default $E3SYNC_CACHE/bin/rclone)
 package main
 
@@ -104,6 +110,7 @@ var workloads = []workload{
 	{"large", "20 × 256 MiB", repeat(20, 256*mib)},
 	{"huge", "2 × 2 GiB", repeat(2, 2*gib)},
 	{"mix", "Parquet-like mix", mix},
+	{"single", "1 × 2 GiB", repeat(1, 2*gib)},
 }
 
 // quick is the default subset: the full run takes hours on the 2-core
@@ -151,17 +158,25 @@ type env struct {
 	tmp      string
 	shm      string // MinIO's data is under it when in memory
 	rclone   string
+	baseline string // BENCH_BASELINE: copybench of another commit, for case e3sync-baseline
 	rcConfig string
 	runs     int
-	streams  []int   // stream counts the limit cases are measured at
-	profiles string  // BENCH_CPUPROFILE: directory for CPU profiles of the e3sync runs
-	lastCPU  float64 // CPU seconds of the last case run, from copybench exec
-	cases    []string
-	log      io.Writer
+	streams  []int // stream counts the limit cases are measured at
+	// latencies are the per-request delays measured; ep and countedEP the
+	// S3 endpoint of the current one (direct, and through the counter).
+	latencies     []time.Duration
+	latency       time.Duration
+	ep, countedEP string
+	profiles      string  // BENCH_CPUPROFILE: directory for CPU profiles of the e3sync runs
+	traces        string  // BENCH_TRACE: directory for the e3sync runs' controller traces
+	lastCPU       float64 // CPU seconds of the last case run, from copybench exec
+	cases         []string
+	log           io.Writer
 }
 
 type result struct {
 	workload, kase string
+	latency        time.Duration // per-request delay in front of both endpoints
 	objects        int
 	bytes          int64
 	seconds        []float64
@@ -230,6 +245,7 @@ func run(ctx context.Context) error {
 		e.runs = n
 	}
 	e.profiles = os.Getenv("BENCH_CPUPROFILE")
+	e.traces = os.Getenv("BENCH_TRACE")
 	e.streams = []int{2, 4, 8, 16}
 	if v := os.Getenv("BENCH_LIMIT_STREAMS"); v != "" {
 		e.streams = nil
@@ -240,6 +256,24 @@ func run(ctx context.Context) error {
 			}
 			e.streams = append(e.streams, n)
 		}
+	}
+	e.latencies = []time.Duration{0, 10 * time.Millisecond, 30 * time.Millisecond}
+	if v := os.Getenv("BENCH_LATENCY"); v != "" {
+		e.latencies = nil
+		for _, f := range strings.Split(v, ",") {
+			n, err := strconv.Atoi(f)
+			if err != nil || n < 0 {
+				return fmt.Errorf("BENCH_LATENCY=%q: want milliseconds, e.g. 0,10,30", v)
+			}
+			e.latencies = append(e.latencies, time.Duration(n)*time.Millisecond)
+		}
+	}
+	if v := os.Getenv("BENCH_SMALL_OBJECTS"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 {
+			return fmt.Errorf("BENCH_SMALL_OBJECTS=%q: want a positive count", v)
+		}
+		workloads[0] = workload{"small", fmt.Sprintf("%d × 64 KiB", n), repeat(n, 64*kib)}
 	}
 	if c := os.Getenv("BENCH_CASES"); c != "" {
 		e.cases = strings.Split(c, ",")
@@ -279,6 +313,10 @@ func run(ctx context.Context) error {
 	if err := build.Run(); err != nil {
 		return fmt.Errorf("build copybench: %w", err)
 	}
+	e.baseline = os.Getenv("BENCH_BASELINE")
+	if slices.Contains(e.cases, "e3sync-baseline") && e.baseline == "" {
+		return fmt.Errorf("case e3sync-baseline needs BENCH_BASELINE=<copybench built from another commit>")
+	}
 	e.rclone = os.Getenv("RCLONE")
 	if e.rclone == "" {
 		e.rclone = filepath.Join(cacheDir(), "bin", "rclone")
@@ -310,6 +348,34 @@ func run(ctx context.Context) error {
 		"load: 1-minute load average before the timed runs\n\n", e.streams, e.runs)
 	printTable(os.Stdout, results, selected, true)
 	return nil
+}
+
+// atLatency points the cases at MinIO through a proxy that delays every
+// request by d (none for 0), and the counted warm-ups through the same delay
+// in front of the counter. It returns the function that stops the proxies.
+func (e *env) atLatency(d time.Duration) (func(), error) {
+	e.latency = d
+	if d == 0 {
+		e.ep, e.countedEP = e.minio.Endpoint(), e.counter.URL
+		return func() {}, nil
+	}
+	var proxies []*testenv.FaultProxy
+	stop := func() {
+		for _, p := range proxies {
+			p.Close()
+		}
+	}
+	for _, target := range []string{e.minio.Endpoint(), e.counter.URL} {
+		p, err := testenv.NewFaultProxy(target)
+		if err != nil {
+			stop()
+			return nil, err
+		}
+		p.SetRules(testenv.FaultRule{Kind: testenv.FaultLatency, Latency: d})
+		proxies = append(proxies, p)
+	}
+	e.ep, e.countedEP = proxies[0].URL, proxies[1].URL
+	return stop, nil
 }
 
 func cacheDir() string {
@@ -475,9 +541,24 @@ func (e *env) runWorkload(ctx context.Context, w workload) ([]result, error) {
 	fmt.Fprintf(e.log, "   %d objects, %.1f MB in %.1fs\n", n, float64(total)/1e6, time.Since(start).Seconds())
 	defer e.purgeTrash()
 	defer e.clear(ctx, srcBucket, acctPrefix+taskPrefix(w))
+	var out []result
+	for _, d := range e.latencies {
+		stop, err := e.atLatency(d)
+		if err != nil {
+			return nil, err
+		}
+		fmt.Fprintf(e.log, "== %s at %v per request\n", w.name, d)
+		out = append(out, e.runCases(ctx, w, d, n, total)...)
+		stop()
+	}
+	return out, nil
+}
+
+// runCases runs every case on the seeded workload w at per-request delay d.
+func (e *env) runCases(ctx context.Context, w workload, d time.Duration, n int, total int64) []result {
 	rs := make([]*result, len(e.cases))
 	for i, c := range e.cases {
-		rs[i] = &result{workload: w.name, kase: c, objects: n, bytes: total}
+		rs[i] = &result{workload: w.name, kase: c, latency: d, objects: n, bytes: total}
 	}
 	// Warm-ups (counted) and the limit cases' stream sweeps first, then the
 	// timed runs interleaved: run i of every case before run i+1 of any, so
@@ -501,20 +582,25 @@ func (e *env) runWorkload(ctx context.Context, w workload) ([]result, error) {
 	for _, r := range rs {
 		out = append(out, *r)
 	}
-	return out, nil
+	return out
 }
 
 // sweepLimit runs a limit case once through the counting proxy, at the
 // middle of e.streams, then once at every stream count of e.streams, and
 // keeps the best: on this machine more streams is not always faster, and the
-// limit must be the best the machine can do. The timed runs that follow are
-// at that stream count; the sweep's best run is the first of them.
+// limit must be the best the machine can do. While the largest count is the
+// best so far (a far endpoint needs many streams), the sweep goes on at
+// twice as many, up to maxStreams, until it stops growing. The timed runs
+// that follow are at the best stream count; the sweep's best run is the
+// first of them.
 func (e *env) sweepLimit(ctx context.Context, w workload, r *result) {
 	if err := e.timed(ctx, w, r, e.streams[len(e.streams)/2], true); err != nil {
 		return
 	}
+	streams := slices.Clone(e.streams)
 	best, bestRun := 0, 0
-	for i, n := range e.streams {
+	for i := 0; i < len(streams); i++ {
+		n := streams[i]
 		if err := e.timed(ctx, w, r, n, false); err != nil {
 			return
 		}
@@ -522,12 +608,18 @@ func (e *env) sweepLimit(ctx context.Context, w workload, r *result) {
 		if best == 0 || r.seconds[i] < r.seconds[bestRun] {
 			best, bestRun = n, i
 		}
+		if i == len(streams)-1 && best == n && 2*n <= maxStreams {
+			streams = append(streams, 2*n)
+		}
 	}
 	r.streams = best
 	r.seconds = r.seconds[bestRun : bestRun+1]
 	r.loads = r.loads[bestRun : bestRun+1]
 	r.cpu = r.cpu[bestRun : bestRun+1]
 }
+
+// maxStreams bounds the limit cases' sweep.
+const maxStreams = 512
 
 // timed runs case r.kase once (through the counting proxy when counted,
 // then its request counts are kept and its time is not), checks and deletes
@@ -541,7 +633,7 @@ func (e *env) timed(ctx context.Context, w workload, r *result, streams int, cou
 		r.runs++
 		run = r.runs
 	}
-	dstPrefix := fmt.Sprintf("run-%s-%d-%d/", r.kase, streams, run)
+	dstPrefix := fmt.Sprintf("run-%s-%d-%d-%d/", r.kase, r.latency.Milliseconds(), streams, run)
 	load := loadAvg()
 	secs, rss, err := e.runCase(ctx, w, r.kase, dstPrefix, streams, counted)
 	if counted {
@@ -588,9 +680,9 @@ func loadAvg() float64 {
 // runCase runs one case once in a child process and returns its wall time
 // and peak RSS in KiB.
 func (e *env) runCase(ctx context.Context, w workload, c, dstPrefix string, streams int, counted bool) (float64, int64, error) {
-	ep := e.minio.Endpoint()
+	ep := e.ep
 	if counted {
-		ep = e.counter.URL
+		ep = e.countedEP
 	}
 	task := "type=events/date=" + date + "/event=" + w.name
 	var cmd *exec.Cmd
@@ -601,7 +693,8 @@ func (e *env) runCase(ctx context.Context, w workload, c, dstPrefix string, stre
 	switch {
 	case c == "e3sync" || strings.HasPrefix(c, "e3sync-"):
 		// e3sync-streamed: large objects through one GET stream (the old
-		// path); e3sync-cN: N objects in flight instead of the default.
+		// path); e3sync-cN: at most N objects in flight instead of the
+		// default; e3sync-baseline: another commit's copybench.
 		args := []string{"-mode", "copy", "-api", e.apiURL, "-token", token,
 			"-src-endpoint", ep, "-dst-endpoint", ep, "-dst-bucket", dstBucket, "-dst-prefix", dstPrefix, "-task", task}
 		if c == "e3sync-streamed" {
@@ -609,10 +702,17 @@ func (e *env) runCase(ctx context.Context, w workload, c, dstPrefix string, stre
 		} else if n, ok := strings.CutPrefix(c, "e3sync-c"); ok {
 			args = append(args, "-copy-concurrency", n)
 		}
+		if e.traces != "" && !counted && c == "e3sync" {
+			args = append(args, "-trace", filepath.Join(e.traces, fmt.Sprintf("%s-%dms-%s.jsonl", w.name, e.latency.Milliseconds(), c)))
+		}
 		if e.profiles != "" && !counted {
 			args = append(args, "-cpuprofile", filepath.Join(e.profiles, w.name+"-"+c+".pprof"))
 		}
-		cmd = exec.CommandContext(ctx, e.copybin, args...)
+		bin := e.copybin
+		if c == "e3sync-baseline" {
+			bin = e.baseline
+		}
+		cmd = exec.CommandContext(ctx, bin, args...)
 	case strings.HasPrefix(c, "limit-"):
 		creds, err := e.sourceCreds(ctx)
 		if err != nil {
@@ -751,9 +851,9 @@ func printTable(out io.Writer, rs []result, ws []workload, markdown bool) {
 		}
 		fmt.Fprintln(tw, line)
 	}
-	row("workload", "case", "MB/s", "objects/s", "× rclone-tuned", "× limit", "peak RSS MiB", "client CPU s", "load", "requests per object")
+	row("workload", "latency", "case", "MB/s", "objects/s", "× rclone-tuned", "× limit", "peak RSS MiB", "client CPU s", "load", "requests per object")
 	if markdown {
-		row("---", "---", "---:", "---:", "---:", "---:", "---:", "---:", "---:", "---")
+		row("---", "---:", "---", "---:", "---:", "---:", "---:", "---:", "---:", "---:", "---")
 	}
 	for _, r := range rs {
 		desc := r.workload
@@ -761,12 +861,12 @@ func printTable(out io.Writer, rs []result, ws []workload, markdown bool) {
 			desc = r.workload + " (" + ws[i].desc + ")"
 		}
 		if r.err != nil {
-			row(desc, r.kase, "failed", "", "", "", "", "", "", firstLine(r.err.Error()))
+			row(desc, ms(r.latency), r.kase, "failed", "", "", "", "", "", "", firstLine(r.err.Error()))
 			continue
 		}
 		ratio := func(kase string) string {
 			for _, o := range rs {
-				if o.workload == r.workload && o.kase == kase && o.err == nil && o.mbps() > 0 {
+				if o.workload == r.workload && o.latency == r.latency && o.kase == kase && o.err == nil && o.mbps() > 0 {
 					return fmt.Sprintf("%.2f", r.mbps()/o.mbps())
 				}
 			}
@@ -776,7 +876,7 @@ func printTable(out io.Writer, rs []result, ws []workload, markdown bool) {
 		if r.streams > 0 {
 			kase = fmt.Sprintf("%s (%d streams)", r.kase, r.streams)
 		}
-		row(desc, kase, fmt.Sprintf("%.0f", r.mbps()), fmt.Sprintf("%.0f", r.ops()),
+		row(desc, ms(r.latency), kase, fmt.Sprintf("%.0f", r.mbps()), fmt.Sprintf("%.0f", r.ops()),
 			ratio("rclone-tuned"), ratio("limit-getput"), fmt.Sprintf("%d", r.rssKiB/1024), fmt.Sprintf("%.1f", r.cpuMedian()), loadRange(r.loads),
 			bench.PerObject(r.counts, r.objects))
 	}
@@ -790,8 +890,8 @@ func printTable(out io.Writer, rs []result, ws []workload, markdown bool) {
 		for _, p := range r.sweep {
 			pts = append(pts, fmt.Sprintf("%d: %.0f", p.streams, float64(r.bytes)/1e6/p.seconds))
 		}
-		notes = append(notes, fmt.Sprintf("%s %s MB/s by streams (one run each) %s; best %d, median of %d runs there",
-			r.workload, r.kase, strings.Join(pts, ", "), r.streams, len(r.seconds)))
+		notes = append(notes, fmt.Sprintf("%s at %s %s MB/s by streams (one run each) %s; best %d, median of %d runs there",
+			r.workload, ms(r.latency), r.kase, strings.Join(pts, ", "), r.streams, len(r.seconds)))
 	}
 	if len(notes) > 0 {
 		fmt.Fprintln(out)
@@ -800,6 +900,9 @@ func printTable(out io.Writer, rs []result, ws []workload, markdown bool) {
 		}
 	}
 }
+
+// ms formats a per-request delay for the tables.
+func ms(d time.Duration) string { return fmt.Sprintf("%d ms", d.Milliseconds()) }
 
 // loadRange is the range of the load averages seen before the timed runs.
 func loadRange(l []float64) string {

@@ -1,0 +1,196 @@
+package transfer
+
+import (
+	"context"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// Adaptive concurrency. Far from S3 a small object's copy is bound by
+// request latency, not bytes, so more objects in flight copy more per
+// second; on a saturated server more only queue. The engine therefore finds
+// its number of objects in flight while it copies: every adaptInterval it
+// compares the work finished with that at the limit before its last raise,
+// and nextLimit gives the limit of the next interval, between 1 and Options.Concurrency (the
+// upper bound). Memory stays bounded as before: bytes of small objects in
+// flight by SmallMemory, large objects by LargeConcurrency and their part
+// buffers, whatever the limit.
+//
+// The slots channel has Options.Concurrency places; the limit below it is
+// held by parked tokens the controller puts in the channel (lower) or takes
+// out (raise), so taking and releasing a slot is a channel operation as
+// before.
+
+const (
+	// startConcurrency is the first limit: the fixed default of earlier
+	// releases, so a copy starts no slower than it used to.
+	startConcurrency = 8
+	adaptInterval    = time.Second
+	// holdAfterBackOff and holdAfterThrottle are the intervals the limit
+	// stays put after a raise that bought nothing and after SlowDown.
+	holdAfterBackOff  = 8
+	holdAfterThrottle = 3
+)
+
+// window is what the engine saw in one interval.
+type window struct {
+	rate      float64 // work finished per second: objects, plus one per part of a large object
+	throttled int     // SlowDown and 503 answers (each retried by the SDK)
+	full      bool    // an object waited for a slot: the limit, not the work, bounded what was in flight
+}
+
+// adaptState is the controller's memory between intervals.
+type adaptState struct {
+	limit    int     // objects allowed in flight
+	from     int     // the limit before the last raise, until the raise is judged (0: none)
+	fromRate float64 // the rate measured at from
+	settling bool    // the interval that just ended began at a new limit: its rate is not judged
+	hold     int     // judged intervals left before the limit may rise again
+}
+
+// nextLimit is the controller: from the state and the interval just ended,
+// the state for the next interval, its limit within [1, hi]. One row per
+// line of the truth table, in order:
+//
+//	throttled | settling or not full | hold | raised, rate grew | next limit
+//	> 0       |  *                   |  *   |  *               | limit × 3/4 (at least 1 less); hold 3
+//	0         |  yes                 |  *   |  *               | limit (a new limit's first interval; or the work or memory, not the limit, bound what was in flight)
+//	0         |  no                  |  > 0 |  *               | limit; hold − 1
+//	0         |  no                  |  0   |  yes, no         | the limit before the raise; hold 8
+//	0         |  no                  |  0   |  *               | limit × 2 (at least 1 more)
+//
+// "Rate grew": by at least a third of the raise (doubling must buy +33 %),
+// so that noise on a busy machine does not pass for growth. Intervals are
+// noisy (±35 % here on a loaded machine): raises are doublings, far above
+// the noise where the copy is latency-bound, and each new limit's first
+// interval, still filling the new slots, is not judged.
+func nextLimit(s adaptState, w window, hi int) adaptState {
+	n := s
+	switch {
+	case w.throttled > 0:
+		n.limit, n.from, n.fromRate, n.hold = min(s.limit*3/4, s.limit-1), 0, 0, holdAfterThrottle
+	case s.settling || !w.full:
+	case s.hold > 0:
+		n.hold--
+	case s.from > 0 && w.rate < s.fromRate*(1+(float64(s.limit)/float64(s.from)-1)/3):
+		n.limit, n.from, n.fromRate, n.hold = s.from, 0, 0, holdAfterBackOff
+	default:
+		if up := min(max(s.limit*2, s.limit+1), hi); up > s.limit { // else at the bound
+			n.limit, n.from, n.fromRate = up, s.limit, w.rate
+		}
+	}
+	n.limit = max(n.limit, 1)
+	n.settling = n.limit != s.limit
+	return n
+}
+
+// adapter runs nextLimit for an engine while it copies.
+type adapter struct {
+	max       int // Options.Concurrency: the places in slots
+	log       *slog.Logger
+	slots     chan struct{} // the engine's slots
+	done      atomic.Int64  // work finished since the last interval
+	throttled atomic.Int64  // SlowDown/503 answers since the last interval
+	full      atomic.Bool   // an object waited for a slot since the last interval
+
+	mu     sync.Mutex
+	active int           // Copy calls running; the controller runs while > 0
+	stop   chan struct{} // closes to stop the controller
+	state  adaptState
+	parked int // tokens in slots that hold the limit below max
+}
+
+func newAdapter(max int, log *slog.Logger) *adapter {
+	a := &adapter{max: max, log: log, slots: make(chan struct{}, max)}
+	a.state.limit = min(startConcurrency, max)
+	a.park()
+	return a
+}
+
+// park moves tokens in or out of slots until max − parked is the limit. A
+// token is parked only in a free place: lowering the limit takes effect as
+// objects in flight finish. With mu held.
+func (a *adapter) park() {
+	for a.parked > a.max-a.state.limit {
+		<-a.slots // never blocks: the parked tokens are in the channel
+		a.parked--
+	}
+	for a.parked < a.max-a.state.limit {
+		select {
+		case a.slots <- struct{}{}:
+			a.parked++
+		default:
+			return
+		}
+	}
+}
+
+// begin starts the controller for one Copy call unless it runs already;
+// end stops it after the last.
+func (a *adapter) begin() {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.active++; a.active == 1 {
+		a.stop = make(chan struct{})
+		go a.run(a.stop)
+	}
+}
+
+func (a *adapter) end() {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.active--; a.active == 0 {
+		close(a.stop)
+	}
+}
+
+func (a *adapter) run(stop chan struct{}) {
+	t := time.NewTicker(adaptInterval)
+	defer t.Stop()
+	last := time.Now()
+	for {
+		select {
+		case <-stop:
+			return
+		case now := <-t.C:
+			w := window{
+				rate:      float64(a.done.Swap(0)) / now.Sub(last).Seconds(),
+				throttled: int(a.throttled.Swap(0)),
+				full:      a.full.Swap(false),
+			}
+			last = now
+			a.mu.Lock()
+			a.state = nextLimit(a.state, w, a.max)
+			a.park()
+			limit := a.state.limit
+			a.mu.Unlock()
+			a.log.Debug("objects in flight", "limit", limit, "rate", int(w.rate), "throttled", w.throttled, "full", w.full)
+		}
+	}
+}
+
+// finished counts an object of size bytes that left its slot.
+func (a *adapter) finished(size, largeObject int64) {
+	a.done.Add(1 + size/largeObject)
+}
+
+// limit is the current limit on objects in flight.
+func (a *adapter) limit() int {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return a.state.limit
+}
+
+type adapterKey struct{}
+
+// Throttled tells the engine copying under ctx that S3 answered one of its
+// requests with SlowDown or 503: it then lowers its objects in flight. The
+// S3 clients call it for every such answer, retried or not (see package
+// clients); under any other ctx it does nothing.
+func Throttled(ctx context.Context) {
+	if a, ok := ctx.Value(adapterKey{}).(*adapter); ok {
+		a.throttled.Add(1)
+	}
+}
