@@ -143,7 +143,7 @@ func defineFlags(fs *flag.FlagSet, name string, c *config, r *raw) {
 	reads := copies || name == "verify"
 	// Values of flags the command lacks: the defaults.
 	r.duration, r.partSize, r.abortAfter = settings.DefaultDuration, fmt.Sprintf("%dMiB", settings.DefaultPartSizeMiB), "1h"
-	c.concurrency, c.taskConcurrency, c.lookback = settings.DefaultConcurrency, settings.DefaultConcurrency, settings.DefaultLookbackDays
+	c.concurrency, c.taskConcurrency, c.lookback = settings.DefaultConcurrency, settings.DefaultTaskConcurrency, settings.DefaultLookbackDays
 
 	fs.StringVar(&r.dest, "dest", "", "destination: s3://bucket/prefix or a local directory (required)")
 	fs.StringVar(&r.types, "types", settings.DefaultTypes, "export types, comma-separated")
@@ -166,14 +166,15 @@ func defineFlags(fs *flag.FlagSet, name string, c *config, r *raw) {
 	if reads {
 		fs.StringVar(&r.duration, "duration", settings.DefaultDuration, "lifetime of the export credentials to ask for, 15m to 1h")
 		concAbout := "most objects copied at once: an upper bound, below which the number in flight adapts\n" +
-			"to throughput and SlowDown (starting from 8; set it higher, e.g. 64, to let it rise)"
+			"to throughput and SlowDown (starting from 8)"
+		concDefault := settings.DefaultConcurrency
 		if name == "verify" {
-			concAbout = "objects compared at once"
+			concAbout, concDefault = "objects compared at once", settings.DefaultVerifyConcurrency
 		}
-		fs.IntVar(&c.concurrency, "concurrency", settings.DefaultConcurrency, concAbout)
+		fs.IntVar(&c.concurrency, "concurrency", concDefault, concAbout)
 	}
 	if copies {
-		fs.IntVar(&c.taskConcurrency, "task-concurrency", settings.DefaultConcurrency, "sub-partitions worked on at once")
+		fs.IntVar(&c.taskConcurrency, "task-concurrency", settings.DefaultTaskConcurrency, "sub-partitions worked on at once")
 		fs.StringVar(&r.partSize, "part-size", r.partSize, fmt.Sprintf("multipart part size for S3 destinations, %dMiB to %dMiB", settings.MinPartSizeMiB, settings.MaxPartSizeMiB))
 		fs.StringVar(&c.kmsKeyID, "kms-key-id", "", "encrypt S3 destination objects with this KMS key (SSE-KMS)")
 		fs.StringVar(&r.abortAfter, "abort-uploads-after", "1h", // transfer.DefaultStaleUploadAge (the test checks)

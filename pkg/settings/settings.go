@@ -30,7 +30,7 @@ const (
 	EnvMaxBackfillDays = "MAX_BACKFILL_DAYS"    // default 400
 	EnvTaskQueue       = "TASK_QUEUE_URL"       // required by fetchcreds; the copier uses it for continuations
 	EnvDuration        = "CREDENTIALS_DURATION" // default "1h"
-	EnvConcurrency     = "COPY_CONCURRENCY"     // default 8: objects in flight per copier
+	EnvConcurrency     = "COPY_CONCURRENCY"     // default 64: most objects in flight per copier (adapted below it)
 	EnvPartSizeMiB     = "PART_SIZE_MIB"        // default 8
 	EnvMetricsNS       = "METRICS_NAMESPACE"    // default "e3sync"
 	EnvStackName       = "STACK_NAME"           // metric dimension; default "e3sync"

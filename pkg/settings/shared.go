@@ -17,14 +17,16 @@ const EnvToken = "OPTIMIZELY_TOKEN"
 
 // Defaults shared by the CLI's flags and the Lambdas' environment.
 const (
-	DefaultTypes        = "decisions,events"
-	DefaultLookbackDays = 3
-	DefaultDuration     = "1h"
-	DefaultConcurrency  = 8 // objects in flight
-	DefaultPartSizeMiB  = 8
-	MinPartSizeMiB      = 5   // S3's smallest part
-	MaxPartSizeMiB      = 512 // copy buffers take 8 x part size
-	MaxConcurrency      = 256
+	DefaultTypes             = "decisions,events"
+	DefaultLookbackDays      = 3
+	DefaultDuration          = "1h"
+	DefaultConcurrency       = 64 // objects in flight at most: the engine adapts below it (transfer.DefaultConcurrency)
+	DefaultTaskConcurrency   = 8  // sub-partitions worked on at once
+	DefaultVerifyConcurrency = 8  // objects verify compares at once
+	DefaultPartSizeMiB       = 8
+	MinPartSizeMiB           = 5   // S3's smallest part
+	MaxPartSizeMiB           = 512 // copy buffers take 8 x part size
+	MaxConcurrency           = 256
 )
 
 // deprecatedEnv maps the names the CLI used to read to the one name each
