@@ -4,6 +4,7 @@ package gluetables
 
 import (
 	"context"
+	"errors"
 	"strings"
 	"testing"
 
@@ -23,7 +24,7 @@ import (
 func Create(t testing.TB, c *glue.Client, db, location string) {
 	t.Helper()
 	ctx := context.Background()
-	if _, err := c.CreateDatabase(ctx, &glue.CreateDatabaseInput{DatabaseInput: &gluetypes.DatabaseInput{Name: aws.String(db)}}); err != nil {
+	if _, err := c.CreateDatabase(ctx, &glue.CreateDatabaseInput{DatabaseInput: &gluetypes.DatabaseInput{Name: aws.String(db)}}); err != nil && !alreadyExists(err) {
 		t.Fatal(err)
 	}
 	tables := []struct {
@@ -57,10 +58,18 @@ func Create(t testing.TB, c *glue.Client, db, location string) {
 				Columns: cols,
 			},
 		}})
-		if err != nil {
+		if err != nil && !alreadyExists(err) {
 			t.Fatal(err)
 		}
 	}
+}
+
+// alreadyExists reports an AlreadyExistsException: under load the SDK may
+// retry a create whose first attempt moto had already carried out, and
+// what was asked for is then there.
+func alreadyExists(err error) bool {
+	var ae *gluetypes.AlreadyExistsException
+	return errors.As(err, &ae)
 }
 
 func mustColumns(t testing.TB, typ string) []catalog.Column {

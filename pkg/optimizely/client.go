@@ -24,6 +24,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 
 	"github.com/e3sync/e3sync/pkg/backoff"
+	"github.com/e3sync/e3sync/pkg/logctx"
 	"github.com/e3sync/e3sync/pkg/pat"
 	"github.com/e3sync/e3sync/pkg/redact"
 )
@@ -461,10 +462,7 @@ func (c *Client) httpClient() *http.Client {
 }
 
 func (c *Client) logger() *slog.Logger {
-	if c.Logger != nil {
-		return c.Logger
-	}
-	return slog.New(slog.DiscardHandler)
+	return logctx.OrDiscard(c.Logger)
 }
 
 func (c *Client) now() time.Time {

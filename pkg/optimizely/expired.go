@@ -9,6 +9,8 @@ import (
 	"github.com/aws/smithy-go"
 	"github.com/aws/smithy-go/middleware"
 	smithyhttp "github.com/aws/smithy-go/transport/http"
+
+	"github.com/e3sync/e3sync/pkg/logctx"
 )
 
 // staleCredentialCodes are the S3 error codes that mean the credentials a
@@ -30,9 +32,7 @@ var staleCredentialCodes = map[string]bool{
 // Only operations without a body (GET, HEAD, LIST: all the source does)
 // are retried; a request whose body cannot be rewound returns the error.
 func RefreshOnExpiredToken(creds *aws.CredentialsCache, log *slog.Logger) func(*middleware.Stack) error {
-	if log == nil {
-		log = slog.New(slog.DiscardHandler)
-	}
+	log = logctx.OrDiscard(log)
 	m := middleware.FinalizeMiddlewareFunc("RefreshOnExpiredToken",
 		func(ctx context.Context, in middleware.FinalizeInput, next middleware.FinalizeHandler) (
 			middleware.FinalizeOutput, middleware.Metadata, error,

@@ -11,6 +11,7 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 
+	"github.com/e3sync/e3sync/pkg/logctx"
 	"github.com/e3sync/e3sync/pkg/pat"
 )
 
@@ -118,10 +119,7 @@ func (p *Provider) Refreshes() int64 { return p.refreshes.Load() }
 func (p *Provider) Rejections() int64 { return p.rejections.Load() }
 
 func (p *Provider) logger() *slog.Logger {
-	if p.Logger != nil {
-		return p.Logger
-	}
-	return slog.New(slog.DiscardHandler)
+	return logctx.OrDiscard(p.Logger)
 }
 
 // AdjustExpiresBy implements aws.AdjustExpiresByCredentialsCacheStrategy,

@@ -10,6 +10,8 @@ import (
 	"github.com/aws/smithy-go"
 	"github.com/aws/smithy-go/middleware"
 	smithyhttp "github.com/aws/smithy-go/transport/http"
+
+	"github.com/e3sync/e3sync/pkg/logctx"
 )
 
 // ErrKeysRejected means the export's S3 refused the static source keys
@@ -36,9 +38,7 @@ var rejectedKeyCodes = map[string]bool{
 // deactivation and the cache's TTL. A second rejection is returned wrapped
 // in ErrKeysRejected. Each retry is logged at Warn.
 func RejectedKeys(creds *aws.CredentialsCache, log *slog.Logger) func(*middleware.Stack) error {
-	if log == nil {
-		log = slog.New(slog.DiscardHandler)
-	}
+	log = logctx.OrDiscard(log)
 	m := middleware.FinalizeMiddlewareFunc("RejectedKeys",
 		func(ctx context.Context, in middleware.FinalizeInput, next middleware.FinalizeHandler) (
 			middleware.FinalizeOutput, middleware.Metadata, error,

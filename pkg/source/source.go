@@ -19,6 +19,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 
 	"github.com/e3sync/e3sync/pkg/clients"
+	"github.com/e3sync/e3sync/pkg/logctx"
 	"github.com/e3sync/e3sync/pkg/optimizely"
 	"github.com/e3sync/e3sync/pkg/pat"
 	"github.com/e3sync/e3sync/pkg/redact"
@@ -77,9 +78,7 @@ type Source struct {
 // Errors wrap optimizely.ErrTokenRejected when Optimizely rejects the token
 // and ErrKeysRejected when S3 rejects the keys.
 func Open(ctx context.Context, c Config) (*Source, error) {
-	if c.Logger == nil {
-		c.Logger = slog.New(slog.DiscardHandler)
-	}
+	c.Logger = logctx.OrDiscard(c.Logger)
 	if c.Secrets == nil {
 		c.Secrets = redact.New()
 	}
