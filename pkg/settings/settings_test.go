@@ -44,7 +44,7 @@ func TestDefaults(t *testing.T) {
 		MaxBackfillDays: 400,
 		TaskQueueURL:    required[EnvTaskQueue],
 		Duration:        time.Hour,
-		Concurrency:     8,
+		Concurrency:     64,
 		PartSize:        8 << 20,
 		MetricsNS:       "e3sync",
 		StackName:       "e3sync",
