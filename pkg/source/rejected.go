@@ -1,17 +1,14 @@
 package source
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"log/slog"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/smithy-go"
 	"github.com/aws/smithy-go/middleware"
-	smithyhttp "github.com/aws/smithy-go/transport/http"
 
-	"github.com/e3sync/e3sync/pkg/logctx"
+	"github.com/e3sync/e3sync/pkg/optimizely"
 )
 
 // ErrKeysRejected means the export's S3 refused the static source keys
@@ -38,42 +35,10 @@ var rejectedKeyCodes = map[string]bool{
 // deactivation and the cache's TTL. A second rejection is returned wrapped
 // in ErrKeysRejected. Each retry is logged at Warn.
 func RejectedKeys(creds *aws.CredentialsCache, log *slog.Logger) func(*middleware.Stack) error {
-	log = logctx.OrDiscard(log)
-	m := middleware.FinalizeMiddlewareFunc("RejectedKeys",
-		func(ctx context.Context, in middleware.FinalizeInput, next middleware.FinalizeHandler) (
-			middleware.FinalizeOutput, middleware.Metadata, error,
-		) {
-			used, _ := creds.Retrieve(ctx)
-			out, md, err := next.HandleFinalize(ctx, in)
-			code, rejected := rejectedKeys(err)
-			if !rejected {
-				return out, md, err
-			}
-			if req, ok := in.Request.(*smithyhttp.Request); ok {
-				if rerr := req.RewindStream(); rerr != nil {
-					return out, md, fmt.Errorf("%w: %w", ErrKeysRejected, err)
-				}
-			}
-			if cur, cerr := creds.Retrieve(ctx); cerr == nil && cur.AccessKeyID == used.AccessKeyID && cur.SecretAccessKey == used.SecretAccessKey {
-				creds.Invalidate()
-			}
-			log.WarnContext(ctx, "the export's S3 refused the source access keys; reading them again and retrying once",
-				"code", code, "operation", middleware.GetOperationName(ctx))
-			out, md, err = next.HandleFinalize(ctx, in)
-			if _, rejected := rejectedKeys(err); rejected {
-				err = fmt.Errorf("%w: %w", ErrKeysRejected, err)
-			}
-			return out, md, err
-		})
-	return func(stack *middleware.Stack) error {
-		return stack.Finalize.Insert(m, "Retry", middleware.Before)
-	}
-}
-
-func rejectedKeys(err error) (string, bool) {
-	var ae smithy.APIError
-	if err == nil || !errors.As(err, &ae) {
-		return "", false
-	}
-	return ae.ErrorCode(), rejectedKeyCodes[ae.ErrorCode()]
+	return optimizely.RetryWithNewCredentials(optimizely.CredentialRetry{
+		Name:    "RejectedKeys",
+		Codes:   rejectedKeyCodes,
+		Warning: "the export's S3 refused the source access keys; reading them again and retrying once",
+		Wrap:    func(err error) error { return fmt.Errorf("%w: %w", ErrKeysRejected, err) },
+	}, creds, log)
 }
