@@ -35,23 +35,6 @@ func sampleFile(t *testing.T, typ string) []byte {
 	return data
 }
 
-// gluePartitions returns every partition of db.table: "date|value" -> location.
-func gluePartitions(t *testing.T, c *glue.Client, db, table string) map[string]string {
-	t.Helper()
-	out := map[string]string{}
-	p := glue.NewGetPartitionsPaginator(c, &glue.GetPartitionsInput{DatabaseName: aws.String(db), TableName: aws.String(table)})
-	for p.HasMorePages() {
-		page, err := p.NextPage(context.Background())
-		if err != nil {
-			t.Fatal(err)
-		}
-		for _, part := range page.Partitions {
-			out[strings.Join(part.Values, "|")] = aws.ToString(part.StorageDescriptor.Location)
-		}
-	}
-	return out
-}
-
 // subPartitions is what the catalog must hold: one partition per
 // sub-partition folder holding an object in the destination bucket.
 func (w *world) subPartitions(t *testing.T, typ string) map[string]string {
@@ -72,7 +55,7 @@ func (w *world) subPartitions(t *testing.T, typ string) map[string]string {
 func (w *world) checkCatalog(t *testing.T, step string, c *glue.Client, db string) {
 	t.Helper()
 	for _, typ := range []string{"decisions", "events"} {
-		got, want := gluePartitions(t, c, db, typ), w.subPartitions(t, typ)
+		got, want := gluetables.Partitions(t, c, db, typ), w.subPartitions(t, typ)
 		if len(want) == 0 || !maps.Equal(got, want) {
 			t.Errorf("%s: %s.%s partitions\n%v\nwant the destination's sub-partitions\n%v", step, db, typ, got, want)
 		}
