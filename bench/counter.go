@@ -50,7 +50,11 @@ type Counter struct {
 	srv    *httptest.Server
 	mu     sync.Mutex
 	counts map[string]int
+	sent   map[attemptKey]int // GETs and PUTs by object
 }
+
+// attemptKey is one object's requests of one type.
+type attemptKey struct{ kind, key string }
 
 // NewCounter starts a counting proxy on 127.0.0.1 for target.
 func NewCounter(target string) (*Counter, error) {
@@ -62,7 +66,7 @@ func NewCounter(target string) (*Counter, error) {
 	tr.Proxy = nil
 	tr.DisableCompression = true
 	tr.MaxIdleConnsPerHost = 256
-	c := &Counter{counts: map[string]int{}}
+	c := &Counter{counts: map[string]int{}, sent: map[attemptKey]int{}}
 	rp := &httputil.ReverseProxy{
 		Rewrite: func(pr *httputil.ProxyRequest) {
 			pr.SetURL(u)
@@ -72,9 +76,14 @@ func NewCounter(target string) (*Counter, error) {
 		FlushInterval: -1,
 	}
 	c.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		kind := Classify(r)
+		op, key := testenv.ClassifyS3(r)
+		kind := labels[op]
 		c.mu.Lock()
 		c.counts[kind]++
+		if kind == Get || kind == Put || kind == UploadPart {
+			// One part or range: e3sync GETs a large object in ranges.
+			c.sent[attemptKey{kind + r.URL.Query().Get("partNumber") + r.Header.Get("Range"), key}]++
+		}
 		c.mu.Unlock()
 		rp.ServeHTTP(w, r)
 	}))
@@ -87,6 +96,28 @@ func (c *Counter) Reset() {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.counts = map[string]int{}
+	c.sent = map[attemptKey]int{}
+}
+
+// Attempts returns, for each n > 1, the number of objects one of whose GETs
+// or PUTs (or one part's UploadPart) was sent n times or more since the last
+// Reset, and the most times one was sent. A request sent a third time is an
+// object's third attempt, by the SDK's retries or the copier's own.
+func (c *Counter) Attempts() (atLeast map[int]int, most int) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	worst := map[string]int{} // by object key
+	for k, n := range c.sent {
+		worst[k.key] = max(worst[k.key], n)
+	}
+	atLeast = map[int]int{}
+	for _, n := range worst {
+		for i := 2; i <= n; i++ {
+			atLeast[i]++
+		}
+		most = max(most, n)
+	}
+	return atLeast, most
 }
 
 // Counts returns a copy of the counts since the last Reset.

@@ -24,14 +24,29 @@ import (
 // before.
 
 const (
-	// startConcurrency is the first limit: the fixed default of earlier
-	// releases, so a copy starts no slower than it used to.
-	startConcurrency = 8
-	adaptInterval    = time.Second
-	// holdAfterBackOff and holdAfterThrottle are the intervals the limit
-	// stays put after a raise that bought nothing and after SlowDown.
-	holdAfterBackOff  = 8
+	// startConcurrency is the first limit: twice the fixed 8 of earlier
+	// releases (16 was never slower on loopback, where 8 to 64 copy at the
+	// same rate), one doubling less to climb far from S3.
+	startConcurrency = 16
+	// adaptInterval is one interval. Half a second holds 50 to 200 small
+	// objects here, enough to judge a doubling (+33 %) above the noise, and
+	// the climb from 16 to 64 takes 3 s.
+	adaptInterval = 500 * time.Millisecond
+	// holdAfterBackOff is the intervals the limit stays put after a raise
+	// that bought nothing; it doubles with each such raise in a row from the
+	// same limit (up to 8 times: 32 s), so a limit at the machine's ceiling
+	// is not tried again every few seconds.
+	holdAfterBackOff = 8
+	maxHoldShift     = 3
+	// holdAfterThrottle is the intervals after a back-off on SlowDown during
+	// which further SlowDown answers do not lower the limit again: they
+	// answer requests sent before it.
 	holdAfterThrottle = 3
+	// minThrottled is the lowest limit SlowDown brings the engine to (or its
+	// limit if that is lower): below it, the SDK's own back-off between a
+	// throttled request's attempts paces the requests better than fewer
+	// objects in flight.
+	minThrottled = 4
 )
 
 // window is what the engine saw in one interval.
@@ -43,46 +58,75 @@ type window struct {
 
 // adaptState is the controller's memory between intervals.
 type adaptState struct {
-	limit    int     // objects allowed in flight
-	from     int     // the limit before the last raise, until the raise is judged (0: none)
-	fromRate float64 // the rate measured at from
-	settling bool    // the interval that just ended began at a new limit: its rate is not judged
-	hold     int     // judged intervals left before the limit may rise again
+	limit     int     // objects allowed in flight
+	from      int     // the limit before the last raise, until the raise is judged (0: none)
+	fromRate  float64 // the mean rate measured at from
+	sum       float64 // the rates of the judged intervals at limit so far …
+	judged    int     // … and their number
+	settling  bool    // the interval that just ended began at a new limit: its rate is not judged
+	hold      int     // judged intervals left before the limit may rise again
+	throttled bool    // the hold follows a back-off on SlowDown
+	failed    int     // raises from limit in a row that bought nothing
 }
+
+// judgeIntervals is the judged intervals a limit's rate is the mean of
+// before it is compared or raised: one interval's noise (±25 % on this
+// shared machine) must not pass for growth, or a lucky interval would
+// ratchet the limit up where nothing grows.
+const judgeIntervals = 2
 
 // nextLimit is the controller: from the state and the interval just ended,
 // the state for the next interval, its limit within [1, hi]. One row per
 // line of the truth table, in order:
 //
-//	throttled | settling or not full | hold | raised, rate grew | next limit
-//	> 0       |  *                   |  *   |  *               | limit × 3/4 (at least 1 less); hold 3
-//	0         |  yes                 |  *   |  *               | limit (a new limit's first interval; or the work or memory, not the limit, bound what was in flight)
-//	0         |  no                  |  > 0 |  *               | limit; hold − 1
-//	0         |  no                  |  0   |  yes, no         | the limit before the raise; hold 8
-//	0         |  no                  |  0   |  *               | limit × 2 (at least 1 more)
+//	throttled | hold after SlowDown | settling or not full | hold | judged | raised, mean grew | next limit
+//	> 0       | yes, > 0            |  *                   |  *   |  *     |  *                | limit; hold − 1 (answers to requests sent before the back-off)
+//	> 0       | no                  |  *                   |  *   |  *     |  *                | limit × 3/4 (at least 1 less, not below 4); hold 3
+//	0         |  *                  |  yes                 |  *   |  *     |  *                | limit (a new limit's first interval; or the work or memory, not the limit, bound what was in flight)
+//	0         |  *                  |  no                  |  > 0 |  *     |  *                | limit; hold − 1
+//	0         |  *                  |  no                  |  0   |  < 2   |  *                | limit
+//	0         |  *                  |  no                  |  0   |  ≥ 2   |  yes, no          | the limit before the raise; hold 8, doubled for each such raise in a row
+//	0         |  *                  |  no                  |  0   |  ≥ 2   |  *                | limit × 2 (at least 1 more)
 //
-// "Rate grew": by at least a third of the raise (doubling must buy +33 %),
-// so that noise on a busy machine does not pass for growth. Intervals are
-// noisy (±35 % here on a loaded machine): raises are doublings, far above
-// the noise where the copy is latency-bound, and each new limit's first
-// interval, still filling the new slots, is not judged.
+// Every interval from the fourth row down is judged: its rate goes into
+// the limit's mean. "Mean grew": the mean at the raised limit is above the
+// mean at the limit before it by at least a third of the raise (doubling
+// must buy +33 %), so that noise on a busy machine does not pass for growth.
+// Raises are doublings, far above the noise where the copy is latency-bound,
+// and each new limit's first interval, still filling the new slots, is not
+// judged.
 func nextLimit(s adaptState, w window, hi int) adaptState {
 	n := s
 	switch {
-	case w.throttled > 0:
-		n.limit, n.from, n.fromRate, n.hold = min(s.limit*3/4, s.limit-1), 0, 0, holdAfterThrottle
-	case s.settling || !w.full:
-	case s.hold > 0:
+	case w.throttled > 0 && s.throttled && s.hold > 0:
 		n.hold--
-	case s.from > 0 && w.rate < s.fromRate*(1+(float64(s.limit)/float64(s.from)-1)/3):
-		n.limit, n.from, n.fromRate, n.hold = s.from, 0, 0, holdAfterBackOff
+	case w.throttled > 0:
+		down := max(min(s.limit*3/4, s.limit-1), min(minThrottled, s.limit))
+		n.limit, n.from, n.fromRate, n.hold, n.throttled, n.failed = down, 0, 0, holdAfterThrottle, true, 0
+	case s.settling || !w.full:
 	default:
-		if up := min(max(s.limit*2, s.limit+1), hi); up > s.limit { // else at the bound
-			n.limit, n.from, n.fromRate = up, s.limit, w.rate
+		n.sum, n.judged = s.sum+w.rate, s.judged+1
+		mean := n.sum / float64(n.judged)
+		switch {
+		case s.hold > 0:
+			n.hold--
+		case n.judged < judgeIntervals:
+		case s.from > 0 && mean < s.fromRate*(1+(float64(s.limit)/float64(s.from)-1)/3):
+			n.limit, n.from, n.fromRate, n.throttled = s.from, 0, 0, false
+			n.hold, n.failed = holdAfterBackOff<<min(s.failed, maxHoldShift), s.failed+1
+		default:
+			if s.from > 0 { // the raise bought enough: a new level
+				n.failed = 0
+			}
+			if up := min(max(s.limit*2, s.limit+1), hi); up > s.limit { // else at the bound
+				n.limit, n.from, n.fromRate, n.throttled = up, s.limit, mean, false
+			}
 		}
 	}
 	n.limit = max(n.limit, 1)
-	n.settling = n.limit != s.limit
+	if n.settling = n.limit != s.limit; n.settling {
+		n.sum, n.judged = 0, 0
+	}
 	return n
 }
 
@@ -105,6 +149,7 @@ type adapter struct {
 func newAdapter(max int, log *slog.Logger) *adapter {
 	a := &adapter{max: max, log: log, slots: make(chan struct{}, max)}
 	a.state.limit = min(startConcurrency, max)
+	a.state.settling = true // the first interval starts the copy: not judged
 	a.park()
 	return a
 }

@@ -20,44 +20,65 @@ func TestNextLimit(t *testing.T) {
 		want adaptState
 	}{
 		{"throttled: back off by a quarter, hold, settle",
-			adaptState{limit: 32, from: 16, fromRate: 100}, window{rate: 120, throttled: 3, full: true},
-			adaptState{limit: 24, hold: holdAfterThrottle, settling: true}},
-		{"throttled at a small limit: at least one less",
+			adaptState{limit: 32, from: 16, fromRate: 100, sum: 120, judged: 1, failed: 2}, window{rate: 120, throttled: 3, full: true},
+			adaptState{limit: 24, hold: holdAfterThrottle, throttled: true, settling: true}},
+		{"throttled again while holding after SlowDown: answers to earlier requests, keep",
+			adaptState{limit: 24, hold: 2, throttled: true}, window{rate: 120, throttled: 5, full: true},
+			adaptState{limit: 24, hold: 1, throttled: true}},
+		{"throttled again once that hold is over: back off again",
+			adaptState{limit: 24, throttled: true, sum: 360, judged: 3}, window{rate: 120, throttled: 1, full: true},
+			adaptState{limit: 18, hold: holdAfterThrottle, throttled: true, settling: true}},
+		{"throttled while holding after a raise that bought nothing: back off",
+			adaptState{limit: 16, hold: 5, failed: 1}, window{rate: 120, throttled: 1, full: true},
+			adaptState{limit: 12, hold: holdAfterThrottle, throttled: true, settling: true}},
+		{"throttled at a small limit: at least one less, not below the floor",
+			adaptState{limit: 5}, window{rate: 10, throttled: 1, full: true},
+			adaptState{limit: minThrottled, hold: holdAfterThrottle, throttled: true, settling: true}},
+		{"throttled at the floor: stays, nothing to settle",
+			adaptState{limit: minThrottled}, window{rate: 10, throttled: 1, full: true},
+			adaptState{limit: minThrottled, hold: holdAfterThrottle, throttled: true}},
+		{"throttled below the floor (a low upper bound): stays",
 			adaptState{limit: 2}, window{rate: 10, throttled: 1, full: true},
-			adaptState{limit: 1, hold: holdAfterThrottle, settling: true}},
-		{"throttled at 1: stays 1, nothing to settle",
-			adaptState{limit: 1}, window{rate: 10, throttled: 1, full: true},
-			adaptState{limit: 1, hold: holdAfterThrottle}},
+			adaptState{limit: 2, hold: holdAfterThrottle, throttled: true}},
 		{"settling: the new limit's first interval is not judged",
-			adaptState{limit: 16, from: 8, fromRate: 100, settling: true}, window{rate: 20, full: true},
-			adaptState{limit: 16, from: 8, fromRate: 100}},
-		{"not full: the work bounds it, keep",
-			adaptState{limit: 16, from: 8, fromRate: 100, hold: 2}, window{rate: 50},
-			adaptState{limit: 16, from: 8, fromRate: 100, hold: 2}},
-		{"holding: keep, count down",
-			adaptState{limit: 16, hold: 2}, window{rate: 300, full: true},
-			adaptState{limit: 16, hold: 1}},
-		{"raised and the rate did not grow by a third of the raise: back, hold",
-			adaptState{limit: 16, from: 8, fromRate: 100}, window{rate: 132, full: true},
-			adaptState{limit: 8, hold: holdAfterBackOff, settling: true}},
-		{"raised and the rate fell: back, hold",
-			adaptState{limit: 16, from: 8, fromRate: 100}, window{rate: 80, full: true},
-			adaptState{limit: 8, hold: holdAfterBackOff, settling: true}},
-		{"raised and the rate grew: raise again",
-			adaptState{limit: 16, from: 8, fromRate: 100}, window{rate: 134, full: true},
-			adaptState{limit: 32, from: 16, fromRate: 134, settling: true}},
-		{"full, nothing to judge: double",
-			adaptState{limit: 8}, window{rate: 100, full: true},
-			adaptState{limit: 16, from: 8, fromRate: 100, settling: true}},
+			adaptState{limit: 32, from: 16, fromRate: 100, settling: true}, window{rate: 20, full: true},
+			adaptState{limit: 32, from: 16, fromRate: 100}},
+		{"not full: the work bounds it, keep, not judged",
+			adaptState{limit: 32, from: 16, fromRate: 100, hold: 2}, window{rate: 50},
+			adaptState{limit: 32, from: 16, fromRate: 100, hold: 2}},
+		{"holding: keep, count down, judged",
+			adaptState{limit: 16, hold: 2, sum: 250, judged: 1}, window{rate: 300, full: true},
+			adaptState{limit: 16, hold: 1, sum: 550, judged: 2}},
+		{"raised, one judged interval: keep, not compared yet",
+			adaptState{limit: 32, from: 16, fromRate: 100}, window{rate: 80, full: true},
+			adaptState{limit: 32, from: 16, fromRate: 100, sum: 80, judged: 1}},
+		{"raised and the mean did not grow by a third of the raise: back, hold",
+			adaptState{limit: 32, from: 16, fromRate: 100, sum: 160, judged: 1}, window{rate: 104, full: true},
+			adaptState{limit: 16, hold: holdAfterBackOff, failed: 1, settling: true}},
+		{"raised and the mean fell: back, hold",
+			adaptState{limit: 32, from: 16, fromRate: 100, sum: 80, judged: 1}, window{rate: 80, full: true},
+			adaptState{limit: 16, hold: holdAfterBackOff, failed: 1, settling: true}},
+		{"the same raise bought nothing a second time: hold twice as long",
+			adaptState{limit: 32, from: 16, fromRate: 100, sum: 100, judged: 1, failed: 1}, window{rate: 100, full: true},
+			adaptState{limit: 16, hold: 2 * holdAfterBackOff, failed: 2, settling: true}},
+		{"and many times: the hold stops growing",
+			adaptState{limit: 32, from: 16, fromRate: 100, sum: 100, judged: 1, failed: 9}, window{rate: 100, full: true},
+			adaptState{limit: 16, hold: holdAfterBackOff << maxHoldShift, failed: 10, settling: true}},
+		{"raised and the mean grew: raise again, a new level",
+			adaptState{limit: 32, from: 16, fromRate: 100, sum: 140, judged: 1, failed: 2}, window{rate: 128, full: true},
+			adaptState{limit: 64, from: 32, fromRate: 134, settling: true}},
+		{"full, held long enough: double from the limit's mean",
+			adaptState{limit: 16, sum: 500, judged: 4, failed: 1}, window{rate: 100, full: true},
+			adaptState{limit: 32, from: 16, fromRate: 120, failed: 1, settling: true}},
 		{"full at 1: at least one more",
-			adaptState{limit: 1}, window{rate: 10, full: true},
+			adaptState{limit: 1, sum: 10, judged: 1}, window{rate: 10, full: true},
 			adaptState{limit: 2, from: 1, fromRate: 10, settling: true}},
 		{"full near the bound: up to the bound only",
-			adaptState{limit: 40}, window{rate: 100, full: true},
+			adaptState{limit: 40, sum: 100, judged: 1}, window{rate: 100, full: true},
 			adaptState{limit: hi, from: 40, fromRate: 100, settling: true}},
 		{"at the bound: stays, nothing to judge",
-			adaptState{limit: hi}, window{rate: 100, full: true},
-			adaptState{limit: hi}},
+			adaptState{limit: hi, sum: 100, judged: 1}, window{rate: 100, full: true},
+			adaptState{limit: hi, sum: 200, judged: 2}},
 	}
 	for _, tt := range tests {
 		if got := nextLimit(tt.s, tt.w, hi); got != tt.want {
@@ -90,17 +111,49 @@ func TestNextLimitFindsTheKnee(t *testing.T) {
 				seen = append(seen, s.limit)
 			}
 			slices.Sort(seen[20:])
-			if med := seen[20+len(seen[20:])/2]; med < knee/2 || med > knee*2 {
+			med := seen[20+len(seen[20:])/2]
+			if knee < startConcurrency { // below the start only SlowDown lowers it: it must not climb
+				if med > startConcurrency {
+					t.Errorf("knee %d (falls %v): median limit %d after the climb, want at most the start %d", knee, falls, med, startConcurrency)
+				}
+				continue
+			}
+			if med < knee/2 || med > knee*2 {
 				t.Errorf("knee %d (falls %v): median limit %d after the climb, want within a factor 2 of the knee", knee, falls, med)
 			}
 		}
 	}
 }
 
+// TestNextLimitUnderConstantSlowDown: when S3 throttles a share of the
+// requests whatever the rate, the limit backs off at most once per
+// holdAfterThrottle+1 intervals and stops at minThrottled instead of
+// falling to 1, where the copy would crawl.
+func TestNextLimitUnderConstantSlowDown(t *testing.T) {
+	s := adaptState{limit: 64}
+	backOffs := 0
+	for i := range 100 {
+		n := nextLimit(s, window{rate: 300, throttled: 10, full: true}, 64)
+		if n.limit < s.limit {
+			backOffs++
+		}
+		if n.limit < minThrottled {
+			t.Fatalf("interval %d: limit %d, below the floor %d", i, n.limit, minThrottled)
+		}
+		s = n
+	}
+	if s.limit != minThrottled {
+		t.Errorf("limit after 100 throttled intervals = %d, want the floor %d", s.limit, minThrottled)
+	}
+	if max := 100/(holdAfterThrottle+1) + 1; backOffs > max {
+		t.Errorf("%d back-offs in 100 intervals, want at most %d (one per hold)", backOffs, max)
+	}
+}
+
 // TestAdapterParks checks the slot accounting: the limit is what can be
 // taken, and a raise or a lower limit takes effect.
 func TestAdapterParks(t *testing.T) {
-	a := newAdapter(16, slog.New(slog.DiscardHandler))
+	a := newAdapter(32, slog.New(slog.DiscardHandler))
 	take := func() int {
 		n := 0
 		for {
@@ -116,20 +169,20 @@ func TestAdapterParks(t *testing.T) {
 		t.Fatalf("free slots at start = %d, want %d", n, startConcurrency)
 	}
 	a.mu.Lock()
-	a.state.limit = 12
+	a.state.limit = 20
 	a.park()
 	a.mu.Unlock()
 	if n := take(); n != 4 {
-		t.Fatalf("free slots after a raise to 12 = %d, want 4", n)
+		t.Fatalf("free slots after a raise to 20 = %d, want 4", n)
 	}
-	// Lower to 6 while 12 are in flight: nothing can be parked until
+	// Lower to 6 while 20 are in flight: nothing can be parked until
 	// objects finish; then their places are parked, not freed.
 	a.mu.Lock()
 	a.state.limit = 6
 	a.park()
 	a.mu.Unlock()
-	for range 8 {
-		<-a.slots // 8 objects finish
+	for range 16 {
+		<-a.slots // 16 objects finish
 	}
 	a.mu.Lock()
 	a.park()

@@ -140,14 +140,14 @@ func (tc *taskCopy) start(ctx context.Context, o store.Object) {
 		return
 	}
 	tc.wg.Add(1)
-	go func() {
+	tc.e.workers.run(func() {
 		defer tc.wg.Done()
 		defer func() {
 			<-tc.e.slots
 			tc.e.adapt.finished(o.Size, tc.e.opts.LargeObject)
 		}()
 		tc.copy(ctx, o, action, reason)
-	}()
+	})
 }
 
 // takeSlot waits for a free slot of the engine (their number adapts: see

@@ -115,12 +115,13 @@ type Engine struct {
 	ranged store.RangeReader
 	parts  store.PartWriter
 	// prober and names are dst's, nil without (probe.go, names.go).
-	prober store.WriteProber
-	names  store.NameChecker
-	adapt  *adapter
-	slots  chan struct{} // adapt.slots
-	large  chan struct{}
-	small  *semaphore.Weighted // bytes of small objects in flight
+	prober  store.WriteProber
+	names   store.NameChecker
+	adapt   *adapter
+	slots   chan struct{} // adapt.slots
+	workers *workers      // run the copies in the slots
+	large   chan struct{}
+	small   *semaphore.Weighted // bytes of small objects in flight
 	// noCleanup is set once the destination denied listing or aborting
 	// uploads: asking again for every task would only repeat the warning.
 	noCleanup atomic.Bool
@@ -161,7 +162,7 @@ func New(src Source, dst Destination, opts Options) *Engine {
 	a := newAdapter(opts.Concurrency, opts.Logger)
 	return &Engine{
 		src: src, dst: dst, opts: opts, ranged: ranged, parts: parts, prober: prober, names: names,
-		adapt: a, slots: a.slots,
+		adapt: a, slots: a.slots, workers: newWorkers(),
 		large: make(chan struct{}, opts.LargeConcurrency),
 		small: semaphore.NewWeighted(opts.SmallMemory),
 	}

@@ -13,9 +13,11 @@
 //	BENCH_RUNS=3                timed runs per case
 //	BENCH_CASES=e3sync,rclone-tuned  cases to run (default: all)
 //	BENCH_LIMIT_STREAMS=2,4,8,16     stream counts the limit cases are measured at (the best is the limit)
-//	BENCH_CPUPROFILE=dir             CPU profiles of the timed e3sync runs (<workload>-<case>.pprof, last run wins)
+//	BENCH_CPUPROFILE=dir             CPU profiles of the timed runs (<workload>-<case>.pprof; limit cases <workload>-<case>-<streams>.pprof; last run wins)
 //	BENCH_LATENCY=0,10,30            per-request delays in ms (default all three): each > 0 puts a delaying
 //	                                 proxy (testenv.FaultProxy, FaultLatency) in front of both S3 endpoints
+//	BENCH_SLOWDOWN=10                a proxy nearest MinIO answers that percentage of requests (every 10th) with 503 SlowDown;
+//	                                 the table then gives the objects a request of which was sent 3 times or more
 //	BENCH_SMALL_OBJECTS=10000        objects of the small workload (fewer: a number in minutes)
 //	BENCH_TRACE=dir                  the e3sync case's controller trace per timed run (<workload>-<ms>ms-<case>.jsonl, last run wins)
 //	BENCH_BASELINE=path              a copybench built from another commit: case e3sync-baseline runs its
@@ -166,6 +168,7 @@ type env struct {
 	// S3 endpoint of the current one (direct, and through the counter).
 	latencies     []time.Duration
 	latency       time.Duration
+	slowEvery     int // BENCH_SLOWDOWN: every slowEvery-th request is answered 503 SlowDown (0: none)
 	ep, countedEP string
 	profiles      string  // BENCH_CPUPROFILE: directory for CPU profiles of the e3sync runs
 	traces        string  // BENCH_TRACE: directory for the e3sync runs' controller traces
@@ -182,6 +185,9 @@ type result struct {
 	seconds        []float64
 	rssKiB         int64
 	counts         map[string]int
+	attempts       map[int]int // the counted warm-up's objects with a request sent n times or more (bench.Counter.Attempts)
+	mostSent       int         // … and the most times one request was sent
+	slowEvery      int         // every slowEvery-th request was answered SlowDown (0: none)
 	loads          []float64    // 1-minute load average before each timed run
 	cpu            []float64    // CPU seconds (user + system) of the copier process in each timed run
 	sweep          []sweepPoint // limit cases: one run per stream count
@@ -246,6 +252,14 @@ func run(ctx context.Context) error {
 	}
 	e.profiles = os.Getenv("BENCH_CPUPROFILE")
 	e.traces = os.Getenv("BENCH_TRACE")
+	for _, d := range []string{e.profiles, e.traces} {
+		if d == "" {
+			continue
+		}
+		if err := os.MkdirAll(d, 0o755); err != nil {
+			return fmt.Errorf("BENCH_CPUPROFILE/BENCH_TRACE: %w", err)
+		}
+	}
 	e.streams = []int{2, 4, 8, 16}
 	if v := os.Getenv("BENCH_LIMIT_STREAMS"); v != "" {
 		e.streams = nil
@@ -267,6 +281,13 @@ func run(ctx context.Context) error {
 			}
 			e.latencies = append(e.latencies, time.Duration(n)*time.Millisecond)
 		}
+	}
+	if v := os.Getenv("BENCH_SLOWDOWN"); v != "" {
+		pct, err := strconv.Atoi(v)
+		if err != nil || pct < 1 || pct > 50 || 100%pct != 0 {
+			return fmt.Errorf("BENCH_SLOWDOWN=%q: want a percentage that divides 100, e.g. 10", v)
+		}
+		e.slowEvery = 100 / pct
 	}
 	if v := os.Getenv("BENCH_SMALL_OBJECTS"); v != "" {
 		n, err := strconv.Atoi(v)
@@ -330,7 +351,6 @@ func run(ctx context.Context) error {
 		return err
 	}
 	defer e.minio.Stop()
-	defer e.counter.Close()
 
 	var results []result
 	for _, w := range selected {
@@ -351,30 +371,43 @@ func run(ctx context.Context) error {
 }
 
 // atLatency points the cases at MinIO through a proxy that delays every
-// request by d (none for 0), and the counted warm-ups through the same delay
-// in front of the counter. It returns the function that stops the proxies.
+// request by d (none for 0), behind one that answers every e.slowEvery-th
+// request with 503 SlowDown (none for 0), and the counted warm-ups through a
+// counter in front of both. It returns the function that stops the proxies.
 func (e *env) atLatency(d time.Duration) (func(), error) {
 	e.latency = d
-	if d == 0 {
-		e.ep, e.countedEP = e.minio.Endpoint(), e.counter.URL
-		return func() {}, nil
-	}
 	var proxies []*testenv.FaultProxy
 	stop := func() {
 		for _, p := range proxies {
 			p.Close()
 		}
+		if e.counter != nil {
+			e.counter.Close()
+		}
 	}
-	for _, target := range []string{e.minio.Endpoint(), e.counter.URL} {
+	target := e.minio.Endpoint()
+	for _, rule := range []testenv.FaultRule{
+		{Kind: testenv.FaultSlowDown, Every: e.slowEvery}, // nearest MinIO: a SlowDown answer is delayed too
+		{Kind: testenv.FaultLatency, Latency: d},
+	} {
+		if rule.Kind == testenv.FaultSlowDown && e.slowEvery == 0 || rule.Kind == testenv.FaultLatency && d == 0 {
+			continue
+		}
 		p, err := testenv.NewFaultProxy(target)
 		if err != nil {
 			stop()
 			return nil, err
 		}
-		p.SetRules(testenv.FaultRule{Kind: testenv.FaultLatency, Latency: d})
+		p.SetRules(rule)
 		proxies = append(proxies, p)
+		target = p.URL
 	}
-	e.ep, e.countedEP = proxies[0].URL, proxies[1].URL
+	var err error
+	if e.counter, err = bench.NewCounter(target); err != nil {
+		stop()
+		return nil, err
+	}
+	e.ep, e.countedEP = target, e.counter.URL
 	return stop, nil
 }
 
@@ -412,8 +445,7 @@ func (e *env) startWorld(ctx context.Context) error {
 		Bucket: srcBucket, Prefix: acctPrefix, TrailingSlash: true,
 	})
 	e.apiURL, _ = api.Start()
-	e.counter, err = bench.NewCounter(m.Endpoint())
-	return err
+	return nil
 }
 
 type exportCreds struct {
@@ -638,6 +670,8 @@ func (e *env) timed(ctx context.Context, w workload, r *result, streams int, cou
 	secs, rss, err := e.runCase(ctx, w, r.kase, dstPrefix, streams, counted)
 	if counted {
 		r.counts = e.counter.Counts()
+		r.attempts, r.mostSent = e.counter.Attempts()
+		r.slowEvery = e.slowEvery
 	}
 	if cerr := e.clear(ctx, dstBucket, dstPrefix); cerr != nil && err == nil {
 		err = cerr
@@ -721,6 +755,9 @@ func (e *env) runCase(ctx context.Context, w workload, c, dstPrefix string, stre
 		cmd = exec.CommandContext(ctx, e.copybin, "-mode", strings.TrimPrefix(c, "limit-"),
 			"-src-endpoint", ep, "-dst-endpoint", ep, "-src-bucket", srcBucket, "-src-prefix", acctPrefix,
 			"-dst-bucket", dstBucket, "-dst-prefix", dstPrefix, "-task", task, "-concurrency", strconv.Itoa(streams))
+		if e.profiles != "" && !counted {
+			cmd.Args = append(cmd.Args, "-cpuprofile", filepath.Join(e.profiles, fmt.Sprintf("%s-%s-%d.pprof", w.name, c, streams)))
+		}
 		environ = append(environ, "SRC_AWS_ACCESS_KEY_ID="+creds.Credentials.AccessKeyID,
 			"SRC_AWS_SECRET_ACCESS_KEY="+creds.Credentials.SecretAccessKey, "SRC_AWS_SESSION_TOKEN="+creds.Credentials.SessionToken)
 	case rcloneFlags[c] != nil || c == "rclone":
@@ -892,6 +929,14 @@ func printTable(out io.Writer, rs []result, ws []workload, markdown bool) {
 		}
 		notes = append(notes, fmt.Sprintf("%s at %s %s MB/s by streams (one run each) %s; best %d, median of %d runs there",
 			r.workload, ms(r.latency), r.kase, strings.Join(pts, ", "), r.streams, len(r.seconds)))
+	}
+	for _, r := range rs {
+		if r.slowEvery == 0 || r.err != nil || strings.HasPrefix(r.kase, "limit-") {
+			continue
+		}
+		notes = append(notes, fmt.Sprintf("%s at %s, every %dth request answered SlowDown (%d %%): %s: objects with a request sent 2 times or more %d, "+
+			"3 times or more %d (%.2f %% of %d), at most %d times (counted warm-up); every object copied",
+			r.workload, ms(r.latency), r.slowEvery, 100/r.slowEvery, r.kase, r.attempts[2], r.attempts[3], 100*float64(r.attempts[3])/float64(r.objects), r.objects, r.mostSent))
 	}
 	if len(notes) > 0 {
 		fmt.Fprintln(out)
