@@ -111,7 +111,7 @@ func TestEngineBacksOffOnSlowDown(t *testing.T) {
 	if got := proxy.Injected()[testenv.FaultSlowDown]; got == 0 {
 		t.Fatal("no SlowDown injected")
 	}
-	prev, backedOff := 8, false
+	prev, backedOff := 16, false // the engine starts at 16 in flight
 	for _, line := range strings.Split(trace.String(), "\n") {
 		var r struct {
 			Msg       string `json:"msg"`

@@ -22,7 +22,11 @@ func CopyMemory(partSize int64) int64 {
 	if partSize <= 0 {
 		partSize = store.DefaultPartSize
 	}
-	return transfer.DefaultLargeConcurrency*store.DefaultUploadConcurrency*partSize + transfer.DefaultSmallMemory
+	// Parts in flight hold a buffer each, shared by all large objects
+	// (store.S3Options.PartsInFlight); a streamed upload holds
+	// UploadConcurrency of them per large object.
+	parts := max(store.DefaultPartsInFlight, transfer.DefaultLargeConcurrency*store.DefaultUploadConcurrency)
+	return int64(parts)*partSize + transfer.DefaultSmallMemory
 }
 
 // Set sets the Go runtime's soft memory limit to CopyMemory plus

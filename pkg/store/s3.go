@@ -32,6 +32,9 @@ type S3API interface {
 const (
 	DefaultPartSize          = 8 << 20
 	DefaultUploadConcurrency = 4
+	// DefaultPartsInFlight is as many part buffers as the copy engine's two
+	// large objects × 4 parts took before they were shared.
+	DefaultPartsInFlight = 8
 )
 
 // S3Options tune an S3 store's uploads.
@@ -40,8 +43,14 @@ type S3Options struct {
 	// with one PutObject. Memory per upload is at most
 	// (UploadConcurrency+1) × PartSize.
 	PartSize int64
-	// UploadConcurrency is the number of parts of one object in flight.
+	// UploadConcurrency is the number of parts of one object in flight in
+	// a Write of a stream (feature/s3/manager).
 	UploadConcurrency int
+	// PartsInFlight bounds the parts in flight across all of the store's
+	// WriteParts uploads, each with its part buffer: one object alone may
+	// use them all (far from S3, a lone large object needs many parts in
+	// flight), several share them. Default DefaultPartsInFlight.
+	PartsInFlight int
 	// KMSKeyID, when set, encrypts written objects with SSE-KMS under that key.
 	KMSKeyID string
 	// BodyGrace and MinBodyRate bound reading a ranged GET's body of n
@@ -59,8 +68,9 @@ type S3 struct {
 	prefix   string
 	opts     S3Options
 	uploader *manager.Uploader
-	small    sync.Pool    // *bytes.Buffer for single-request uploads
-	parts    chan *[]byte // free PartSize buffers for WriteParts, kept across GCs
+	small    sync.Pool     // *bytes.Buffer for single-request uploads
+	parts    chan *[]byte  // free PartSize buffers for WriteParts, kept across GCs
+	inFlight chan struct{} // a place per WriteParts part in flight (PartsInFlight)
 }
 
 // NewS3 returns the store for bucket under prefix ("" or ending in "/").
@@ -71,6 +81,9 @@ func NewS3(client S3API, bucket, prefix string, opts S3Options) *S3 {
 	if opts.UploadConcurrency <= 0 {
 		opts.UploadConcurrency = DefaultUploadConcurrency
 	}
+	if opts.PartsInFlight <= 0 {
+		opts.PartsInFlight = DefaultPartsInFlight
+	}
 	if opts.BodyGrace <= 0 {
 		opts.BodyGrace = DefaultBodyGrace
 	}
@@ -80,7 +93,8 @@ func NewS3(client S3API, bucket, prefix string, opts S3Options) *S3 {
 	if prefix != "" && !strings.HasSuffix(prefix, "/") {
 		prefix += "/"
 	}
-	s := &S3{client: client, bucket: bucket, prefix: prefix, opts: opts, parts: make(chan *[]byte, maxFreeParts)}
+	s := &S3{client: client, bucket: bucket, prefix: prefix, opts: opts,
+		parts: make(chan *[]byte, maxFreeParts), inFlight: make(chan struct{}, opts.PartsInFlight)}
 	s.uploader = manager.NewUploader(client, func(u *manager.Uploader) {
 		u.PartSize = opts.PartSize
 		u.Concurrency = opts.UploadConcurrency
@@ -291,10 +305,11 @@ func (s *S3) OpenRange(ctx context.Context, key, etag string, off, n, size int64
 const partAttempts = 3
 
 // WriteParts uploads exactly size bytes to key as a multipart upload whose
-// parts are read with open, UploadConcurrency parts at a time: each part is
-// its own ranged read into a pooled buffer, then one UploadPart with a
-// CRC32C checksum, so reads and uploads of different parts overlap. Memory is
-// at most UploadConcurrency part buffers. On failure, including a cancelled
+// parts are read with open, up to PartsInFlight parts at a time across all
+// of the store's uploads: each part is its own ranged read into a pooled
+// buffer, then one UploadPart with a CRC32C checksum, so reads and uploads
+// of different parts overlap. Memory is at most PartsInFlight part buffers,
+// however many objects are uploaded at once. On failure, including a cancelled
 // ctx, the upload is aborted and nothing is visible at key. It returns the
 // ETag S3 gave the object.
 func (s *S3) WriteParts(ctx context.Context, key string, size int64, open PartOpener, meta map[string]string) (string, error) {
@@ -359,13 +374,11 @@ func (s *S3) uploadParts(ctx context.Context, key, uploadID string, size, partSi
 	parts := make([]types.CompletedPart, n)
 	next := make(chan int)
 	var wg sync.WaitGroup
-	for range min(s.opts.UploadConcurrency, n) {
+	for range min(s.opts.PartsInFlight, n) {
 		wg.Go(func() {
-			buf := s.partBuffer(partSize)
-			defer s.releasePartBuffer(buf)
 			for i := range next {
 				off := int64(i) * partSize
-				p, err := s.uploadPart(ctx, key, uploadID, int32(i+1), off, min(partSize, size-off), (*buf)[:min(partSize, size-off)], open)
+				p, err := s.partInFlight(ctx, key, uploadID, int32(i+1), off, min(partSize, size-off), partSize, open)
 				if err != nil {
 					cancel(err)
 					continue
@@ -389,6 +402,20 @@ func (s *S3) uploadParts(ctx context.Context, key, uploadID string, size, partSi
 		return nil, err
 	}
 	return parts, nil
+}
+
+// partInFlight uploads one part in one of the store's places for a part in
+// flight, with a part buffer for as long as it holds the place.
+func (s *S3) partInFlight(ctx context.Context, key, uploadID string, number int32, off, n, partSize int64, open PartOpener) (types.CompletedPart, error) {
+	select {
+	case s.inFlight <- struct{}{}:
+	case <-ctx.Done():
+		return types.CompletedPart{}, context.Cause(ctx)
+	}
+	defer func() { <-s.inFlight }()
+	buf := s.partBuffer(partSize)
+	defer s.releasePartBuffer(buf)
+	return s.uploadPart(ctx, key, uploadID, number, off, n, (*buf)[:n], open)
 }
 
 // uploadPart runs in a worker goroutine of uploadParts: a panic in it

@@ -10,8 +10,10 @@ import (
 	"math/rand"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"testing/iotest"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
@@ -351,5 +353,60 @@ func TestS3WritePartsFailures(t *testing.T) {
 	}
 	if open := openUploads(t, c); len(open) != 0 {
 		t.Errorf("after failed writes open multipart uploads = %q, want none", open)
+	}
+}
+
+// TestS3PartsInFlightShared checks that WriteParts's parts in flight are
+// the store's, not each upload's: one object alone reaches PartsInFlight
+// parts at once (far from S3 it needs them), and two objects at once never
+// hold more than PartsInFlight between them.
+func TestS3PartsInFlightShared(t *testing.T) {
+	c := startS3(t)
+	const partSize, inFlight = 5 << 20, 6
+	dst := NewS3(c, testBucket, "dst/", S3Options{PartSize: partSize, PartsInFlight: inFlight})
+	ctx := context.Background()
+	for _, objects := range []int{1, 2} {
+		t.Run(fmt.Sprintf("%d objects", objects), func(t *testing.T) {
+			const size = 2*inFlight*partSize + 1
+			data := randomBytes(size, int64(objects))
+			var mu sync.Mutex
+			reading, most := 0, 0
+			full := make(chan struct{}) // closed once inFlight parts are read at once
+			open := func(ctx context.Context, off, n int64) (io.ReadCloser, error) {
+				mu.Lock()
+				reading++
+				most = max(most, reading)
+				if reading == inFlight {
+					select {
+					case <-full:
+					default:
+						close(full)
+					}
+				}
+				mu.Unlock()
+				select { // hold the part until as many are in flight as the store allows (a guard, not a timing)
+				case <-full:
+				case <-time.After(30 * time.Second):
+				}
+				mu.Lock()
+				reading--
+				mu.Unlock()
+				return io.NopCloser(bytes.NewReader(data[off : off+n])), nil
+			}
+			var wg sync.WaitGroup
+			errs := make([]error, objects)
+			for i := range objects {
+				wg.Go(func() {
+					_, errs[i] = dst.WriteParts(ctx, fmt.Sprintf("shared/%d-%d", objects, i), size, open, nil)
+				})
+			}
+			wg.Wait()
+			if err := errors.Join(errs...); err != nil {
+				t.Fatal(err)
+			}
+			if most != inFlight {
+				t.Errorf("most parts in flight at once = %d, want the store's %d", most, inFlight)
+			}
+		})
 	}
 }

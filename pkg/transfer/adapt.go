@@ -42,11 +42,6 @@ const (
 	// which further SlowDown answers do not lower the limit again: they
 	// answer requests sent before it.
 	holdAfterThrottle = 3
-	// minThrottled is the lowest limit SlowDown brings the engine to (or its
-	// limit if that is lower): below it, the SDK's own back-off between a
-	// throttled request's attempts paces the requests better than fewer
-	// objects in flight.
-	minThrottled = 4
 )
 
 // window is what the engine saw in one interval.
@@ -54,6 +49,15 @@ type window struct {
 	rate      float64 // work finished per second: objects, plus one per part of a large object
 	throttled int     // SlowDown and 503 answers (each retried by the SDK)
 	full      bool    // an object waited for a slot: the limit, not the work, bounded what was in flight
+}
+
+// share is SlowDown's share: throttled answers ÷ (those + work finished),
+// comparable between intervals and limits.
+func share(throttled, work float64) float64 {
+	if throttled == 0 {
+		return 0
+	}
+	return throttled / (throttled + work)
 }
 
 // adaptState is the controller's memory between intervals.
@@ -66,6 +70,9 @@ type adaptState struct {
 	settling  bool    // the interval that just ended began at a new limit: its rate is not judged
 	hold      int     // judged intervals left before the limit may rise again
 	throttled bool    // the hold follows a back-off on SlowDown
+	base      float64 // SlowDown's share that caused the last back-off, while every interval since had SlowDown (0: none)
+	thr, work float64 // SlowDown answers and work finished at limit so far …
+	seen      int     // … in this many intervals
 	failed    int     // raises from limit in a row that bought nothing
 }
 
@@ -79,14 +86,23 @@ const judgeIntervals = 2
 // the state for the next interval, its limit within [1, hi]. One row per
 // line of the truth table, in order:
 //
-//	throttled | hold after SlowDown | settling or not full | hold | judged | raised, mean grew | next limit
-//	> 0       | yes, > 0            |  *                   |  *   |  *     |  *                | limit; hold − 1 (answers to requests sent before the back-off)
-//	> 0       | no                  |  *                   |  *   |  *     |  *                | limit × 3/4 (at least 1 less, not below 4); hold 3
-//	0         |  *                  |  yes                 |  *   |  *     |  *                | limit (a new limit's first interval; or the work or memory, not the limit, bound what was in flight)
-//	0         |  *                  |  no                  |  > 0 |  *     |  *                | limit; hold − 1
-//	0         |  *                  |  no                  |  0   |  < 2   |  *                | limit
-//	0         |  *                  |  no                  |  0   |  ≥ 2   |  yes, no          | the limit before the raise; hold 8, doubled for each such raise in a row
-//	0         |  *                  |  no                  |  0   |  ≥ 2   |  *                | limit × 2 (at least 1 more)
+//	throttled | hold after SlowDown | SlowDown's share  | settling or not full | hold | judged | raised, mean grew | next limit
+//	> 0       | yes, > 0            |  *                |  *                   |  *   |  *     |  *                | limit; hold − 1 (answers to requests sent before the back-off)
+//	> 0       | no                  | new, or changed   |  *                   |  *   |  *     |  *                | limit × 3/4 (at least 1 less); hold 3
+//	*         |  *                  |  *                |  yes                 |  *   |  *     |  *                | limit (a new limit's first interval; or the work or memory, not the limit, bound what was in flight)
+//	*         |  *                  |  *                |  no                  |  > 0 |  *     |  *                | limit; hold − 1
+//	*         |  *                  |  *                |  no                  |  0   |  < 2   |  *                | limit
+//	*         |  *                  |  *                |  no                  |  0   |  ≥ 2   |  yes, no          | the limit before the raise; hold 8, doubled for each such raise in a row
+//	*         |  *                  |  *                |  no                  |  0   |  ≥ 2   |  *                | limit × 2 (at least 1 more)
+//
+// SlowDown's share (throttled answers ÷ those and the work finished) is
+// "new" when the interval before had none, and "changed" when, over the
+// intervals at this limit (at least 4), it is below 0.8× or above 1.25× the
+// share that caused the last back-off. A back-off that left the share as it
+// was shows that S3 throttles whatever the rate (a prefix still scaling, or
+// another client): fewer objects in flight would only copy less, while the
+// SDK's back-off between a throttled request's attempts already paces it. The
+// limit then follows throughput (the rows below) until the share changes.
 //
 // Every interval from the fourth row down is judged: its rate goes into
 // the limit's mean. "Mean grew": the mean at the raised limit is above the
@@ -97,14 +113,23 @@ const judgeIntervals = 2
 // judged.
 func nextLimit(s adaptState, w window, hi int) adaptState {
 	n := s
+	n.thr, n.work, n.seen = s.thr+float64(w.throttled), s.work+w.rate*adaptInterval.Seconds(), s.seen+1
+	if w.throttled == 0 {
+		n.base = 0 // SlowDown stopped: the next one is news
+	}
+	acc := share(n.thr, n.work)
 	switch {
 	case w.throttled > 0 && s.throttled && s.hold > 0:
 		n.hold--
-	case w.throttled > 0:
-		down := max(min(s.limit*3/4, s.limit-1), min(minThrottled, s.limit))
-		n.limit, n.from, n.fromRate, n.hold, n.throttled, n.failed = down, 0, 0, holdAfterThrottle, true, 0
+	case w.throttled > 0 && (s.base == 0 || n.seen > holdAfterThrottle && (acc < s.base*0.8 || acc > s.base*1.25)):
+		n.limit, n.from, n.fromRate, n.hold, n.throttled, n.failed = min(s.limit*3/4, s.limit-1), 0, 0, holdAfterThrottle, true, 0
+		n.base = share(float64(w.throttled), w.rate*adaptInterval.Seconds())
+		if s.base > 0 {
+			n.base = acc
+		}
 	case s.settling || !w.full:
 	default:
+		n.throttled = false
 		n.sum, n.judged = s.sum+w.rate, s.judged+1
 		mean := n.sum / float64(n.judged)
 		switch {
@@ -112,20 +137,20 @@ func nextLimit(s adaptState, w window, hi int) adaptState {
 			n.hold--
 		case n.judged < judgeIntervals:
 		case s.from > 0 && mean < s.fromRate*(1+(float64(s.limit)/float64(s.from)-1)/3):
-			n.limit, n.from, n.fromRate, n.throttled = s.from, 0, 0, false
+			n.limit, n.from, n.fromRate = s.from, 0, 0
 			n.hold, n.failed = holdAfterBackOff<<min(s.failed, maxHoldShift), s.failed+1
 		default:
 			if s.from > 0 { // the raise bought enough: a new level
 				n.failed = 0
 			}
 			if up := min(max(s.limit*2, s.limit+1), hi); up > s.limit { // else at the bound
-				n.limit, n.from, n.fromRate, n.throttled = up, s.limit, mean, false
+				n.limit, n.from, n.fromRate = up, s.limit, mean
 			}
 		}
 	}
 	n.limit = max(n.limit, 1)
 	if n.settling = n.limit != s.limit; n.settling {
-		n.sum, n.judged = 0, 0
+		n.sum, n.judged, n.thr, n.work, n.seen = 0, 0, 0, 0, 0
 	}
 	return n
 }
