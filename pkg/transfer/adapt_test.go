@@ -2,8 +2,8 @@ package transfer
 
 import (
 	"context"
-	"math"
 	"log/slog"
+	"math"
 	"math/rand/v2"
 	"slices"
 	"testing"

@@ -185,9 +185,9 @@ type result struct {
 	seconds        []float64
 	rssKiB         int64
 	counts         map[string]int
-	attempts       map[int]int // the counted warm-up's objects with a request sent n times or more (bench.Counter.Attempts)
-	mostSent       int         // … and the most times one request was sent
-	slowEvery      int         // every slowEvery-th request was answered SlowDown (0: none)
+	attempts       map[int]int  // the counted warm-up's objects with a request sent n times or more (bench.Counter.Attempts)
+	mostSent       int          // … and the most times one request was sent
+	slowEvery      int          // every slowEvery-th request was answered SlowDown (0: none)
 	loads          []float64    // 1-minute load average before each timed run
 	cpu            []float64    // CPU seconds (user + system) of the copier process in each timed run
 	sweep          []sweepPoint // limit cases: one run per stream count
