@@ -111,7 +111,7 @@ func TestEngineBacksOffOnSlowDown(t *testing.T) {
 	if got := proxy.Injected()[testenv.FaultSlowDown]; got == 0 {
 		t.Fatal("no SlowDown injected")
 	}
-	prev, backedOff := 16, false // the engine starts at 16 in flight
+	prev, backedOff := 32, false // the engine starts at 32 in flight
 	for _, line := range strings.Split(trace.String(), "\n") {
 		var r struct {
 			Msg       string `json:"msg"`

@@ -24,13 +24,16 @@ import (
 // before.
 
 const (
-	// startConcurrency is the first limit: twice the fixed 8 of earlier
-	// releases (16 was never slower on loopback, where 8 to 64 copy at the
-	// same rate), one doubling less to climb far from S3.
-	startConcurrency = 16
+	// startConcurrency is the first limit. At 30 ms per request it copies
+	// small objects at this machine's ceiling from the first interval
+	// (BENCHMARKS.md), and a copy whose small objects last a second or two
+	// (a Parquet-like mix) has no time to climb; at 0 ms, 16, 32 and 64 copy
+	// at the same rate. A weaker destination lowers it by SlowDown, not by
+	// throughput: see nextLimit.
+	startConcurrency = 32
 	// adaptInterval is one interval. Half a second holds 50 to 200 small
 	// objects here, enough to judge a doubling (+33 %) above the noise, and
-	// the climb from 16 to 64 takes 3 s.
+	// a doubling is judged in 1.5 s.
 	adaptInterval = 500 * time.Millisecond
 	// holdAfterBackOff is the intervals the limit stays put after a raise
 	// that bought nothing; it doubles with each such raise in a row from the

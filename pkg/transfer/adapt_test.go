@@ -175,7 +175,7 @@ func TestNextLimitUnderSlowDown(t *testing.T) {
 // TestAdapterParks checks the slot accounting: the limit is what can be
 // taken, and a raise or a lower limit takes effect.
 func TestAdapterParks(t *testing.T) {
-	a := newAdapter(32, slog.New(slog.DiscardHandler))
+	a := newAdapter(48, slog.New(slog.DiscardHandler))
 	take := func() int {
 		n := 0
 		for {
@@ -191,20 +191,20 @@ func TestAdapterParks(t *testing.T) {
 		t.Fatalf("free slots at start = %d, want %d", n, startConcurrency)
 	}
 	a.mu.Lock()
-	a.state.limit = 20
+	a.state.limit = startConcurrency + 4
 	a.park()
 	a.mu.Unlock()
 	if n := take(); n != 4 {
-		t.Fatalf("free slots after a raise to 20 = %d, want 4", n)
+		t.Fatalf("free slots after a raise to %d = %d, want 4", startConcurrency+4, n)
 	}
-	// Lower to 6 while 20 are in flight: nothing can be parked until
-	// objects finish; then their places are parked, not freed.
+	// Lower to 6 while startConcurrency+4 are in flight: nothing can be
+	// parked until objects finish; then their places are parked, not freed.
 	a.mu.Lock()
 	a.state.limit = 6
 	a.park()
 	a.mu.Unlock()
-	for range 16 {
-		<-a.slots // 16 objects finish
+	for range startConcurrency {
+		<-a.slots // all but 4 objects finish
 	}
 	a.mu.Lock()
 	a.park()

@@ -67,7 +67,7 @@ const (
 type Options struct {
 	// Concurrency is the most objects in flight across all tasks of the
 	// engine: an upper bound. Below it the engine adapts the number to what
-	// it observes (see adapt.go), starting at 16 (or Concurrency if lower).
+	// it observes (see adapt.go), starting at 32 (or Concurrency if lower).
 	Concurrency int
 	// LargeConcurrency bounds objects of at least LargeObject bytes in flight
 	// (each holds several part buffers).

@@ -62,6 +62,7 @@ type flags struct {
 	part                 int64
 	streamed             bool
 	copyConcurrency      int
+	largeConcurrency     int
 	cpuprofile           string
 	trace                string
 }
@@ -85,6 +86,7 @@ func main() {
 	flag.Int64Var(&f.part, "part", store.DefaultPartSize, "range and part size (limit modes; e3sync's part size by default)")
 	flag.BoolVar(&f.streamed, "streamed", false, "copy: hide the source's ranged reads, so large objects stream through one GET (the pre-#4 path)")
 	flag.IntVar(&f.copyConcurrency, "copy-concurrency", 0, "copy: transfer.Options.Concurrency (0: the Lambda default)")
+	flag.IntVar(&f.largeConcurrency, "large-concurrency", 0, "copy: transfer.Options.LargeConcurrency (0: the default)")
 	flag.StringVar(&f.cpuprofile, "cpuprofile", "", "write a CPU profile of the run to this file")
 	flag.StringVar(&f.trace, "trace", "", "copy: write the engine's objects-in-flight limit and rate per interval to this file (JSON lines)")
 	flag.Parse()
@@ -180,7 +182,7 @@ func copyTask(ctx context.Context, f flags, t export.Task) (Output, error) {
 		from = struct{ transfer.Source }{src.Store}
 	}
 	memlimit.Set(os.Getenv, 0) // as the copier Lambda and the CLI do
-	opts := transfer.Options{Concurrency: f.copyConcurrency}
+	opts := transfer.Options{Concurrency: f.copyConcurrency, LargeConcurrency: f.largeConcurrency}
 	if f.trace != "" {
 		tf, err := os.Create(f.trace)
 		if err != nil {

@@ -728,6 +728,7 @@ func (e *env) runCase(ctx context.Context, w workload, c, dstPrefix string, stre
 	case c == "e3sync" || strings.HasPrefix(c, "e3sync-"):
 		// e3sync-streamed: large objects through one GET stream (the old
 		// path); e3sync-cN: at most N objects in flight instead of the
+		// default; e3sync-lN: N large objects at once instead of the
 		// default; e3sync-baseline: another commit's copybench.
 		args := []string{"-mode", "copy", "-api", e.apiURL, "-token", token,
 			"-src-endpoint", ep, "-dst-endpoint", ep, "-dst-bucket", dstBucket, "-dst-prefix", dstPrefix, "-task", task}
@@ -735,6 +736,8 @@ func (e *env) runCase(ctx context.Context, w workload, c, dstPrefix string, stre
 			args = append(args, "-streamed")
 		} else if n, ok := strings.CutPrefix(c, "e3sync-c"); ok {
 			args = append(args, "-copy-concurrency", n)
+		} else if n, ok := strings.CutPrefix(c, "e3sync-l"); ok {
+			args = append(args, "-large-concurrency", n)
 		}
 		if e.traces != "" && !counted && c == "e3sync" {
 			args = append(args, "-trace", filepath.Join(e.traces, fmt.Sprintf("%s-%dms-%s.jsonl", w.name, e.latency.Milliseconds(), c)))
