@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"maps"
+	"math/rand/v2"
 	"net"
 	"net/http"
 	"strings"
@@ -59,12 +60,16 @@ const (
 
 // FaultRule injects Kind into requests of Op (OpAny: all) whose key
 // contains KeyContains: on every Every-th matching request (1 or 0: every
-// one), at most Times times (0: no limit).
+// one), or, with Fraction > 0, on that fraction of them chosen at random
+// (a retried request is as likely to meet the fault again as any other,
+// as at S3; every Every-th would fault a retry far more often where few
+// requests are in flight), at most Times times (0: no limit).
 type FaultRule struct {
 	Op          Op
 	Kind        FaultKind
 	KeyContains string
 	Every       int
+	Fraction    float64
 	Times       int
 	AfterBytes  int64
 	Latency     time.Duration
@@ -189,7 +194,7 @@ func (p *FaultProxy) pick(op Op, key string) *FaultRule {
 		if r.Times > 0 && r.injected >= r.Times {
 			continue
 		}
-		if r.Every > 1 && r.seen%r.Every != 0 {
+		if r.Every > 1 && r.seen%r.Every != 0 || r.Fraction > 0 && rand.Float64() >= r.Fraction {
 			continue
 		}
 		r.injected++

@@ -23,10 +23,11 @@ func CopyMemory(partSize int64) int64 {
 		partSize = store.DefaultPartSize
 	}
 	// Parts in flight hold a buffer each, shared by all large objects
-	// (store.S3Options.PartsInFlight); a streamed upload holds
-	// UploadConcurrency of them per large object.
-	parts := max(store.DefaultPartsInFlight, transfer.DefaultLargeConcurrency*store.DefaultUploadConcurrency)
-	return int64(parts)*partSize + transfer.DefaultSmallMemory
+	// (store.S3Options.PartsInFlight). (A source without ranged reads would
+	// stream each large object through feature/s3/manager instead, with
+	// UploadConcurrency+1 buffers per object; e3sync's sources all have
+	// them.)
+	return store.DefaultPartsInFlight*partSize + transfer.DefaultSmallMemory
 }
 
 // Set sets the Go runtime's soft memory limit to CopyMemory plus

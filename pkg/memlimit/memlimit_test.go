@@ -10,7 +10,7 @@ func TestSet(t *testing.T) {
 	env := map[string]string{}
 	getenv := func(k string) string { return env[k] }
 
-	// Defaults: 8 parts in flight × 8 MiB (2 large objects × 4 parts when streamed) + 32 MiB of small objects + 32 MiB headroom.
+	// Defaults: 8 parts in flight × 8 MiB, shared by the large objects, + 32 MiB of small objects + 32 MiB headroom.
 	if got, want := Set(getenv, 0), int64(128<<20); got != want || debug.SetMemoryLimit(-1) != want {
 		t.Errorf("Set(default part size) = %d (runtime %d), want %d", got, debug.SetMemoryLimit(-1), want)
 	}

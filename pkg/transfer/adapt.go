@@ -15,8 +15,8 @@ import (
 // compares the work finished with that at the limit before its last raise,
 // and nextLimit gives the limit of the next interval, between 1 and Options.Concurrency (the
 // upper bound). Memory stays bounded as before: bytes of small objects in
-// flight by SmallMemory, large objects by LargeConcurrency and their part
-// buffers, whatever the limit.
+// flight by SmallMemory, large objects' part buffers by the destination's
+// parts in flight (store.S3Options.PartsInFlight), whatever the limit.
 //
 // The slots channel has Options.Concurrency places; the limit below it is
 // held by parked tokens the controller puts in the channel (lower) or takes

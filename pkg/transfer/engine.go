@@ -53,7 +53,7 @@ var (
 // Defaults for Options.
 const (
 	DefaultConcurrency      = 64
-	DefaultLargeConcurrency = 2
+	DefaultLargeConcurrency = 4
 	DefaultLargeObject      = store.DefaultPartSize
 	DefaultSmallMemory      = 32 << 20
 	DefaultAttempts         = 3
@@ -69,8 +69,13 @@ type Options struct {
 	// engine: an upper bound. Below it the engine adapts the number to what
 	// it observes (see adapt.go), starting at 32 (or Concurrency if lower).
 	Concurrency int
-	// LargeConcurrency bounds objects of at least LargeObject bytes in flight
-	// (each holds several part buffers).
+	// LargeConcurrency bounds objects of at least LargeObject bytes in
+	// flight. Their part buffers are bounded by the destination
+	// (store.S3Options.PartsInFlight, shared by all of them), so this
+	// bounds requests, not memory: far from S3 an object of a few parts
+	// spends most of its time in CreateMultipartUpload and
+	// CompleteMultipartUpload round trips, and 4 at once keep the parts
+	// busy (a Parquet-like mix at 30 ms: 0.93× the ceiling vs 0.86× with 2).
 	LargeConcurrency int
 	// LargeObject is the size from which an object is copied as parallel
 	// parts; default: the destination's part size (store.PartWriter), else

@@ -24,6 +24,7 @@ import (
 	"os"
 	"os/exec"
 	"runtime/pprof"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -49,6 +50,10 @@ type Output struct {
 	Objects int   `json:"objects"`
 	Bytes   int64 `json:"bytes"`
 	Failed  int   `json:"failed"`
+	// Retried counts the engine's own attempts of an object beyond its
+	// first, by attempt ("2", "3"): each re-reads the object from the start
+	// (the SDK's retries of one request are not in it).
+	Retried map[string]int64 `json:"retried,omitempty"`
 }
 
 type flags struct {
@@ -183,19 +188,31 @@ func copyTask(ctx context.Context, f flags, t export.Task) (Output, error) {
 	}
 	memlimit.Set(os.Getenv, 0) // as the copier Lambda and the CLI do
 	opts := transfer.Options{Concurrency: f.copyConcurrency, LargeConcurrency: f.largeConcurrency}
+	var h slog.Handler = slog.DiscardHandler
 	if f.trace != "" {
 		tf, err := os.Create(f.trace)
 		if err != nil {
 			return Output{}, err
 		}
 		defer tf.Close()
-		opts.Logger = slog.New(only{slog.NewJSONHandler(tf, &slog.HandlerOptions{Level: slog.LevelDebug}), "objects in flight"})
+		h = only{slog.NewJSONHandler(tf, &slog.HandlerOptions{Level: slog.LevelDebug}), "objects in flight"}
 	}
+	retries := retryCounter{Handler: h, n: &[maxCounted + 1]atomic.Int64{}}
+	opts.Logger = slog.New(retries)
 	res, err := transfer.New(from, dst, opts).Copy(ctx, t)
 	if err != nil {
 		return Output{}, err
 	}
-	return Output{Objects: res.Copied, Bytes: res.Bytes, Failed: res.Failed}, nil
+	out := Output{Objects: res.Copied, Bytes: res.Bytes, Failed: res.Failed}
+	for a := 2; a <= maxCounted; a++ {
+		if n := retries.n[a].Load(); n > 0 {
+			if out.Retried == nil {
+				out.Retried = map[string]int64{}
+			}
+			out.Retried[strconv.Itoa(a)] = n
+		}
+	}
+	return out, nil
 }
 
 // chunk is one GET range or one uploaded part.
@@ -368,6 +385,44 @@ func putAll(ctx context.Context, c *s3.Client, f flags, objs []types.Object, pre
 		})
 		return err
 	})
+}
+
+// maxCounted is the highest object attempt retryCounter tells apart (the
+// engine tries an object 3 times).
+const maxCounted = 9
+
+// retryCounter counts the engine's "retrying object" records by attempt
+// and passes the other records to its Handler.
+type retryCounter struct {
+	slog.Handler
+	n *[maxCounted + 1]atomic.Int64
+}
+
+func (h retryCounter) Enabled(ctx context.Context, l slog.Level) bool {
+	return l >= slog.LevelWarn || h.Handler.Enabled(ctx, l)
+}
+
+func (h retryCounter) Handle(ctx context.Context, r slog.Record) error {
+	if r.Message == "retrying object" {
+		r.Attrs(func(a slog.Attr) bool {
+			if a.Key == "attempt" {
+				h.n[min(max(int(a.Value.Int64()), 0), maxCounted)].Add(1)
+			}
+			return true
+		})
+		return nil
+	}
+	if !h.Handler.Enabled(ctx, r.Level) {
+		return nil
+	}
+	return h.Handler.Handle(ctx, r)
+}
+
+func (h retryCounter) WithAttrs(as []slog.Attr) slog.Handler {
+	return retryCounter{h.Handler.WithAttrs(as), h.n}
+}
+func (h retryCounter) WithGroup(g string) slog.Handler {
+	return retryCounter{h.Handler.WithGroup(g), h.n}
 }
 
 // only is a log handler that passes only the records with message msg: the

@@ -16,7 +16,7 @@
 //	BENCH_CPUPROFILE=dir             CPU profiles of the timed runs (<workload>-<case>.pprof; limit cases <workload>-<case>-<streams>.pprof; last run wins)
 //	BENCH_LATENCY=0,10,30            per-request delays in ms (default all three): each > 0 puts a delaying
 //	                                 proxy (testenv.FaultProxy, FaultLatency) in front of both S3 endpoints
-//	BENCH_SLOWDOWN=10                a proxy nearest MinIO answers that percentage of requests (every 10th) with 503 SlowDown;
+//	BENCH_SLOWDOWN=10                a proxy nearest MinIO answers that percentage of requests (at random) with 503 SlowDown;
 //	                                 the table then gives the objects a request of which was sent 3 times or more
 //	BENCH_SMALL_OBJECTS=10000        objects of the small workload (fewer: a number in minutes)
 //	BENCH_TRACE=dir                  the e3sync case's controller trace per timed run (<workload>-<ms>ms-<case>.jsonl, last run wins)
@@ -168,11 +168,12 @@ type env struct {
 	// S3 endpoint of the current one (direct, and through the counter).
 	latencies     []time.Duration
 	latency       time.Duration
-	slowEvery     int // BENCH_SLOWDOWN: every slowEvery-th request is answered 503 SlowDown (0: none)
+	slowdown      float64 // BENCH_SLOWDOWN: the fraction of requests answered 503 SlowDown, at random (0: none)
 	ep, countedEP string
-	profiles      string  // BENCH_CPUPROFILE: directory for CPU profiles of the e3sync runs
-	traces        string  // BENCH_TRACE: directory for the e3sync runs' controller traces
-	lastCPU       float64 // CPU seconds of the last case run, from copybench exec
+	profiles      string           // BENCH_CPUPROFILE: directory for CPU profiles of the e3sync runs
+	traces        string           // BENCH_TRACE: directory for the e3sync runs' controller traces
+	lastCPU       float64          // CPU seconds of the last case run, from copybench exec
+	lastRetried   map[string]int64 // e3sync cases: the engine's object attempts beyond the first in the last run, by attempt
 	cases         []string
 	log           io.Writer
 }
@@ -185,14 +186,15 @@ type result struct {
 	seconds        []float64
 	rssKiB         int64
 	counts         map[string]int
-	attempts       map[int]int  // the counted warm-up's objects with a request sent n times or more (bench.Counter.Attempts)
-	mostSent       int          // … and the most times one request was sent
-	slowEvery      int          // every slowEvery-th request was answered SlowDown (0: none)
-	loads          []float64    // 1-minute load average before each timed run
-	cpu            []float64    // CPU seconds (user + system) of the copier process in each timed run
-	sweep          []sweepPoint // limit cases: one run per stream count
-	streams        int          // limit cases: the best stream count
-	runs           int          // timed runs so far, for the log
+	attempts       map[int]int      // the counted warm-up's objects with a request sent n times or more (bench.Counter.Attempts)
+	mostSent       int              // … and the most times one request was sent
+	slowdown       float64          // the fraction of requests answered SlowDown (0: none)
+	retried        map[string]int64 // e3sync cases, all runs: the engine's object attempts beyond the first, by attempt
+	loads          []float64        // 1-minute load average before each timed run
+	cpu            []float64        // CPU seconds (user + system) of the copier process in each timed run
+	sweep          []sweepPoint     // limit cases: one run per stream count
+	streams        int              // limit cases: the best stream count
+	runs           int              // timed runs so far, for the log
 	err            error
 }
 
@@ -283,11 +285,11 @@ func run(ctx context.Context) error {
 		}
 	}
 	if v := os.Getenv("BENCH_SLOWDOWN"); v != "" {
-		pct, err := strconv.Atoi(v)
-		if err != nil || pct < 1 || pct > 50 || 100%pct != 0 {
-			return fmt.Errorf("BENCH_SLOWDOWN=%q: want a percentage that divides 100, e.g. 10", v)
+		pct, err := strconv.ParseFloat(v, 64)
+		if err != nil || pct <= 0 || pct > 50 {
+			return fmt.Errorf("BENCH_SLOWDOWN=%q: want a percentage of requests, e.g. 10", v)
 		}
-		e.slowEvery = 100 / pct
+		e.slowdown = pct / 100
 	}
 	if v := os.Getenv("BENCH_SMALL_OBJECTS"); v != "" {
 		n, err := strconv.Atoi(v)
@@ -371,8 +373,8 @@ func run(ctx context.Context) error {
 }
 
 // atLatency points the cases at MinIO through a proxy that delays every
-// request by d (none for 0), behind one that answers every e.slowEvery-th
-// request with 503 SlowDown (none for 0), and the counted warm-ups through a
+// request by d (none for 0), behind one that answers the fraction e.slowdown of
+// requests with 503 SlowDown (none for 0), and the counted warm-ups through a
 // counter in front of both. It returns the function that stops the proxies.
 func (e *env) atLatency(d time.Duration) (func(), error) {
 	e.latency = d
@@ -387,10 +389,10 @@ func (e *env) atLatency(d time.Duration) (func(), error) {
 	}
 	target := e.minio.Endpoint()
 	for _, rule := range []testenv.FaultRule{
-		{Kind: testenv.FaultSlowDown, Every: e.slowEvery}, // nearest MinIO: a SlowDown answer is delayed too
+		{Kind: testenv.FaultSlowDown, Fraction: e.slowdown}, // nearest MinIO: a SlowDown answer is delayed too
 		{Kind: testenv.FaultLatency, Latency: d},
 	} {
-		if rule.Kind == testenv.FaultSlowDown && e.slowEvery == 0 || rule.Kind == testenv.FaultLatency && d == 0 {
+		if rule.Kind == testenv.FaultSlowDown && e.slowdown == 0 || rule.Kind == testenv.FaultLatency && d == 0 {
 			continue
 		}
 		p, err := testenv.NewFaultProxy(target)
@@ -667,11 +669,18 @@ func (e *env) timed(ctx context.Context, w workload, r *result, streams int, cou
 	}
 	dstPrefix := fmt.Sprintf("run-%s-%d-%d-%d/", r.kase, r.latency.Milliseconds(), streams, run)
 	load := loadAvg()
+	e.lastRetried = nil
 	secs, rss, err := e.runCase(ctx, w, r.kase, dstPrefix, streams, counted)
+	for a, n := range e.lastRetried {
+		if r.retried == nil {
+			r.retried = map[string]int64{}
+		}
+		r.retried[a] += n
+	}
 	if counted {
 		r.counts = e.counter.Counts()
 		r.attempts, r.mostSent = e.counter.Attempts()
-		r.slowEvery = e.slowEvery
+		r.slowdown = e.slowdown
 	}
 	if cerr := e.clear(ctx, dstBucket, dstPrefix); cerr != nil && err == nil {
 		err = cerr
@@ -809,12 +818,14 @@ func (e *env) runCase(ctx context.Context, w workload, c, dstPrefix string, stre
 	e.lastCPU = cpu
 	if strings.HasPrefix(c, "e3sync") {
 		var o struct {
-			Objects int   `json:"objects"`
-			Bytes   int64 `json:"bytes"`
+			Objects int              `json:"objects"`
+			Bytes   int64            `json:"bytes"`
+			Retried map[string]int64 `json:"retried"`
 		}
 		if err := json.Unmarshal(stdout.Bytes(), &o); err != nil {
 			return 0, 0, fmt.Errorf("copybench output %q: %w", stdout.String(), err)
 		}
+		e.lastRetried = o.Retried
 		if want := w.sizes(); o.Objects != len(want) {
 			return 0, 0, fmt.Errorf("e3sync copied %d objects, want %d", o.Objects, len(want))
 		}
@@ -934,12 +945,17 @@ func printTable(out io.Writer, rs []result, ws []workload, markdown bool) {
 			r.workload, ms(r.latency), r.kase, strings.Join(pts, ", "), r.streams, len(r.seconds)))
 	}
 	for _, r := range rs {
-		if r.slowEvery == 0 || r.err != nil || strings.HasPrefix(r.kase, "limit-") {
+		if r.slowdown == 0 || r.err != nil || strings.HasPrefix(r.kase, "limit-") {
 			continue
 		}
-		notes = append(notes, fmt.Sprintf("%s at %s, every %dth request answered SlowDown (%d %%): %s: objects with a request sent 2 times or more %d, "+
+		note := fmt.Sprintf("%s at %s, %g %% of requests answered SlowDown at random: %s: objects with a request sent 2 times or more %d, "+
 			"3 times or more %d (%.2f %% of %d), at most %d times (counted warm-up); every object copied",
-			r.workload, ms(r.latency), r.slowEvery, 100/r.slowEvery, r.kase, r.attempts[2], r.attempts[3], 100*float64(r.attempts[3])/float64(r.objects), r.objects, r.mostSent))
+			r.workload, ms(r.latency), 100*r.slowdown, r.kase, r.attempts[2], r.attempts[3], 100*float64(r.attempts[3])/float64(r.objects), r.objects, r.mostSent)
+		if strings.HasPrefix(r.kase, "e3sync") {
+			note += fmt.Sprintf("; the engine's own attempts of an object beyond the first, all %d runs: second %d, third %d",
+				len(r.seconds)+1, r.retried["2"], r.retried["3"])
+		}
+		notes = append(notes, note)
 	}
 	if len(notes) > 0 {
 		fmt.Fprintln(out)
