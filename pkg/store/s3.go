@@ -8,6 +8,7 @@ import (
 	"io"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -71,6 +72,7 @@ type S3 struct {
 	small    sync.Pool     // *bytes.Buffer for single-request uploads
 	parts    chan *[]byte  // free PartSize buffers for WriteParts, kept across GCs
 	inFlight chan struct{} // a place per WriteParts part in flight (PartsInFlight)
+	uploads  atomic.Int32  // WriteParts uploads under way
 }
 
 // NewS3 returns the store for bucket under prefix ("" or ending in "/").
@@ -374,7 +376,12 @@ func (s *S3) uploadParts(ctx context.Context, key, uploadID string, size, partSi
 	parts := make([]types.CompletedPart, n)
 	next := make(chan int)
 	var wg sync.WaitGroup
-	for range min(s.opts.PartsInFlight, n) {
+	// A lone upload may take every place (far from S3 it needs them); one
+	// that starts beside others takes its share of them, and at least
+	// UploadConcurrency, as each did before the places were shared.
+	active := int(s.uploads.Add(1))
+	defer s.uploads.Add(-1)
+	for range min(max(s.opts.UploadConcurrency, s.opts.PartsInFlight/active), n) {
 		wg.Go(func() {
 			for i := range next {
 				off := int64(i) * partSize
