@@ -9,16 +9,13 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"os"
 
-	"github.com/aws/aws-lambda-go/lambda"
-	"github.com/aws/aws-lambda-go/lambdacontext"
 	awsconfig "github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 
+	"github.com/e3sync/e3sync/functions/internal/lambdamain"
 	"github.com/e3sync/e3sync/pkg/clients"
-	"github.com/e3sync/e3sync/pkg/logctx"
 	"github.com/e3sync/e3sync/pkg/metrics"
 	"github.com/e3sync/e3sync/pkg/pipeline"
 	"github.com/e3sync/e3sync/pkg/redact"
@@ -31,20 +28,11 @@ import (
 // Makefile's build-<LogicalId> targets); it is logged at cold start.
 var version = "dev"
 
-// main logs "cold start" first, builds the handler once per container and
-// serves it. Invalid settings stop the container with one log line naming
-// every problem. Every line carries the Lambda request id and the ids
-// logctx.With puts in the context (run_id); metrics (EMF) go to stdout.
+// main serves the handler newHandler builds (lambdamain.Run: the logger,
+// the cold start line, one build per container). Log lines carry the ids
+// logctx.With puts in the context (run_id).
 func main() {
-	secrets := redact.New() // learns the PAT, the source keys and the export credentials
-	log := slog.New(redact.Handler(logctx.Handler(lambdacontext.NewLogHandler()), secrets))
-	log.Info("cold start", "function", lambdacontext.FunctionName, "version", version)
-	h, err := newHandler(context.Background(), os.Getenv, os.Stdout, log, secrets)
-	if err != nil {
-		log.Error("cannot start", "error", err.Error())
-		os.Exit(1)
-	}
-	lambda.Start(h.handle)
+	lambdamain.Run(version, newHandler, func(h *handler) any { return h.handle })
 }
 
 // newHandler is the wiring: the settings from the environment, then the
