@@ -36,12 +36,6 @@ var labels = map[testenv.Op]string{
 	testenv.OpCompleteUpload: CompleteMP, testenv.OpAbortUpload: AbortMPU, testenv.OpOther: Other,
 }
 
-// Classify names the S3 request r (path-style addressing).
-func Classify(r *http.Request) string {
-	op, _ := testenv.ClassifyS3(r)
-	return labels[op]
-}
-
 // Counter is a reverse proxy in front of an S3 endpoint that counts requests
 // by type. It forwards the client's Host header, so SigV4 signatures made for
 // the proxy's address verify at the target. Bodies stream through.

@@ -45,7 +45,8 @@ type S3Options struct {
 	// (UploadConcurrency+1) × PartSize.
 	PartSize int64
 	// UploadConcurrency is the number of parts of one object in flight in
-	// a Write of a stream (feature/s3/manager).
+	// a Write of a stream (feature/s3/manager), and the fewest a WriteParts
+	// upload takes of PartsInFlight when others are under way.
 	UploadConcurrency int
 	// PartsInFlight bounds the parts in flight across all of the store's
 	// WriteParts uploads, each with its part buffer: one object alone may
