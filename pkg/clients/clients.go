@@ -22,21 +22,36 @@ import (
 // SDK's 10) so that many objects in flight reuse connections.
 const MaxIdleConnsPerHost = 128
 
+// UploadWriteBuffer is the write buffer of the destination's connections
+// (net/http's default is 4 KiB). A PUT whose headers and body fit in it is
+// sent from the buffer in one write; past the buffer, net/http copies the
+// body into the connection through a 32 KiB buffer it allocates for every
+// request, which for small objects is a quarter of the bytes the copier
+// allocates (BENCHMARKS.md, "CPU per small object"). It costs 64 KiB per
+// destination connection: at most a few MiB with the objects and parts in
+// flight the engine allows.
+const UploadWriteBuffer = 64 << 10
+
+// ForUploads is the HTTPClient option for a client that sends object bodies
+// (the destination's): see UploadWriteBuffer.
+func ForUploads(tr *http.Transport) { tr.WriteBufferSize = UploadWriteBuffer }
+
 // HTTPClient returns c tuned for S3 traffic: a new client when c is nil,
 // and the SDK's buildable client (which carries AWS_CA_BUNDLE and proxy
-// settings) with more idle connections per host and the timeouts t (zero:
-// DefaultTimeouts), frozen so that the S3 client keeps them. Any other
-// client is used as it is.
-func HTTPClient(c aws.HTTPClient, t Timeouts) aws.HTTPClient {
+// settings) with more idle connections per host, the timeouts t (zero:
+// DefaultTimeouts) and the options opts (ForUploads), frozen so that the S3
+// client keeps them. Any other client is used as it is.
+func HTTPClient(c aws.HTTPClient, t Timeouts, opts ...func(*http.Transport)) aws.HTTPClient {
 	tune := func(tr *http.Transport) {
 		tr.MaxIdleConns = 2 * MaxIdleConnsPerHost
 		tr.MaxIdleConnsPerHost = MaxIdleConnsPerHost
 	}
+	opts = append([]func(*http.Transport){tune, t.OrDefault().transport}, opts...)
 	switch b := c.(type) {
 	case nil:
-		return awshttp.NewBuildableClient().WithTransportOptions(tune, t.OrDefault().transport).Freeze()
+		return awshttp.NewBuildableClient().WithTransportOptions(opts...).Freeze()
 	case *awshttp.BuildableClient:
-		return b.WithTransportOptions(tune, t.OrDefault().transport).Freeze()
+		return b.WithTransportOptions(opts...).Freeze()
 	default:
 		return c
 	}
@@ -60,7 +75,7 @@ func Retryer() aws.Retryer {
 // with them).
 func NewDestinationS3(cfg aws.Config, t store.Target, customEndpoint bool, opts store.S3Options, optFns ...func(*s3.Options)) *store.S3 {
 	client := s3.NewFromConfig(cfg, append([]func(*s3.Options){func(o *s3.Options) {
-		o.HTTPClient = HTTPClient(o.HTTPClient, DefaultTimeouts)
+		o.HTTPClient = HTTPClient(o.HTTPClient, DefaultTimeouts, ForUploads)
 		o.Retryer = Retryer()
 		o.UsePathStyle = o.UsePathStyle || customEndpoint
 		o.APIOptions = append(o.APIOptions, redact.Middleware(nil)) // an error echoing the session token

@@ -21,6 +21,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net/http"
 	"os"
 	"os/exec"
 	"runtime/pprof"
@@ -69,6 +70,7 @@ type flags struct {
 	copyConcurrency      int
 	largeConcurrency     int
 	cpuprofile           string
+	memprofile           string
 	trace                string
 }
 
@@ -93,6 +95,7 @@ func main() {
 	flag.IntVar(&f.copyConcurrency, "copy-concurrency", 0, "copy: transfer.Options.Concurrency (0: the Lambda default)")
 	flag.IntVar(&f.largeConcurrency, "large-concurrency", 0, "copy: transfer.Options.LargeConcurrency (0: the default)")
 	flag.StringVar(&f.cpuprofile, "cpuprofile", "", "write a CPU profile of the run to this file")
+	flag.StringVar(&f.memprofile, "memprofile", "", "write an allocation profile of the run to this file")
 	flag.StringVar(&f.trace, "trace", "", "copy: write the engine's objects-in-flight limit and rate per interval to this file (JSON lines)")
 	flag.Parse()
 	if f.cpuprofile != "" {
@@ -108,11 +111,27 @@ func main() {
 	}
 	out, err := run(context.Background(), f)
 	pprof.StopCPUProfile()
+	if err == nil && f.memprofile != "" {
+		err = writeAllocs(f.memprofile)
+	}
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "copybench:", err)
 		os.Exit(1)
 	}
 	json.NewEncoder(os.Stdout).Encode(out)
+}
+
+// writeAllocs writes the allocations of the whole run (pprof's allocs profile).
+func writeAllocs(path string) error {
+	pf, err := os.Create(path)
+	if err != nil {
+		return err
+	}
+	if err := pprof.Lookup("allocs").WriteTo(pf, 0); err != nil {
+		pf.Close()
+		return err
+	}
+	return pf.Close()
 }
 
 func launch(rusageFile string, argv []string) int {
@@ -236,14 +255,15 @@ type upload struct {
 func limit(ctx context.Context, f flags, t export.Task) (Output, error) {
 	srcCreds := credentials.NewStaticCredentialsProvider(os.Getenv("SRC_AWS_ACCESS_KEY_ID"), os.Getenv("SRC_AWS_SECRET_ACCESS_KEY"), os.Getenv("SRC_AWS_SESSION_TOKEN"))
 	dstCreds := credentials.NewStaticCredentialsProvider(os.Getenv("AWS_ACCESS_KEY_ID"), os.Getenv("AWS_SECRET_ACCESS_KEY"), "")
-	client := func(ep string, c aws.CredentialsProvider) *s3.Client {
+	// The same HTTP clients as e3sync's source and destination.
+	client := func(ep string, c aws.CredentialsProvider, opts ...func(*http.Transport)) *s3.Client {
 		return s3.New(s3.Options{
 			Region: "us-east-1", BaseEndpoint: aws.String(ep), UsePathStyle: true, Credentials: c,
-			HTTPClient: clients.HTTPClient(nil, clients.DefaultTimeouts), Retryer: clients.Retryer(),
+			HTTPClient: clients.HTTPClient(nil, clients.DefaultTimeouts, opts...), Retryer: clients.Retryer(),
 		})
 	}
 	src := client(f.srcEndpoint, srcCreds)
-	dst := client(f.dstEP, dstCreds)
+	dst := client(f.dstEP, dstCreds, clients.ForUploads)
 	prefix := f.srcPrefix + t.Prefix()
 	var objs []types.Object
 	p := s3.NewListObjectsV2Paginator(src, &s3.ListObjectsV2Input{Bucket: aws.String(f.srcBucket), Prefix: aws.String(prefix)})

@@ -13,7 +13,8 @@
 //	BENCH_RUNS=3                timed runs per case
 //	BENCH_CASES=e3sync,rclone-tuned  cases to run (default: all)
 //	BENCH_LIMIT_STREAMS=2,4,8,16     stream counts the limit cases are measured at (the best is the limit)
-//	BENCH_CPUPROFILE=dir             CPU profiles of the timed runs (<workload>-<case>.pprof; limit cases <workload>-<case>-<streams>.pprof; last run wins)
+//	BENCH_CPUPROFILE=dir             CPU and allocation profiles of the timed runs (<workload>-<case>.pprof and .allocs.pprof;
+//	                                 limit cases <workload>-<case>-<streams>.pprof; last run wins)
 //	BENCH_LATENCY=0,10,30            per-request delays in ms (default all three): each > 0 puts a delaying
 //	                                 proxy (testenv.FaultProxy, FaultLatency) in front of both S3 endpoints
 //	BENCH_SLOWDOWN=10                a proxy nearest MinIO answers that percentage of requests (at random) with 503 SlowDown;
@@ -753,6 +754,9 @@ func (e *env) runCase(ctx context.Context, w workload, c, dstPrefix string, stre
 		}
 		if e.profiles != "" && !counted {
 			args = append(args, "-cpuprofile", filepath.Join(e.profiles, w.name+"-"+c+".pprof"))
+			if c != "e3sync-baseline" {
+				args = append(args, "-memprofile", filepath.Join(e.profiles, w.name+"-"+c+".allocs.pprof"))
+			}
 		}
 		bin := e.copybin
 		if c == "e3sync-baseline" {
@@ -768,7 +772,8 @@ func (e *env) runCase(ctx context.Context, w workload, c, dstPrefix string, stre
 			"-src-endpoint", ep, "-dst-endpoint", ep, "-src-bucket", srcBucket, "-src-prefix", acctPrefix,
 			"-dst-bucket", dstBucket, "-dst-prefix", dstPrefix, "-task", task, "-concurrency", strconv.Itoa(streams))
 		if e.profiles != "" && !counted {
-			cmd.Args = append(cmd.Args, "-cpuprofile", filepath.Join(e.profiles, fmt.Sprintf("%s-%s-%d.pprof", w.name, c, streams)))
+			name := filepath.Join(e.profiles, fmt.Sprintf("%s-%s-%d", w.name, c, streams))
+			cmd.Args = append(cmd.Args, "-cpuprofile", name+".pprof", "-memprofile", name+".allocs.pprof")
 		}
 		environ = append(environ, "SRC_AWS_ACCESS_KEY_ID="+creds.Credentials.AccessKeyID,
 			"SRC_AWS_SECRET_ACCESS_KEY="+creds.Credentials.SecretAccessKey, "SRC_AWS_SESSION_TOKEN="+creds.Credentials.SessionToken)
