@@ -1,10 +1,12 @@
 package transfer
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -17,9 +19,10 @@ import (
 // copyUntil copies one task in these steps:
 //
 //  1. list both sides of the task and read its manifest (listTask);
-//  2. for each source object, in listing order: Decide; count a skip at
-//     once, else start its copy in a slot (start), or defer it once the stop
-//     time has passed;
+//  2. for each source object (the small ones in listing order, the large
+//     ones largest first, from two loops at once: bySize): Decide; count a
+//     skip at once, else start its copy once it has its memory and a slot
+//     (start), or defer it once the stop time has passed;
 //  3. each copy in flight finishes a Check by reading the destination's
 //     metadata, copies, and counts itself (copy);
 //  4. once all are done, write the manifest if anything changed
@@ -40,9 +43,21 @@ func (e *Engine) copyUntil(ctx context.Context, t export.Task, stopAt time.Time)
 	e.adapt.begin()
 	defer e.adapt.end()
 	ctx = context.WithValue(ctx, adapterKey{}, e.adapt) // for Throttled
-	for _, o := range tc.srcL.Objects {
+	// The large objects start from a loop of their own, largest first: the
+	// task's largest object, started last, would end the task copying alone,
+	// and a large object waits for its large slot (reserve) before it takes
+	// an object slot, which the small ones go on using meanwhile.
+	large, small := tc.bySize()
+	var starting sync.WaitGroup
+	starting.Go(func() {
+		for _, o := range large {
+			tc.start(ctx, o)
+		}
+	})
+	for _, o := range small {
 		tc.start(ctx, o)
 	}
+	starting.Wait()
 	tc.wg.Wait()
 	tc.saveManifest(ctx)
 	return tc.finish(ctx)
@@ -98,6 +113,20 @@ func (e *Engine) listTask(ctx context.Context, t export.Task, stopAt time.Time) 
 	}, nil
 }
 
+// bySize splits the source listing into the large objects (the engine's
+// LargeObject and up), largest first, and the small ones, in listing order.
+func (tc *taskCopy) bySize() (large, small []store.Object) {
+	for _, o := range tc.srcL.Objects {
+		if o.Size >= tc.e.opts.LargeObject {
+			large = append(large, o)
+		} else {
+			small = append(small, o)
+		}
+	}
+	slices.SortStableFunc(large, func(a, b store.Object) int { return cmp.Compare(b.Size, a.Size) })
+	return large, small
+}
+
 // stopped reports whether the stop time has passed: no object starts after it.
 func (tc *taskCopy) stopped() bool {
 	return !tc.stopAt.IsZero() && !time.Now().Before(tc.stopAt)
@@ -118,7 +147,9 @@ func (tc *taskCopy) decide(o store.Object) (Action, string, *store.Object) {
 }
 
 // start decides source object o and, unless it is skipped, starts its copy
-// in one of the engine's slots, or defers it when the stop time has passed.
+// once it has its share of the engine's memory (reserve: a large slot, or
+// its bytes of the small objects' budget) and then one of the engine's
+// slots, or defers it when the stop time has passed.
 func (tc *taskCopy) start(ctx context.Context, o store.Object) {
 	if o.Key == export.SuccessKey(tc.t.Type, tc.t.Date) || strings.HasSuffix(o.Key, "/") {
 		return // _SUCCESS is written by Finalize; folder markers carry no data
@@ -132,11 +163,21 @@ func (tc *taskCopy) start(ctx context.Context, o store.Object) {
 		tc.skip(o, dst.ETag, false)
 		return
 	}
-	if tc.deferred(o) || !tc.takeSlot(ctx, o) {
+	if tc.deferred(o) {
+		return
+	}
+	release, err := tc.e.reserve(ctx, o.Size)
+	if err != nil {
+		tc.cut(o, err)
+		return
+	}
+	if !tc.takeSlot(ctx, o) {
+		release()
 		return
 	}
 	if tc.deferred(o) {
 		<-tc.e.slots
+		release()
 		return
 	}
 	tc.wg.Add(1)
@@ -144,6 +185,7 @@ func (tc *taskCopy) start(ctx context.Context, o store.Object) {
 		defer tc.wg.Done()
 		defer func() {
 			<-tc.e.slots
+			release()
 			tc.e.adapt.finished(o.Size, tc.e.opts.LargeObject)
 		}()
 		tc.copy(ctx, o, action, reason)
@@ -165,15 +207,21 @@ func (tc *taskCopy) takeSlot(ctx context.Context, o store.Object) bool {
 		return true
 	case <-ctx.Done():
 	}
+	tc.cut(o, ctx.Err())
+	return false
+}
+
+// cut counts o, which ctx ended before it started (err), as deferred
+// (cancelled at the abort margin, after the stop time) or as failed.
+func (tc *taskCopy) cut(o store.Object, err error) {
 	tc.mu.Lock()
 	defer tc.mu.Unlock()
 	if tc.stopped() {
 		tc.deferLocked(o)
 	} else {
-		tc.errs = append(tc.errs, fmt.Errorf("%s: %w", o.Key, ctx.Err()))
+		tc.errs = append(tc.errs, fmt.Errorf("%s: %w", o.Key, err))
 		tc.res.Failed++
 	}
-	return false
 }
 
 // copy runs in a slot: it finishes a Check (read the destination object's

@@ -269,16 +269,12 @@ var objectBackoff = backoff.Exponential{Base: 500 * time.Millisecond}
 // copyObject streams one object, retrying the whole object on failure, and
 // returns the destination ETag of the copy. Each attempt is atomic at the
 // destination (store contract), so a failed attempt leaves nothing behind.
+// The caller holds the object's share of the memory budget (reserve).
 func (e *Engine) copyObject(ctx context.Context, o store.Object) (etag string, err error) {
 	defer e.boundary(ctx, "copy "+o.Key, &err)
 	if err := e.down.check(); err != nil {
 		return "", fmt.Errorf("copy %s: %w", o.Key, err)
 	}
-	release, err := e.reserve(ctx, o.Size)
-	if err != nil {
-		return "", fmt.Errorf("copy %s: %w", o.Key, err)
-	}
-	defer release()
 	for attempt := 1; attempt <= e.opts.Attempts; attempt++ {
 		if attempt > 1 {
 			e.opts.Logger.WarnContext(ctx, "retrying object", "key", o.Key, "attempt", attempt, "error", err.Error())

@@ -763,3 +763,66 @@ func TestCopySmallMemoryBound(t *testing.T) {
 		}
 	}
 }
+
+// gateDest holds every Write of a large data object until open is closed, and
+// records the order in which large objects started and how many small ones
+// were written.
+type gateDest struct {
+	*dest
+	large int64
+	open  chan struct{}
+	mu    sync.Mutex
+	order []int64 // sizes of the large objects, as their Writes started
+	small atomic.Int32
+}
+
+func (d *gateDest) Write(ctx context.Context, key string, size int64, r io.Reader, meta map[string]string) (string, error) {
+	if size >= d.large && strings.HasSuffix(key, ".parquet") {
+		d.mu.Lock()
+		d.order = append(d.order, size)
+		d.mu.Unlock()
+		<-d.open
+	} else if strings.HasSuffix(key, ".parquet") {
+		defer d.small.Add(1)
+	}
+	return d.dest.Write(ctx, key, size, r, meta)
+}
+
+// Large objects start largest first, and those waiting for a large slot do
+// not hold the object slots: with one large slot and three object slots,
+// the six small objects are copied while the first large object (the
+// largest, though listed last) is held, and the other two follow by size.
+func TestCopyLargestFirstBesideSmall(t *testing.T) {
+	files := map[string]string{}
+	for i, n := range []int{300, 500, 400} { // listed in this order
+		files[fmt.Sprintf("%sevent=purchase/part-0000%d.c000.snappy.parquet", day, i)] = strings.Repeat("L", n)
+	}
+	for i := range 6 {
+		files[fmt.Sprintf("%sevent=purchase/small-%d.parquet", day, i)] = "small"
+	}
+	src := newSource(t, files)
+	dst := &gateDest{dest: newDest(t), large: 100, open: make(chan struct{})}
+	e := New(src, dst, Options{Attempts: 1, Concurrency: 3, LargeConcurrency: 1, LargeObject: 100})
+	done := make(chan error, 1)
+	go func() {
+		r, err := e.Copy(context.Background(), purchase)
+		if err == nil && r.Copied != 9 {
+			err = fmt.Errorf("copied %d, want 9", r.Copied)
+		}
+		done <- err
+	}()
+	deadline := time.Now().Add(30 * time.Second) // a "did not hang" guard only
+	for dst.small.Load() < 6 && time.Now().Before(deadline) {
+		time.Sleep(5 * time.Millisecond)
+	}
+	if n := dst.small.Load(); n < 6 {
+		t.Errorf("%d of 6 small objects copied while a large object was held, want all 6", n)
+	}
+	close(dst.open)
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	if want := []int64{500, 400, 300}; !slices.Equal(dst.order, want) {
+		t.Errorf("large objects started in the order %v (sizes), want %v", dst.order, want)
+	}
+}
