@@ -19,11 +19,11 @@ const memoryHeadroom = 32 << 20
 // gcPercent is the garbage collector's GOGC while the heap is below the
 // memory limit: the heap may grow to three times what is live (Go's default
 // is twice) before a collection. A copy of small objects allocates about
-// 120 KiB per object in the SDK's request path, so a collection came every
-// few hundred objects; at 200 the copier's CPU per small object fell 7–9 %
-// for 20 MiB more peak RSS (BENCHMARKS.md, "CPU per small object"). The
-// memory limit still bounds the footprint: near it the collector runs as
-// often as it must.
+// 120 KB per object, most of it in the SDK's request path, and the
+// collector's mark work was 13 % of the copier's CPU on them; at 200 its CPU
+// per small object fell 7–9 % for about 20 MiB more peak RSS (BENCHMARKS.md,
+// "CPU per small object"). The memory limit still bounds the footprint:
+// near it the collector runs as often as it must.
 const gcPercent = 200
 
 // CopyMemory is the memory the copy engine's buffers may take with its
