@@ -42,17 +42,14 @@ func CopyMemory(partSize int64) int64 {
 }
 
 // Set sets the Go runtime's soft memory limit to CopyMemory plus
-// headroom, unless GOMEMLIMIT is set, and GOGC to gcPercent, unless GOGC is
-// set; it returns the memory limit in effect. Without
+// headroom and, unless GOGC is set, GOGC to gcPercent; with GOMEMLIMIT set
+// it changes neither. It returns the memory limit in effect. Without
 // it the garbage collector lets the heap grow to twice the live buffers, so
 // the footprint would depend on how many buffers happened to be garbage at
 // once; with it, peak RSS stays near the limit whatever the object sizes
 // (measured in BENCHMARKS.md). It is a soft limit: a heap that needs more
 // gets more.
 func Set(getenv func(string) string, partSize int64) int64 {
-	if getenv("GOGC") == "" {
-		debug.SetGCPercent(gcPercent)
-	}
 	if getenv("GOMEMLIMIT") != "" {
 		return debug.SetMemoryLimit(-1) // -1 reads the current limit
 	}
@@ -61,5 +58,8 @@ func Set(getenv func(string) string, partSize int64) int64 {
 		limit = math.MaxInt64
 	}
 	debug.SetMemoryLimit(limit)
+	if getenv("GOGC") == "" {
+		debug.SetGCPercent(gcPercent) // only under the limit set here
+	}
 	return limit
 }

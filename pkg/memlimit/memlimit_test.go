@@ -21,15 +21,22 @@ func TestSet(t *testing.T) {
 	if got, want := Set(getenv, 16<<20), int64(192<<20); got != want {
 		t.Errorf("Set(16 MiB parts) = %d, want %d", got, want)
 	}
-	// GOGC and GOMEMLIMIT win: the runtime already read them, Set leaves them.
+	// GOGC wins: the runtime already read it, Set leaves it.
 	env["GOGC"] = "100"
 	debug.SetGCPercent(100)
+	Set(getenv, 0)
+	if got := debug.SetGCPercent(100); got != 100 {
+		t.Errorf("GOGC after Set with GOGC=100 set = %d, want it left at 100", got)
+	}
+	// GOMEMLIMIT wins, and then GOGC is left too: gcPercent is only for
+	// under the limit Set chooses.
+	delete(env, "GOGC")
 	debug.SetMemoryLimit(300 << 20)
 	env["GOMEMLIMIT"] = "300MiB"
 	if got := Set(getenv, 0); got != 300<<20 || debug.SetMemoryLimit(-1) != 300<<20 {
 		t.Errorf("Set with GOMEMLIMIT set = %d, want the limit left at %d", got, 300<<20)
 	}
 	if got := debug.SetGCPercent(100); got != 100 {
-		t.Errorf("GOGC after Set with GOGC=100 set = %d, want it left at 100", got)
+		t.Errorf("GOGC after Set with GOMEMLIMIT set = %d, want it left at 100", got)
 	}
 }

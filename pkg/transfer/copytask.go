@@ -148,7 +148,8 @@ func (tc *taskCopy) decide(o store.Object) (Action, string, *store.Object) {
 
 // start decides source object o and, unless it is skipped, starts its copy
 // once it has its share of the engine's memory (reserve: a large slot, or
-// its bytes of the small objects' budget) and then one of the engine's
+// its bytes of the small objects' budget; a Check takes it in its slot, once
+// its HEAD says it copies, and a dry run never) and then one of the engine's
 // slots, or defers it when the stop time has passed.
 func (tc *taskCopy) start(ctx context.Context, o store.Object) {
 	if o.Key == export.SuccessKey(tc.t.Type, tc.t.Date) || strings.HasSuffix(o.Key, "/") {
@@ -166,10 +167,18 @@ func (tc *taskCopy) start(ctx context.Context, o store.Object) {
 	if tc.deferred(o) {
 		return
 	}
-	release, err := tc.e.reserve(ctx, o.Size)
-	if err != nil {
-		tc.cut(o, err)
+	if err := tc.e.down.check(); err != nil { // an endpoint stopped answering: fail without waiting
+		tc.fail(fmt.Errorf("copy %s: %w", o.Key, err))
 		return
+	}
+	release := func() {}
+	if action == Copy && !tc.e.opts.DryRun {
+		// A Check reserves in its slot, once its HEAD says it copies (copy).
+		var err error
+		if release, err = tc.e.reserve(ctx, o.Size); err != nil {
+			tc.cut(o, err)
+			return
+		}
 	}
 	if !tc.takeSlot(ctx, o) {
 		release()
@@ -227,7 +236,8 @@ func (tc *taskCopy) cut(o store.Object, err error) {
 // copy runs in a slot: it finishes a Check (read the destination object's
 // metadata, then skip or copy), then copies o and counts the outcome.
 func (tc *taskCopy) copy(ctx context.Context, o store.Object, action Action, reason string) {
-	if action == Check {
+	checked := action == Check
+	if checked {
 		info, err := tc.e.dst.Head(ctx, o.Key)
 		if err != nil {
 			action, reason = Copy, "metadata unreadable"
@@ -243,6 +253,14 @@ func (tc *taskCopy) copy(ctx context.Context, o store.Object, action Action, rea
 		tc.res.Bytes += o.Size
 		tc.mu.Unlock()
 		return
+	}
+	if checked { // start reserved only for a Copy
+		release, err := tc.e.reserve(ctx, o.Size)
+		if err != nil {
+			tc.cut(o, err)
+			return
+		}
+		defer release()
 	}
 	dstETag, err := tc.e.copyObject(ctx, o)
 	tc.mu.Lock()

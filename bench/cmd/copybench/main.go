@@ -24,6 +24,7 @@ import (
 	"net/http"
 	"os"
 	"os/exec"
+	"runtime"
 	"runtime/pprof"
 	"strconv"
 	"strings"
@@ -127,6 +128,7 @@ func writeAllocs(path string) error {
 	if err != nil {
 		return err
 	}
+	runtime.GC() // the profile counts allocations up to the last collection
 	if err := pprof.Lookup("allocs").WriteTo(pf, 0); err != nil {
 		pf.Close()
 		return err
