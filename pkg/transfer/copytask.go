@@ -174,9 +174,8 @@ func (tc *taskCopy) start(ctx context.Context, o store.Object) {
 	release := func() {}
 	if action == Copy && !tc.e.opts.DryRun {
 		// A Check reserves in its slot, once its HEAD says it copies (copy).
-		var err error
-		if release, err = tc.e.reserve(ctx, o.Size); err != nil {
-			tc.cut(o, err)
+		var ok bool
+		if release, ok = tc.reserve(ctx, o); !ok {
 			return
 		}
 	}
@@ -220,6 +219,18 @@ func (tc *taskCopy) takeSlot(ctx context.Context, o store.Object) bool {
 	return false
 }
 
+// reserve takes o's share of the engine's memory (Engine.reserve) and
+// returns its release; when ctx ends first it counts o (cut) and reports
+// false.
+func (tc *taskCopy) reserve(ctx context.Context, o store.Object) (func(), bool) {
+	release, err := tc.e.reserve(ctx, o.Size)
+	if err != nil {
+		tc.cut(o, err)
+		return nil, false
+	}
+	return release, true
+}
+
 // cut counts o, which ctx ended before it started (err), as deferred
 // (cancelled at the abort margin, after the stop time) or as failed.
 func (tc *taskCopy) cut(o store.Object, err error) {
@@ -255,9 +266,8 @@ func (tc *taskCopy) copy(ctx context.Context, o store.Object, action Action, rea
 		return
 	}
 	if checked { // start reserved only for a Copy
-		release, err := tc.e.reserve(ctx, o.Size)
-		if err != nil {
-			tc.cut(o, err)
+		release, ok := tc.reserve(ctx, o)
+		if !ok {
 			return
 		}
 		defer release()
